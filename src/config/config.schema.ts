@@ -1,0 +1,187 @@
+import { z } from 'zod';
+
+/**
+ * Every setting digestmail reads, with its default. The README's settings table mirrors this file;
+ * change both together. Values are strings in the environment, so numbers and flags are coerced here
+ * and nowhere else.
+ */
+
+const positiveInt = (fallback: number) =>
+  z.coerce
+    .number({ error: 'expected a whole number' })
+    .int({ error: 'expected a whole number' })
+    .positive({ error: 'expected a whole number greater than 0' })
+    .default(fallback);
+
+const positiveNumber = (fallback: number) =>
+  z.coerce
+    .number({ error: 'expected a number' })
+    .positive({ error: 'expected a number greater than 0' })
+    .default(fallback);
+
+const FLAG_WORDS = new Map([
+  ['1', true],
+  ['true', true],
+  ['yes', true],
+  ['on', true],
+  ['0', false],
+  ['false', false],
+  ['no', false],
+  ['off', false],
+]);
+const flag = (fallback: boolean) =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .refine((v) => FLAG_WORDS.has(v), { error: 'expected true or false' })
+    .transform((v) => FLAG_WORDS.get(v) === true)
+    .default(fallback);
+
+const optionalText = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        return u.protocol === 'http:' || u.protocol === 'https:';
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected an http(s) URL such as https://news.example.org' },
+  )
+  .transform((v) => v.replace(/\/+$/, ''));
+
+const mailUrl = z
+  .string()
+  .trim()
+  .refine((v) => /^(smtps?:\/\/[^\s]+|outbox:.+|ses:\/\/[a-z0-9-]+(\?.*)?)$/.test(v), {
+    error:
+      'expected smtp://user:pass@host:port, smtps://…, ses://<region>[?configurationSet=NAME] or outbox:<dir>',
+  });
+
+const address = z
+  .string()
+  .trim()
+  .refine((v) => /^(?:[^<>@\s]+|.*<[^<>@\s]+@[^<>@\s]+>)$/.test(v) && v.includes('@'), {
+    error: 'expected an address such as "Name <news@example.org>"',
+  });
+
+const postgresUrl = z
+  .string()
+  .trim()
+  .refine((v) => /^postgres(ql)?:\/\//.test(v), { error: 'expected postgres://user@host:port/database' });
+
+const timeZone = z
+  .string()
+  .trim()
+  .refine(
+    (v) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: v });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected an IANA time zone such as Asia/Shanghai or UTC' },
+  );
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  DEBUG: flag(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  // storage
+  DATABASE_URL: postgresUrl.optional(),
+  DATA_DIR: z.string().trim().min(1).default('./.digestmail'),
+  DATABASE_POOL_SIZE: positiveInt(10),
+
+  // identity and links
+  PUBLIC_URL: httpUrl.default('http://localhost:3000'),
+  SECRET_KEY: z
+    .string()
+    .trim()
+    .min(32, { error: 'expected at least 32 characters of random text (openssl rand -hex 32)' })
+    .optional(),
+  ORG_NAME: z.string().trim().min(1).default('digestmail'),
+  POSTAL_ADDRESS: z.string().trim().default(''),
+
+  // mail
+  MAIL_URL: mailUrl.optional(),
+  MAIL_FROM: address.default('digestmail <newsletter@localhost>'),
+  REPLY_TO: address.optional(),
+  BOUNCE_ADDRESS: address.optional(),
+  VERP: flag(false),
+  DKIM_DOMAIN: optionalText,
+  DKIM_SELECTOR: optionalText,
+  DKIM_PRIVATE_KEY: optionalText,
+  SES_ENDPOINT: httpUrl.optional(),
+
+  // sending
+  SEND_RATE: positiveNumber(10),
+  SEND_CONCURRENCY: positiveInt(4),
+  SEND_BATCH_SIZE: positiveInt(200),
+  LEASE_SECONDS: positiveInt(30),
+  MAX_ATTEMPTS: positiveInt(8),
+  FAILURE_PAUSE_RATE: z.coerce
+    .number({ error: 'expected a fraction between 0 and 1' })
+    .min(0, { error: 'expected a fraction between 0 and 1' })
+    .max(1, { error: 'expected a fraction between 0 and 1' })
+    .default(0.2),
+  TZ: timeZone.default('UTC'),
+  DIGESTS_DIR: optionalText,
+  AUTO_SEND_CRON: optionalText,
+  AUTO_SEND_LIST: optionalText,
+
+  // web
+  PORT: z.coerce
+    .number({ error: 'expected a TCP port number' })
+    .int({ error: 'expected a TCP port number' })
+    .min(0, { error: 'expected a TCP port number from 0 to 65535' })
+    .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
+    .default(3000),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  SIGNUP_LIMIT_PER_IP: positiveInt(10),
+  SIGNUP_LIMIT_PER_ADDRESS: positiveInt(3),
+  TRUST_PROXY: flag(false),
+
+  // bounces
+  SNS_TOPIC_ARNS: z
+    .string()
+    .trim()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  SNS_CERT_HOST_PATTERN: z
+    .string()
+    .trim()
+    .default('^sns\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?$')
+    .refine(
+      (v) => {
+        try {
+          new RegExp(v);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { error: 'expected a regular expression' },
+    ),
+  SOFT_BOUNCE_LIMIT: positiveInt(3),
+  SOFT_BOUNCE_DAYS: positiveInt(30),
+});
+
+export type Env = z.infer<typeof envSchema>;

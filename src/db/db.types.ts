@@ -1,0 +1,175 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/**
+ * Table types for Kysely, matching migrations/. bigint ids are parsed to JavaScript numbers by the
+ * connection (see db.factory.ts): 2^53 rows is far beyond what one newsletter database will hold.
+ */
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+type Json<T = Record<string, unknown>> = ColumnType<T, T | string | undefined, T | string>;
+type TextArray = ColumnType<string[], string[] | undefined, string[]>;
+
+export type OptInMode = 'single' | 'double';
+export type SubscriberStatus = 'active' | 'blocklisted';
+export type SubscriptionStatus = 'pending' | 'confirmed' | 'unsubscribed';
+export type IssueStatus = 'draft' | 'scheduled' | 'sending' | 'paused' | 'sent' | 'cancelled';
+export type DeliveryStatus =
+  | 'queued'
+  | 'sending'
+  | 'sent'
+  | 'delivered'
+  | 'failed'
+  | 'bounced'
+  | 'complained'
+  | 'suppressed'
+  | 'unsubscribed';
+export type EventType = 'hard_bounce' | 'soft_bounce' | 'complaint' | 'delivery';
+export type EventSource = 'ses' | 'smtp' | 'dsn' | 'manual';
+export type SuppressionReason =
+  | 'hard_bounce'
+  | 'soft_bounce_limit'
+  | 'complaint'
+  | 'erased'
+  | 'manual'
+  | 'unsubscribed';
+export type OutboxKind = 'confirm' | 'welcome' | 'goodbye' | 'test';
+export type OutboxStatus = 'pending' | 'sending' | 'sent' | 'failed';
+
+export interface ListsTable {
+  id: Generated<number>;
+  slug: string;
+  name: string;
+  description: Generated<string>;
+  opt_in: ColumnType<OptInMode, OptInMode | undefined, OptInMode>;
+  language: Generated<string>;
+  topics: TextArray;
+  is_public: Generated<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface SubscribersTable {
+  id: Generated<number>;
+  email: string;
+  name: string | null;
+  status: ColumnType<SubscriberStatus, SubscriberStatus | undefined, SubscriberStatus>;
+  attributes: Json;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface SubscriptionsTable {
+  subscriber_id: number;
+  list_id: number;
+  status: SubscriptionStatus;
+  topics: TextArray;
+  source: Generated<string>;
+  ip: string | null;
+  created_at: Timestamp;
+  confirmed_at: NullableTimestamp;
+  unsubscribed_at: NullableTimestamp;
+  updated_at: Timestamp;
+}
+
+export interface IssuesTable {
+  id: Generated<number>;
+  list_id: number;
+  status: ColumnType<IssueStatus, IssueStatus | undefined, IssueStatus>;
+  subject: string;
+  title: string;
+  lang: Generated<string>;
+  categories: TextArray;
+  digest_path: string | null;
+  digest_source: string;
+  digest_hash: string;
+  digest_date: NullableTimestamp;
+  auto_key: string | null;
+  template: ColumnType<unknown, unknown, unknown>;
+  send_at: NullableTimestamp;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+  pause_reason: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface DeliveriesTable {
+  id: Generated<number>;
+  issue_id: number;
+  subscriber_id: number | null;
+  email: string | null;
+  status: ColumnType<DeliveryStatus, DeliveryStatus | undefined, DeliveryStatus>;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  lease_until: NullableTimestamp;
+  leased_by: string | null;
+  crash_resends: Generated<number>;
+  message_id: string | null;
+  provider_message_id: string | null;
+  last_error: string | null;
+  sent_at: NullableTimestamp;
+  delivered_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  type: EventType;
+  source: EventSource;
+  external_id: string | null;
+  email: string | null;
+  subscriber_id: number | null;
+  delivery_id: number | null;
+  issue_id: number | null;
+  detail: string | null;
+  payload: Json<unknown>;
+  occurred_at: Timestamp;
+  created_at: Timestamp;
+}
+
+export interface SuppressionsTable {
+  email: string;
+  reason: SuppressionReason;
+  note: string | null;
+  created_at: Timestamp;
+}
+
+export interface OutboxTable {
+  id: Generated<number>;
+  kind: OutboxKind;
+  to_email: string;
+  subscriber_id: number | null;
+  payload: Json;
+  status: ColumnType<OutboxStatus, OutboxStatus | undefined, OutboxStatus>;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  lease_until: NullableTimestamp;
+  message_id: string | null;
+  last_error: string | null;
+  created_at: Timestamp;
+  sent_at: NullableTimestamp;
+}
+
+export interface Database {
+  lists: ListsTable;
+  subscribers: SubscribersTable;
+  subscriptions: SubscriptionsTable;
+  issues: IssuesTable;
+  deliveries: DeliveriesTable;
+  events: EventsTable;
+  suppressions: SuppressionsTable;
+  outbox: OutboxTable;
+}
+
+export type ListRow = Selectable<ListsTable>;
+export type NewList = Insertable<ListsTable>;
+export type ListUpdate = Updateable<ListsTable>;
+export type SubscriberRow = Selectable<SubscribersTable>;
+export type SubscriptionRow = Selectable<SubscriptionsTable>;
+export type IssueRow = Selectable<IssuesTable>;
+export type DeliveryRow = Selectable<DeliveriesTable>;
+export type EventRow = Selectable<EventsTable>;
+export type SuppressionRow = Selectable<SuppressionsTable>;
+export type OutboxRow = Selectable<OutboxTable>;

@@ -1,0 +1,72 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { type Kysely, type Migration, type MigrationProvider, type MigrationResult, Migrator } from 'kysely';
+import { AppError } from '../core/errors.ts';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+/**
+ * Kysely's FileMigrationProvider, except that the import() happens in this module: then the loader
+ * that runs our TypeScript (tsx for the CLI, vitest in tests) also loads the .ts migrations.
+ */
+class TypeScriptMigrationProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const migrations: Record<string, Migration> = {};
+    for (const file of (await fs.readdir(MIGRATIONS_DIR)).sort()) {
+      if (!/\.(ts|js|mjs)$/.test(file) || file.endsWith('.d.ts')) continue;
+      const module = (await import(pathToFileURL(path.join(MIGRATIONS_DIR, file)).href)) as Migration;
+      migrations[file.replace(/\.(ts|js|mjs)$/, '')] = module;
+    }
+    return migrations;
+  }
+}
+
+function migrator(db: Kysely<any>): Migrator {
+  return new Migrator({ db, provider: new TypeScriptMigrationProvider() });
+}
+
+export interface MigrationOutcome {
+  applied: string[];
+  direction: 'Up' | 'Down';
+}
+
+function settle(
+  direction: 'Up' | 'Down',
+  { error, results }: { error?: unknown; results?: MigrationResult[] },
+): MigrationOutcome {
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error) {
+    const name = failed ? ` ${failed.migrationName}` : '';
+    throw new AppError('db.migration_failed', `migration${name} failed: ${(error as Error).message}`, {
+      status: 500,
+      exitCode: 1,
+      cause: error,
+    });
+  }
+  return {
+    direction,
+    applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName),
+  };
+}
+
+/** Applies every migration not yet applied, in name (date) order. */
+export async function migrateToLatest(db: Kysely<any>): Promise<MigrationOutcome> {
+  return settle('Up', await migrator(db).migrateToLatest());
+}
+
+/** Undoes the most recent migration. */
+export async function migrateDown(db: Kysely<any>): Promise<MigrationOutcome> {
+  return settle('Down', await migrator(db).migrateDown());
+}
+
+/** Undoes every migration. */
+export async function migrateAllDown(db: Kysely<any>): Promise<MigrationOutcome> {
+  const { NO_MIGRATIONS } = await import('kysely');
+  return settle('Down', await migrator(db).migrateTo(NO_MIGRATIONS));
+}
+
+export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
+  const all = await migrator(db).getMigrations();
+  return all.filter((m) => !m.executedAt).map((m) => m.name);
+}

@@ -1,0 +1,97 @@
+import type { Kysely } from 'kysely';
+import type { Database, ListRow, OptInMode } from '../db/db.types.ts';
+
+export interface List {
+  id: number;
+  slug: string;
+  name: string;
+  description: string;
+  optIn: OptInMode;
+  language: string;
+  topics: string[];
+  isPublic: boolean;
+  createdAt: Date;
+}
+
+export interface NewListInput {
+  slug: string;
+  name: string;
+  description?: string;
+  optIn: OptInMode;
+  language?: string;
+  topics?: string[];
+  isPublic?: boolean;
+}
+
+export interface ListWithCounts extends List {
+  counts: { pending: number; confirmed: number; unsubscribed: number };
+}
+
+function toList(row: ListRow): List {
+  return {
+    id: row.id,
+    slug: row.slug,
+    name: row.name,
+    description: row.description,
+    optIn: row.opt_in,
+    language: row.language,
+    topics: row.topics,
+    isPublic: row.is_public,
+    createdAt: row.created_at,
+  };
+}
+
+export class ListsRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Returns undefined when the slug is taken. */
+  async insert(input: NewListInput): Promise<List | undefined> {
+    const row = await this.db
+      .insertInto('lists')
+      .values({
+        slug: input.slug,
+        name: input.name,
+        description: input.description ?? '',
+        opt_in: input.optIn,
+        language: input.language ?? 'en',
+        topics: input.topics ?? [],
+        is_public: input.isPublic ?? true,
+      })
+      .onConflict((oc) => oc.column('slug').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toList(row) : undefined;
+  }
+
+  async findBySlug(slug: string): Promise<List | undefined> {
+    const row = await this.db.selectFrom('lists').selectAll().where('slug', '=', slug).executeTakeFirst();
+    return row ? toList(row) : undefined;
+  }
+
+  async findById(id: number): Promise<List | undefined> {
+    const row = await this.db.selectFrom('lists').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toList(row) : undefined;
+  }
+
+  async listWithCounts(): Promise<ListWithCounts[]> {
+    const rows = await this.db
+      .selectFrom('lists as l')
+      .leftJoin('subscriptions as s', 's.list_id', 'l.id')
+      .selectAll('l')
+      .select((eb) => [
+        eb.fn.count<number>('s.subscriber_id').filterWhere('s.status', '=', 'pending').as('pending'),
+        eb.fn.count<number>('s.subscriber_id').filterWhere('s.status', '=', 'confirmed').as('confirmed'),
+        eb.fn
+          .count<number>('s.subscriber_id')
+          .filterWhere('s.status', '=', 'unsubscribed')
+          .as('unsubscribed'),
+      ])
+      .groupBy('l.id')
+      .orderBy('l.slug')
+      .execute();
+    return rows.map((row) => ({
+      ...toList(row),
+      counts: { pending: row.pending, confirmed: row.confirmed, unsubscribed: row.unsubscribed },
+    }));
+  }
+}

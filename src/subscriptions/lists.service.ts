@@ -1,0 +1,73 @@
+import type { Kysely } from 'kysely';
+import { AppError, invalid, notFound } from '../core/errors.ts';
+import type { Database, OptInMode } from '../db/db.types.ts';
+import { type List, ListsRepository, type ListWithCounts } from './lists.repository.ts';
+
+const SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+
+export interface CreateListInput {
+  slug: string;
+  name: string;
+  description?: string;
+  optIn?: OptInMode;
+  language?: string;
+  topics?: string[];
+  isPublic?: boolean;
+}
+
+export class ListsService {
+  private readonly lists: ListsRepository;
+
+  constructor(db: Kysely<Database>) {
+    this.lists = new ListsRepository(db);
+  }
+
+  async create(input: CreateListInput): Promise<List> {
+    const slug = input.slug.trim();
+    if (!SLUG.test(slug)) {
+      throw invalid(
+        'lists.slug_invalid',
+        `list slug "${input.slug}" is not valid: use 1–63 lower-case letters, digits and hyphens, starting with a letter or digit`,
+      );
+    }
+    const name = input.name.trim();
+    if (!name) throw invalid('lists.name_missing', 'a list needs a name (--name)');
+    const language = input.language?.trim() || 'en';
+    if (!LANGUAGE.test(language)) {
+      throw invalid(
+        'lists.language_invalid',
+        `language "${language}" is not a language tag such as en or zh-CN`,
+      );
+    }
+    const topics = [...new Set((input.topics ?? []).map((t) => t.trim()).filter(Boolean))];
+    const created = await this.lists.insert({
+      slug,
+      name,
+      optIn: input.optIn ?? 'double',
+      language,
+      topics,
+      ...(input.description === undefined ? {} : { description: input.description }),
+      ...(input.isPublic === undefined ? {} : { isPublic: input.isPublic }),
+    });
+    if (!created) {
+      throw new AppError('lists.slug_taken', `a list with slug "${slug}" already exists`, { status: 409 });
+    }
+    return created;
+  }
+
+  /** The list a user named, or a clear error naming the slug. */
+  async require(slug: string): Promise<List> {
+    const list = await this.lists.findBySlug(slug);
+    if (!list) throw notFound('lists.not_found', `no list with slug "${slug}" (see: digestmail list ls)`);
+    return list;
+  }
+
+  find(slug: string): Promise<List | undefined> {
+    return this.lists.findBySlug(slug);
+  }
+
+  all(): Promise<ListWithCounts[]> {
+    return this.lists.listWithCounts();
+  }
+}

@@ -1,0 +1,149 @@
+import type { Readable } from 'node:stream';
+import { CsvError, parse } from 'csv-parse';
+import { invalid } from '../core/errors.ts';
+import { checkEmail } from './email-address.ts';
+import type { ImportCounts, ImportRow, SubscribersRepository } from './subscribers.repository.ts';
+
+export interface ImportReport extends ImportCounts {
+  invalid: number;
+  /** Data rows read (not counting the header or empty lines). */
+  rows: number;
+}
+
+export interface InvalidRow {
+  line: number;
+  reason: string;
+}
+
+export interface ImportOptions {
+  batchSize?: number;
+  /** Called for each row that cannot be imported, as it is found (the import goes on). */
+  onInvalid?: (row: InvalidRow) => void;
+  /** Called after each batch is stored. */
+  onProgress?: (report: ImportReport) => void;
+}
+
+const MAX_RECORD_CHARS = 64 * 1024;
+const MAX_NAME_CHARS = 200;
+
+/**
+ * Streams a CSV file into a list, a batch at a time, so memory stays flat whatever the file size.
+ * The header row must name an `email` column (any case); `name` is optional and other columns are
+ * ignored. A bad row is reported with its line number and skipped; it never costs its neighbours.
+ * While one batch is being written the next one is parsed.
+ */
+export async function importSubscribers(
+  repo: SubscribersRepository,
+  input: Readable,
+  target: { listId: number; status: 'pending' | 'confirmed' },
+  options: ImportOptions = {},
+): Promise<ImportReport> {
+  const batchSize = options.batchSize ?? 5000;
+  const report: ImportReport = { imported: 0, updated: 0, skipped: 0, invalid: 0, rows: 0 };
+  const reject = (line: number, reason: string) => {
+    report.invalid++;
+    options.onInvalid?.({ line, reason });
+  };
+
+  const parser = parse({
+    bom: true,
+    columns: (header: string[]) => {
+      const names = header.map((h) => h.trim().toLowerCase());
+      if (!names.includes('email')) {
+        throw invalid(
+          'import.no_email_column',
+          `the header row has no "email" column (found: ${names.filter(Boolean).join(', ') || 'nothing'})`,
+        );
+      }
+      return names;
+    },
+    skip_empty_lines: true,
+    relax_column_count: true,
+    skip_records_with_error: true,
+    max_record_size: MAX_RECORD_CHARS,
+    info: true,
+  });
+  parser.on('skip', (error: CsvError & { lines?: number }) => {
+    report.rows++;
+    reject(error.lines ?? 0, describeCsvError(error));
+  });
+  input.on('error', (error) => parser.destroy(error));
+  input.pipe(parser);
+
+  let batch: ImportRow[] = [];
+  let inFlight: Promise<void> | undefined;
+  const flush = async (rows: ImportRow[]) => {
+    const counts = await repo.importBatch(rows, target.listId, target.status);
+    report.imported += counts.imported;
+    report.updated += counts.updated;
+    report.skipped += counts.skipped;
+    options.onProgress?.({ ...report });
+  };
+
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{
+      record: Record<string, string | undefined>;
+      info: { lines: number };
+    }>) {
+      report.rows++;
+      const checked = checkEmail(record.email ?? '');
+      if (!checked.ok) {
+        reject(info.lines, `${checked.reason}${record.email ? ` ("${clip(record.email)}")` : ''}`);
+        continue;
+      }
+      batch.push({ email: checked.email, name: cleanName(record.name) });
+      if (batch.length >= batchSize) {
+        await inFlight;
+        inFlight = flush(batch);
+        batch = [];
+      }
+    }
+  } catch (error) {
+    await inFlight?.catch(() => {});
+    throw unwrapParseError(error);
+  }
+  await inFlight;
+  if (batch.length > 0) await flush(batch);
+  return report;
+}
+
+/** Trimmed, control characters removed, empty as null, bounded length. */
+export function cleanName(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  const cleaned = value.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  if (cleaned === '') return null;
+  return cleaned.length > MAX_NAME_CHARS ? cleaned.slice(0, MAX_NAME_CHARS) : cleaned;
+}
+
+function clip(text: string): string {
+  const flat = text.replace(/[\r\n]+/g, '\\n');
+  return flat.length > 60 ? `${flat.slice(0, 60)}…` : flat;
+}
+
+function describeCsvError(error: CsvError): string {
+  switch (error.code) {
+    case 'CSV_MAX_RECORD_SIZE':
+      return `row is longer than ${MAX_RECORD_CHARS} characters`;
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return 'a quoted field is never closed';
+    case 'CSV_INVALID_CLOSING_QUOTE':
+    case 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE':
+      return 'a quote is misplaced inside a field';
+    default:
+      return error.message.replace(/^Invalid Record Length: /, '').split(/[.:]/)[0] ?? 'row is not valid CSV';
+  }
+}
+
+function unwrapParseError(error: unknown): unknown {
+  // An error thrown from the `columns` callback reaches us wrapped by the parser.
+  const inner = (error as { cause?: unknown }).cause;
+  if (inner && typeof inner === 'object' && 'code' in inner && String(inner.code).startsWith('import.'))
+    return inner;
+  if (error instanceof CsvError) {
+    return invalid(
+      'import.csv_invalid',
+      `the file is not valid CSV: ${describeCsvError(error)} (line ${error.lines ?? '?'})`,
+    );
+  }
+  return error;
+}

@@ -1,0 +1,230 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database, SubscriberStatus, SubscriptionStatus, SuppressionReason } from '../db/db.types.ts';
+
+export interface ImportRow {
+  /** Canonical address (see email-address.ts). */
+  email: string;
+  name: string | null;
+}
+
+export interface ImportCounts {
+  imported: number;
+  updated: number;
+  skipped: number;
+}
+
+export interface ExportRow {
+  id: number;
+  email: string;
+  name: string | null;
+  status: SubscriptionStatus;
+  subscribedAt: Date;
+}
+
+export interface SubscriberWithSubscription {
+  id: number;
+  email: string;
+  name: string | null;
+  subscriberStatus: SubscriberStatus;
+  subscriptionStatus: SubscriptionStatus;
+  created: boolean;
+}
+
+export class SubscribersRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async suppressionOf(email: string): Promise<SuppressionReason | undefined> {
+    const row = await this.db
+      .selectFrom('suppressions')
+      .select('reason')
+      .where('email', '=', email)
+      .executeTakeFirst();
+    return row?.reason;
+  }
+
+  async findByEmail(email: string): Promise<{ id: number; status: SubscriberStatus } | undefined> {
+    return this.db
+      .selectFrom('subscribers')
+      .select(['id', 'status'])
+      .where('email', '=', email)
+      .executeTakeFirst();
+  }
+
+  /**
+   * Creates the subscriber if new (keeping an existing name unless one is given) and sets their
+   * subscription to the list to `status`.
+   */
+  async addToList(input: {
+    email: string;
+    name: string | null;
+    listId: number;
+    status: SubscriptionStatus;
+    source: string;
+  }): Promise<SubscriberWithSubscription> {
+    return this.db.transaction().execute(async (trx) => {
+      const existing = await trx
+        .selectFrom('subscribers')
+        .select(['id'])
+        .where('email', '=', input.email)
+        .executeTakeFirst();
+      const subscriber = await trx
+        .insertInto('subscribers')
+        .values({ email: input.email, name: input.name })
+        .onConflict((oc) =>
+          oc.column('email').doUpdateSet((eb) => ({
+            name: eb.fn.coalesce(eb.ref('excluded.name'), eb.ref('subscribers.name')),
+            updated_at: sql`now()`,
+          })),
+        )
+        .returning(['id', 'email', 'name', 'status'])
+        .executeTakeFirstOrThrow();
+      const confirmedAt = input.status === 'confirmed' ? sql<Date>`now()` : null;
+      const subscription = await trx
+        .insertInto('subscriptions')
+        .values({
+          subscriber_id: subscriber.id,
+          list_id: input.listId,
+          status: input.status,
+          source: input.source,
+          confirmed_at: confirmedAt,
+        })
+        .onConflict((oc) =>
+          oc.columns(['subscriber_id', 'list_id']).doUpdateSet({
+            status: input.status,
+            confirmed_at: confirmedAt,
+            unsubscribed_at: null,
+            updated_at: sql`now()`,
+          }),
+        )
+        .returning('status')
+        .executeTakeFirstOrThrow();
+      return {
+        id: subscriber.id,
+        email: subscriber.email,
+        name: subscriber.name,
+        subscriberStatus: subscriber.status,
+        subscriptionStatus: subscription.status,
+        created: !existing,
+      };
+    });
+  }
+
+  /**
+   * Imports one batch in a single statement. Rules, in order: a suppressed address is skipped; a
+   * blocklisted subscriber is skipped; an existing subscription is never re-opened after its reader
+   * left (unsubscribed stays unsubscribed) and only moves forward from pending to confirmed; a name
+   * in the file replaces the stored one. Rows repeated inside the batch count once (the last wins).
+   * Running the same batch twice changes nothing the second time.
+   */
+  async importBatch(
+    rows: ImportRow[],
+    listId: number,
+    status: 'pending' | 'confirmed',
+  ): Promise<ImportCounts> {
+    if (rows.length === 0) return { imported: 0, updated: 0, skipped: 0 };
+    const emails = rows.map((r) => r.email);
+    const names = rows.map((r) => r.name);
+    const ordinals = rows.map((_, i) => i);
+    const result = await sql<{ imported: number; updated: number }>`
+      with input as (
+        select distinct on (email) email, name
+        from unnest(${emails}::text[], ${names}::text[], ${ordinals}::int[]) as t(email, name, ord)
+        order by email, ord desc
+      ),
+      eligible as (
+        select i.email, i.name from input i
+        where not exists (select 1 from suppressions s where s.email = i.email)
+      ),
+      created as (
+        insert into subscribers (email, name)
+        select email, name from eligible
+        on conflict (email) do nothing
+        returning id, email
+      ),
+      renamed as (
+        update subscribers s set name = e.name, updated_at = now()
+        from eligible e
+        where s.email = e.email and e.name is not null and s.name is distinct from e.name
+          and s.status = 'active'
+        returning s.id
+      ),
+      targets as (
+        select id from created
+        union all
+        select s.id from subscribers s join eligible e on e.email = s.email where s.status = 'active'
+      ),
+      subscribed as (
+        insert into subscriptions (subscriber_id, list_id, status, source, confirmed_at)
+        select id, ${listId}, ${status}, 'import', case when ${status} = 'confirmed' then now() end
+        from targets
+        on conflict (subscriber_id, list_id) do update
+          set status = excluded.status, confirmed_at = excluded.confirmed_at, updated_at = now()
+          where subscriptions.status = 'pending' and excluded.status = 'confirmed'
+        returning subscriber_id, (xmax = 0) as inserted
+      )
+      select
+        (select count(*) from subscribed where inserted)::int as imported,
+        (select count(*) from (
+           select subscriber_id from subscribed where not inserted
+           union
+           select r.id from renamed r where not exists (select 1 from subscribed x where x.subscriber_id = r.id and x.inserted)
+        ) u)::int as updated
+    `.execute(this.db);
+    const counts = result.rows[0] ?? { imported: 0, updated: 0 };
+    return {
+      imported: counts.imported,
+      updated: counts.updated,
+      skipped: rows.length - counts.imported - counts.updated,
+    };
+  }
+
+  /** One page of a list's subscribers in id order (keyset paging keeps memory flat on any size). */
+  async exportPage(
+    listId: number,
+    status: SubscriptionStatus | undefined,
+    afterId: number,
+    limit: number,
+  ): Promise<ExportRow[]> {
+    let query = this.db
+      .selectFrom('subscriptions as sn')
+      .innerJoin('subscribers as s', 's.id', 'sn.subscriber_id')
+      .select(['s.id', 's.email', 's.name', 'sn.status', 'sn.created_at', 'sn.confirmed_at'])
+      .where('sn.list_id', '=', listId)
+      .where('s.id', '>', afterId)
+      .orderBy('s.id')
+      .limit(limit);
+    if (status) query = query.where('sn.status', '=', status);
+    const rows = await query.execute();
+    return rows.map((r) => ({
+      id: r.id,
+      email: r.email,
+      name: r.name,
+      status: r.status,
+      subscribedAt: r.confirmed_at ?? r.created_at,
+    }));
+  }
+
+  /**
+   * Erases a person: their subscriber row and subscriptions go, their address is scrubbed from past
+   * deliveries and events, and the address stays on the suppression list so nothing ever mails it
+   * again. Returns false when nothing was stored for the address (it is suppressed all the same).
+   */
+  async erase(email: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const subscriber = await trx
+        .deleteFrom('subscribers')
+        .where('email', '=', email)
+        .returning('id')
+        .executeTakeFirst();
+      // The delivery rows stay for the issue counts (their subscriber_id is set null by the FK).
+      await trx.updateTable('deliveries').set({ email: null }).where('email', '=', email).execute();
+      await trx.deleteFrom('events').where('email', '=', email).execute();
+      await trx
+        .insertInto('suppressions')
+        .values({ email, reason: 'erased' })
+        .onConflict((oc) => oc.column('email').doNothing())
+        .execute();
+      return subscriber !== undefined;
+    });
+  }
+}

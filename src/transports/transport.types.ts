@@ -1,0 +1,65 @@
+/**
+ * The one contract every transport (smtp, ses, outbox) keeps, so the worker never knows which it has.
+ * A message arrives fully built (headers, MIME, DKIM already applied) as raw bytes; the transport only
+ * carries it. Failures are classified by the transport, which is the only place that understands its
+ * provider's replies.
+ */
+
+export interface OutgoingMessage {
+  /** Envelope sender (MAIL FROM / Return-Path); the VERP address when VERP is on. */
+  envelopeFrom: string;
+  /** Envelope recipients. */
+  to: string[];
+  /** The complete RFC 5322 message. */
+  raw: Buffer;
+  /** Our Message-ID header value, with angle brackets. */
+  messageId: string;
+  /** Ids for provider-side tagging (SES EmailTags) and logs. */
+  tags?: { issueId?: number; deliveryId?: number; kind?: string };
+}
+
+export interface SendResult {
+  /** The provider's id for the message (SES MessageId, the SMTP queue id from the reply, or our own). */
+  providerMessageId: string;
+  /** The provider's last reply, for the record. */
+  response: string;
+}
+
+/**
+ * transient: try again later (4xx, dropped connection, timeout, throttling).
+ * permanent: this message to this recipient will never be accepted (5xx): a hard bounce.
+ * fatal: the account or sender cannot send at all (suspended, paused, unverified): stop the issue.
+ */
+export type FailureKind = 'transient' | 'permanent' | 'fatal';
+
+export class TransportError extends Error {
+  readonly kind: FailureKind;
+  /** Stable code such as `smtp.4xx`, `ses.throttled`, `ses.account_suspended`. */
+  readonly code: string;
+  /** The provider asked us to slow down (throttling): the rate limiter should back off. */
+  readonly throttled: boolean;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    kind: FailureKind,
+    code: string,
+    message: string,
+    options: { throttled?: boolean; retryAfterMs?: number; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TransportError';
+    this.kind = kind;
+    this.code = code;
+    this.throttled = options.throttled ?? false;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+export interface Transport {
+  readonly name: 'smtp' | 'ses' | 'outbox';
+  /** Resolves when the provider accepted the message; rejects with a TransportError otherwise. */
+  send(message: OutgoingMessage): Promise<SendResult>;
+  /** The most messages per second the provider allows, when it says (SES GetAccount). */
+  maxRate?(): Promise<number | undefined>;
+  close(): Promise<void>;
+}
