@@ -152,6 +152,13 @@ export interface OutboxTable {
   sent_at: NullableTimestamp;
 }
 
+export interface SnsMessagesTable {
+  message_id: string;
+  type: string;
+  topic_arn: string;
+  received_at: Timestamp;
+}
+
 export interface Database {
   lists: ListsTable;
   subscribers: SubscribersTable;
@@ -161,6 +168,7 @@ export interface Database {
   events: EventsTable;
   suppressions: SuppressionsTable;
   outbox: OutboxTable;
+  sns_messages: SnsMessagesTable;
 }
 
 export type ListRow = Selectable<ListsTable>;
