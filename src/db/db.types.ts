@@ -159,6 +159,13 @@ export interface SnsMessagesTable {
   received_at: Timestamp;
 }
 
+/** Signup rate-limit counters (migration 020); keys are HMACs, never raw addresses. */
+export interface RateLimitsTable {
+  key: string;
+  hits: number;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   lists: ListsTable;
   subscribers: SubscribersTable;
@@ -169,6 +176,7 @@ export interface Database {
   suppressions: SuppressionsTable;
   outbox: OutboxTable;
   sns_messages: SnsMessagesTable;
+  rate_limits: RateLimitsTable;
 }
 
 export type ListRow = Selectable<ListsTable>;
