@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, promises as fs } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type OutgoingMessage, type SendResult, type Transport, TransportError } from '../transport.types.ts';
+
+/**
+ * Writes each message as an .eml file instead of sending it: the zero-setup transport for trying
+ * digestmail and for looking at exactly what would have gone out. Files are written under a temporary
+ * name and renamed, so a reader of the folder never sees half a message.
+ */
+export class OutboxTransport implements Transport {
+  readonly name = 'outbox' as const;
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  async send(message: OutgoingMessage): Promise<SendResult> {
+    const stem = `${new Date().toISOString().replace(/[:.]/g, '-')}-${fileSafe(message)}`;
+    const file = join(this.dir, `${stem}.eml`);
+    const temp = join(this.dir, `.${stem}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      await fs.writeFile(temp, message.raw);
+      await fs.rename(temp, file);
+    } catch (error) {
+      await fs.rm(temp, { force: true }).catch(() => {});
+      const code = (error as NodeJS.ErrnoException).code;
+      // A full disk may clear; a folder we may not write to will not.
+      const kind = code === 'ENOSPC' || code === 'EMFILE' ? 'transient' : 'fatal';
+      throw new TransportError(
+        kind,
+        `outbox.${(code ?? 'write').toLowerCase()}`,
+        `cannot write ${file}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    return { providerMessageId: file, response: `written to ${file}` };
+  }
+
+  async close(): Promise<void> {}
+}
+
+function fileSafe(message: OutgoingMessage): string {
+  const recipient = (message.to[0] ?? 'unknown').replace(/[^A-Za-z0-9@._+-]/g, '_').slice(0, 80);
+  const id = message.tags?.deliveryId ?? randomBytes(3).toString('hex');
+  return `${message.tags?.kind ?? 'mail'}-${id}-${recipient}`;
+}

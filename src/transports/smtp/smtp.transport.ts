@@ -1,0 +1,133 @@
+import nodemailer, { type Transporter } from 'nodemailer';
+import { invalid } from '../../core/errors.ts';
+import { type OutgoingMessage, type SendResult, type Transport, TransportError } from '../transport.types.ts';
+
+export interface SmtpOptions {
+  /** smtp://user:pass@host:port (STARTTLS when offered) or smtps://… (TLS from the first byte). */
+  url: string;
+  /** Pooled connections kept open to the server. */
+  connections: number;
+}
+
+/** Network failures that say nothing about the message: the same bytes may well succeed later. */
+const NETWORK_CODES = new Set([
+  'ECONNECTION',
+  'ETIMEDOUT',
+  'ESOCKET',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'EDNS',
+  'EPROTOCOL',
+]);
+
+/**
+ * Sends our already-built message over pooled SMTP connections. nodemailer is given the raw bytes and
+ * an explicit envelope, so it never rewrites a header (DKIM stays valid) and the bounce address is
+ * ours (VERP) rather than the From.
+ */
+export class SmtpTransport implements Transport {
+  readonly name = 'smtp' as const;
+  private readonly mailer: Transporter;
+
+  constructor(options: SmtpOptions) {
+    const url = parseSmtpUrl(options.url);
+    this.mailer = nodemailer.createTransport({
+      pool: true,
+      host: url.host,
+      port: url.port,
+      secure: url.secure,
+      ...(url.auth ? { auth: url.auth } : {}),
+      maxConnections: options.connections,
+      // A long issue is one long conversation per connection: reconnecting every 100 messages
+      // (nodemailer's default) costs a handshake for nothing.
+      maxMessages: Number.POSITIVE_INFINITY,
+      connectionTimeout: 15_000,
+      greetingTimeout: 15_000,
+      socketTimeout: 60_000,
+      // Local test servers and smtp-sink offer no certificate worth checking; real relays do, and
+      // then STARTTLS is used whenever the server offers it.
+      tls: { rejectUnauthorized: url.host !== '127.0.0.1' && url.host !== 'localhost' },
+    });
+  }
+
+  async send(message: OutgoingMessage): Promise<SendResult> {
+    try {
+      const info = await this.mailer.sendMail({
+        envelope: { from: message.envelopeFrom, to: message.to },
+        raw: message.raw,
+      });
+      const response = String(info.response ?? '');
+      return { providerMessageId: queueIdOf(response) ?? message.messageId, response };
+    } catch (error) {
+      throw classifySmtpError(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.mailer.close();
+  }
+}
+
+/**
+ * 5xx: this server will never take this message for this recipient (a hard bounce). 4xx, timeouts and
+ * dropped connections: try again later; 421 and replies that speak of rates ask us to slow down.
+ * A refused login means nothing can be sent at all: the issue stops instead of failing every address.
+ */
+export function classifySmtpError(error: unknown): TransportError {
+  if (error instanceof TransportError) return error;
+  const err = error as { code?: string; responseCode?: number; response?: string; message?: string };
+  const text = (err.response ?? err.message ?? String(error)).replace(/\s+/g, ' ').trim();
+  const reply = err.responseCode;
+  if (err.code === 'EAUTH' || reply === 535 || reply === 530) {
+    return new TransportError('fatal', 'smtp.auth', `the SMTP server refused our login: ${text}`, {
+      cause: error,
+    });
+  }
+  if (reply !== undefined && reply >= 500 && reply < 600) {
+    return new TransportError('permanent', `smtp.${reply}`, text, { cause: error });
+  }
+  if (reply !== undefined && reply >= 400 && reply < 500) {
+    const throttled = reply === 421 || /rate|too many|throttl|slow down/i.test(text);
+    return new TransportError('transient', `smtp.${reply}`, text, { throttled, cause: error });
+  }
+  if (err.code && NETWORK_CODES.has(err.code)) {
+    return new TransportError('transient', `smtp.${err.code.toLowerCase()}`, text, { cause: error });
+  }
+  // Anything we cannot read is treated as passing trouble: retried up to MAX_ATTEMPTS, never dropped.
+  return new TransportError('transient', 'smtp.unknown', text, { cause: error });
+}
+
+function queueIdOf(response: string): string | undefined {
+  // "250 2.0.0 Ok: queued as 4Xk2Zq1…" (Postfix), "250 OK id=1abc-…" (Exim).
+  const match = /queued as ([A-Za-z0-9._-]+)|\bid=([A-Za-z0-9._-]+)/.exec(response);
+  return match?.[1] ?? match?.[2];
+}
+
+export function parseSmtpUrl(raw: string): {
+  host: string;
+  port: number;
+  secure: boolean;
+  auth?: { user: string; pass: string };
+} {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw invalid('transports.mail_url_invalid', 'MAIL_URL is not a URL such as smtp://user:pass@host:587');
+  }
+  const secure = url.protocol === 'smtps:';
+  if (!secure && url.protocol !== 'smtp:') {
+    throw invalid('transports.mail_url_invalid', `MAIL_URL scheme ${url.protocol} is not smtp: or smtps:`);
+  }
+  if (!url.hostname) throw invalid('transports.mail_url_invalid', 'MAIL_URL has no host');
+  const port = url.port ? Number(url.port) : secure ? 465 : 587;
+  const user = decodeURIComponent(url.username);
+  const pass = decodeURIComponent(url.password);
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port,
+    secure,
+    ...(user ? { auth: { user, pass } } : {}),
+  };
+}

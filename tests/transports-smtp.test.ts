@@ -1,0 +1,118 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { OutboxTransport } from '../src/transports/outbox/outbox.transport.ts';
+import { SmtpTransport, classifySmtpError, parseSmtpUrl } from '../src/transports/smtp/smtp.transport.ts';
+import { createTransport } from '../src/transports/transport.factory.ts';
+import { type OutgoingMessage, TransportError } from '../src/transports/transport.types.ts';
+import { startSmtpServer } from './helpers/smtp.ts';
+
+function message(to: string, n = 1): OutgoingMessage {
+  const raw = Buffer.from(
+    [
+      'From: News <news@example.org>',
+      `To: ${to}`,
+      `Subject: test ${n}`,
+      `Message-ID: <m${n}@example.org>`,
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      `body ${n} 你好`,
+      '',
+    ].join('\r\n'),
+  );
+  return { envelopeFrom: 'bounces@example.org', to: [to], raw, messageId: `<m${n}@example.org>` };
+}
+
+async function sendError(transport: SmtpTransport, m: OutgoingMessage): Promise<TransportError> {
+  try {
+    await transport.send(m);
+  } catch (error) {
+    return error as TransportError;
+  }
+  throw new Error('the send was expected to fail');
+}
+
+describe('smtp transport', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const cleanup of cleanups) await cleanup();
+  });
+
+  it('sends our raw bytes with the envelope sender we give, not the From', async () => {
+    const server = await startSmtpServer({ keepRaw: true });
+    const transport = new SmtpTransport({ url: server.url, connections: 2 });
+    cleanups.push(() => transport.close(), server.close);
+    for (let i = 1; i <= 5; i++) await transport.send(message(`reader${i}@example.net`, i));
+    const got = await server.waitFor(5);
+    expect(got.map((m) => m.to[0]).sort()).toEqual([1, 2, 3, 4, 5].map((i) => `reader${i}@example.net`));
+    expect(got.every((m) => m.from === 'bounces@example.org')).toBe(true);
+    expect(got[0]!.raw).toContain('body');
+    expect(got[0]!.raw).toContain('你好');
+  });
+
+  it('classifies a 550 as permanent, a 451 as transient and a dropped connection as transient', async () => {
+    const rejecting = await startSmtpServer({ rejectAddresses: ['gone@example.net'] });
+    const flaky = await startSmtpServer({ transientRate: 1 });
+    const dropping = await startSmtpServer({ dropRate: 1 });
+    const transports = [rejecting, flaky, dropping].map(
+      (s) => new SmtpTransport({ url: s.url, connections: 1 }),
+    );
+    cleanups.push(...transports.map((t) => () => t.close()), rejecting.close, flaky.close, dropping.close);
+
+    const permanent = await sendError(transports[0]!, message('gone@example.net'));
+    expect(permanent.kind).toBe('permanent');
+    expect(permanent.code).toBe('smtp.550');
+    expect(permanent.message).toContain('User unknown');
+
+    const transient = await sendError(transports[1]!, message('a@example.net'));
+    expect(transient.kind).toBe('transient');
+    expect(transient.code).toBe('smtp.451');
+
+    const dropped = await sendError(transports[2]!, message('b@example.net'));
+    expect(dropped.kind).toBe('transient');
+  });
+
+  it('treats a refused connection as transient and a refused login as fatal', () => {
+    expect(classifySmtpError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })).kind).toBe('transient');
+    expect(classifySmtpError(Object.assign(new Error('x'), { code: 'EAUTH', responseCode: 535 })).kind).toBe(
+      'fatal',
+    );
+    const slowDown = classifySmtpError(
+      Object.assign(new Error('x'), { responseCode: 421, response: '421 4.7.0 Too many messages' }),
+    );
+    expect(slowDown.kind).toBe('transient');
+    expect(slowDown.throttled).toBe(true);
+  });
+
+  it('reads host, port, TLS and credentials from MAIL_URL', () => {
+    expect(parseSmtpUrl('smtps://me%40x.org:p%3Ass@mail.example.org')).toEqual({
+      host: 'mail.example.org',
+      port: 465,
+      secure: true,
+      auth: { user: 'me@x.org', pass: 'p:ss' },
+    });
+    expect(parseSmtpUrl('smtp://127.0.0.1:2525')).toEqual({ host: '127.0.0.1', port: 2525, secure: false });
+  });
+});
+
+describe('outbox transport', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dm-outbox-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes each message as a complete .eml file and nothing else', async () => {
+    const transport = createTransport({ MAIL_URL: `outbox:${dir}`, SEND_CONCURRENCY: 1 });
+    expect(transport.name).toBe('outbox');
+    const result = await transport.send({ ...message('r@example.net', 7), tags: { deliveryId: 7 } });
+    const files = readdirSync(dir);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/\.eml$/);
+    expect(result.providerMessageId).toBe(join(dir, files[0]!));
+    expect(readFileSync(join(dir, files[0]!))).toEqual(message('r@example.net', 7).raw);
+  });
+
+  it('chooses the transport by MAIL_URL scheme and names an unknown one', () => {
+    expect(createTransport({ MAIL_URL: 'smtp://127.0.0.1:25', SEND_CONCURRENCY: 1 }).name).toBe('smtp');
+    expect(() => createTransport({ MAIL_URL: 'ftp://x', SEND_CONCURRENCY: 1 })).toThrow(/scheme/);
+  });
+});
