@@ -166,7 +166,16 @@ export interface RateLimitsTable {
   expires_at: Timestamp;
 }
 
+/** The shared SEND_RATE token bucket (one row per bucket; see migrations/…_030_send_rate.ts). */
+export interface SendRateBucketsTable {
+  name: string;
+  tokens: number;
+  rate_factor: Generated<number>;
+  refreshed_at: Timestamp;
+}
+
 export interface Database {
+  send_rate_buckets: SendRateBucketsTable;
   lists: ListsTable;
   subscribers: SubscribersTable;
   subscriptions: SubscriptionsTable;
