@@ -2,10 +2,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { OutboxTransport } from '../src/transports/outbox/outbox.transport.ts';
 import { SmtpTransport, classifySmtpError, parseSmtpUrl } from '../src/transports/smtp/smtp.transport.ts';
 import { createTransport } from '../src/transports/transport.factory.ts';
-import { type OutgoingMessage, TransportError } from '../src/transports/transport.types.ts';
+import type { OutgoingMessage, TransportError } from '../src/transports/transport.types.ts';
 import { startSmtpServer } from './helpers/smtp.ts';
 
 function message(to: string, n = 1): OutgoingMessage {
