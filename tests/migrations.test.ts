@@ -3,7 +3,17 @@ import { expect, it } from 'vitest';
 import { migrateAllDown, migrateDown, migrateToLatest, pendingMigrations } from '../src/db/migrator.ts';
 import { describeEachEngine } from './helpers/test-db.ts';
 
-const TABLES = ['deliveries', 'events', 'issues', 'lists', 'outbox', 'subscribers', 'subscriptions', 'suppressions'];
+/** The foundation's tables; later migrations may add more, and down/up must restore whatever there is. */
+const FOUNDATION_TABLES = [
+  'deliveries',
+  'events',
+  'issues',
+  'lists',
+  'outbox',
+  'subscribers',
+  'subscriptions',
+  'suppressions',
+];
 
 describeEachEngine('migrations', (current) => {
   async function tables(): Promise<string[]> {
@@ -14,16 +24,17 @@ describeEachEngine('migrations', (current) => {
   }
 
   it('a migrated database has every table of the product and nothing pending', async () => {
-    expect(await tables()).toEqual(TABLES);
+    expect(await tables()).toEqual(expect.arrayContaining(FOUNDATION_TABLES));
     expect(await pendingMigrations(current().db)).toEqual([]);
   });
 
   it('all down leaves no table, all up again restores them', async () => {
+    const migrated = await tables();
     await migrateAllDown(current().db);
     expect(await tables()).toEqual([]);
     const again = await migrateToLatest(current().db);
     expect(again.applied.length).toBeGreaterThan(0);
-    expect(await tables()).toEqual(TABLES);
+    expect(await tables()).toEqual(migrated);
   });
 
   it('--down undoes only the most recent migration', async () => {

@@ -23,7 +23,10 @@ export interface ImportOptions {
   onProgress?: (report: ImportReport) => void;
 }
 
-const MAX_RECORD_CHARS = 64 * 1024;
+/** A row longer than this is refused (no real subscriber row comes near it). */
+const MAX_ROW_CHARS = 64 * 1024;
+/** Beyond this the parser itself stops buffering a record: it bounds memory against a file with no line ends. */
+const MAX_RECORD_BUFFER = 16 * 1024 * 1024;
 const MAX_NAME_CHARS = 200;
 
 /**
@@ -60,7 +63,7 @@ export async function importSubscribers(
     skip_empty_lines: true,
     relax_column_count: true,
     skip_records_with_error: true,
-    max_record_size: MAX_RECORD_CHARS,
+    max_record_size: MAX_RECORD_BUFFER,
     info: true,
   });
   parser.on('skip', (error: CsvError & { lines?: number }) => {
@@ -70,6 +73,8 @@ export async function importSubscribers(
   input.on('error', (error) => parser.destroy(error));
   input.pipe(parser);
 
+  // csv-parse counts a CRLF inside a quoted field as two lines; this puts the line numbers right.
+  let extraLineBreaks = 0;
   let batch: ImportRow[] = [];
   let inFlight: Promise<void> | undefined;
   const flush = async (rows: ImportRow[]) => {
@@ -86,9 +91,20 @@ export async function importSubscribers(
       info: { lines: number };
     }>) {
       report.rows++;
+      let length = 0;
+      for (const value of Object.values(record)) {
+        if (value === undefined) continue;
+        length += value.length;
+        if (value.includes('\r\n')) extraLineBreaks += value.split('\r\n').length - 1;
+      }
+      const line = info.lines - extraLineBreaks;
+      if (length > MAX_ROW_CHARS) {
+        reject(line, `row is longer than ${MAX_ROW_CHARS} characters`);
+        continue;
+      }
       const checked = checkEmail(record.email ?? '');
       if (!checked.ok) {
-        reject(info.lines, `${checked.reason}${record.email ? ` ("${clip(record.email)}")` : ''}`);
+        reject(line, `${checked.reason}${record.email ? ` ("${clip(record.email)}")` : ''}`);
         continue;
       }
       batch.push({ email: checked.email, name: cleanName(record.name) });
@@ -123,7 +139,7 @@ function clip(text: string): string {
 function describeCsvError(error: CsvError): string {
   switch (error.code) {
     case 'CSV_MAX_RECORD_SIZE':
-      return `row is longer than ${MAX_RECORD_CHARS} characters`;
+      return `row is longer than ${MAX_RECORD_BUFFER} characters`;
     case 'CSV_QUOTE_NOT_CLOSED':
       return 'a quoted field is never closed';
     case 'CSV_INVALID_CLOSING_QUOTE':

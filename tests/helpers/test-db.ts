@@ -89,7 +89,10 @@ export async function createTestDatabase(engine: Engine = 'postgres'): Promise<T
  * Runs the same suite on the real PostgreSQL and on the embedded one. The getter returns the
  * database of the engine in use (open for the whole suite).
  */
-export function describeEachEngine(title: string, suite: (db: () => TestDatabase, engine: Engine) => void): void {
+export function describeEachEngine(
+  title: string,
+  suite: (db: () => TestDatabase, engine: Engine) => void,
+): void {
   for (const engine of ['postgres', 'pglite'] as const) {
     describe(`${title} [${engine}]`, () => {
       let current: TestDatabase | undefined;
