@@ -132,6 +132,8 @@ export const envSchema = z.object({
   SEND_BATCH_SIZE: positiveInt(200),
   LEASE_SECONDS: positiveInt(30),
   MAX_ATTEMPTS: positiveInt(8),
+  // First retry delay after a transient failure; each further attempt doubles it (with jitter), capped at an hour.
+  RETRY_BASE_SECONDS: positiveNumber(30),
   FAILURE_PAUSE_RATE: z.coerce
     .number({ error: 'expected a fraction between 0 and 1' })
     .min(0, { error: 'expected a fraction between 0 and 1' })
