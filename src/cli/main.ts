@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { isAppError } from '../core/errors.ts';
+import { registerBounceCommands } from './bounces.commands.ts';
 import { registerListCommands } from './lists.commands.ts';
 import { registerMigrateCommands } from './migrate.commands.ts';
 import { registerSubscriberCommands } from './subscribers.commands.ts';
+import { registerSuppressionCommands } from './suppressions.commands.ts';
 
 /** Each concern registers its own commands; this file only wires them and reports failures. */
 export function buildProgram(): Command {
@@ -14,6 +16,8 @@ export function buildProgram(): Command {
   registerMigrateCommands(program);
   registerListCommands(program);
   registerSubscriberCommands(program);
+  registerSuppressionCommands(program);
+  registerBounceCommands(program);
   program.exitOverride();
   for (const command of program.commands) exitOverrideDeep(command);
   return program;

@@ -1,0 +1,169 @@
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Database, DeliveryStatus } from '../db/db.types.ts';
+import type { BounceThresholds, EventOutcome, MailEvent } from './bounces.types.ts';
+
+export interface DeliveryRef {
+  id: number;
+  issue_id: number;
+  subscriber_id: number | null;
+  email: string | null;
+}
+
+/**
+ * Which delivery statuses an event may move a delivery out of. Events arrive out of order (SNS does not
+ * keep order, a DSN can come days later), so an event only ever moves a delivery "forward": a Delivery
+ * after a Bounce leaves it bounced, and nothing undoes a complaint.
+ */
+const MAY_BECOME: Record<'delivered' | 'bounced' | 'complained', readonly DeliveryStatus[]> = {
+  delivered: ['sent'],
+  bounced: ['sending', 'sent', 'delivered'],
+  complained: ['sending', 'sent', 'delivered', 'bounced'],
+};
+
+/** Records bounce, complaint and delivery events; updates deliveries, subscriptions and suppressions. */
+export class BouncesRepository {
+  constructor(private readonly db: Kysely<Database> | Transaction<Database>) {}
+
+  /** Runs `work` in one transaction: either every change of one notification lands, or none does. */
+  async transaction<T>(work: (repo: BouncesRepository) => Promise<T>): Promise<T> {
+    if (this.db.isTransaction) return work(this);
+    return this.db.transaction().execute((trx) => work(new BouncesRepository(trx)));
+  }
+
+  /** Remembers an SNS message; false when it had been seen before (a replay or a re-delivery). */
+  async rememberSnsMessage(message: { messageId: string; type: string; topicArn: string }): Promise<boolean> {
+    const row = await this.db
+      .insertInto('sns_messages')
+      .values({ message_id: message.messageId, type: message.type, topic_arn: message.topicArn })
+      .onConflict((oc) => oc.column('message_id').doNothing())
+      .returning('message_id')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async applyEvent(event: MailEvent, thresholds: BounceThresholds): Promise<EventOutcome> {
+    const delivery = await this.findDelivery(event);
+    if (event.type === 'soft_bounce') {
+      // Two soft bounces for one address handled at once must not both count below the limit.
+      await sql`select pg_advisory_xact_lock(hashtext(${`soft:${event.email}`}))`.execute(this.db);
+    }
+    const inserted = await this.db
+      .insertInto('events')
+      .values({
+        type: event.type,
+        source: event.source,
+        external_id: event.externalId,
+        email: event.email,
+        subscriber_id:
+          delivery?.subscriber_id ??
+          sql<number | null>`(select id from subscribers where email = ${event.email})`,
+        delivery_id: delivery?.id ?? null,
+        issue_id: delivery?.issue_id ?? null,
+        detail: event.detail.slice(0, 1000),
+        payload: JSON.stringify(event.payload ?? {}),
+        occurred_at: event.occurredAt,
+      })
+      .onConflict((oc) => oc.column('external_id').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    const outcome: EventOutcome = {
+      event,
+      recorded: inserted !== undefined,
+      deliveryId: delivery?.id ?? null,
+      issueId: delivery?.issue_id ?? null,
+      suppressed: null,
+    };
+    if (!inserted) return outcome;
+
+    if (delivery) await this.advanceDelivery(delivery.id, event);
+
+    if (event.type === 'hard_bounce') {
+      outcome.suppressed = (await this.suppress(event.email, 'hard_bounce', event.detail))
+        ? 'hard_bounce'
+        : null;
+    } else if (event.type === 'complaint') {
+      await this.unsubscribeEverywhere(event.email);
+      outcome.suppressed = (await this.suppress(event.email, 'complaint', event.detail)) ? 'complaint' : null;
+    } else if (event.type === 'soft_bounce') {
+      const recent = await this.db
+        .selectFrom('events')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('email', '=', event.email)
+        .where('type', '=', 'soft_bounce')
+        .where('occurred_at', '>', sql<Date>`now() - make_interval(days => ${thresholds.softBounceDays})`)
+        .executeTakeFirstOrThrow();
+      if (Number(recent.n) >= thresholds.softBounceLimit) {
+        const note = `${recent.n} soft bounces in ${thresholds.softBounceDays} days; last: ${event.detail}`;
+        outcome.suppressed = (await this.suppress(event.email, 'soft_bounce_limit', note))
+          ? 'soft_bounce_limit'
+          : null;
+      }
+    }
+    return outcome;
+  }
+
+  /** The delivery an event is about, by our id first, then the SES MessageId, then our Message-ID. */
+  async findDelivery(
+    event: Pick<MailEvent, 'deliveryId' | 'providerMessageId' | 'messageId'>,
+  ): Promise<DeliveryRef | undefined> {
+    const base = this.db.selectFrom('deliveries').select(['id', 'issue_id', 'subscriber_id', 'email']);
+    if (event.deliveryId !== undefined) {
+      const row = await base.where('id', '=', event.deliveryId).executeTakeFirst();
+      if (row) return row;
+    }
+    if (event.providerMessageId) {
+      const row = await base.where('provider_message_id', '=', event.providerMessageId).executeTakeFirst();
+      if (row) return row;
+    }
+    if (event.messageId) {
+      return base.where('message_id', '=', event.messageId).executeTakeFirst();
+    }
+    return undefined;
+  }
+
+  private async advanceDelivery(id: number, event: MailEvent): Promise<void> {
+    if (event.type === 'delivery') {
+      await this.db
+        .updateTable('deliveries')
+        .set({ status: 'delivered', delivered_at: event.occurredAt, updated_at: sql`now()` })
+        .where('id', '=', id)
+        .where('status', 'in', MAY_BECOME.delivered)
+        .execute();
+      return;
+    }
+    const status = event.type === 'complaint' ? 'complained' : 'bounced';
+    await this.db
+      .updateTable('deliveries')
+      .set({ status, last_error: event.detail.slice(0, 1000), lease_until: null, updated_at: sql`now()` })
+      .where('id', '=', id)
+      .where('status', 'in', MAY_BECOME[status])
+      .execute();
+  }
+
+  /** True when the address was not suppressed before. The first reason recorded is kept. */
+  private async suppress(
+    email: string,
+    reason: 'hard_bounce' | 'soft_bounce_limit' | 'complaint',
+    note: string,
+  ): Promise<boolean> {
+    const row = await this.db
+      .insertInto('suppressions')
+      .values({ email, reason, note: note.slice(0, 500) })
+      .onConflict((oc) => oc.column('email').doNothing())
+      .returning('email')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** A complaint means "stop": every list, not only the one the complained-about issue came from. */
+  private async unsubscribeEverywhere(email: string): Promise<void> {
+    await this.db
+      .updateTable('subscriptions')
+      .set({ status: 'unsubscribed', unsubscribed_at: sql`now()`, updated_at: sql`now()` })
+      .where('subscriber_id', 'in', (eb) =>
+        eb.selectFrom('subscribers').select('id').where('email', '=', email),
+      )
+      .where('status', '<>', 'unsubscribed')
+      .execute();
+  }
+}

@@ -1,0 +1,43 @@
+import type { EventSource, EventType } from '../db/db.types.ts';
+
+/**
+ * One thing that happened to one message for one recipient, whatever told us (an SNS notification
+ * from SES, a DSN mail, the CLI). The repository turns it into an `events` row, a delivery status and,
+ * when the rules say so, a suppression.
+ */
+export interface MailEvent {
+  type: EventType;
+  source: EventSource;
+  /**
+   * Stable id of this event for this recipient: the same bounce told twice (an SNS re-delivery, the
+   * same DSN ingested again, SES publishing to two topics) has the same id and is recorded once.
+   */
+  externalId: string;
+  /** The recipient, canonical (lower case, punycode domain). */
+  email: string;
+  /** How to find the delivery, best first: our own id (VERP, SES tag), the SES MessageId, our Message-ID. */
+  deliveryId?: number;
+  providerMessageId?: string;
+  messageId?: string;
+  /** Human-readable reason: the bounce type and subtype, the SMTP status and diagnostic. */
+  detail: string;
+  occurredAt: Date;
+  payload: unknown;
+}
+
+export interface EventOutcome {
+  event: MailEvent;
+  /** False when the event had been recorded before (a replay): nothing was changed. */
+  recorded: boolean;
+  deliveryId: number | null;
+  issueId: number | null;
+  /** Set when this event put the address on the suppression list. */
+  suppressed: 'hard_bounce' | 'soft_bounce_limit' | 'complaint' | null;
+}
+
+export interface BounceThresholds {
+  /** Soft bounces within the window that suppress an address (SOFT_BOUNCE_LIMIT). */
+  softBounceLimit: number;
+  /** The window in days (SOFT_BOUNCE_DAYS). */
+  softBounceDays: number;
+}
