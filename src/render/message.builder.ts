@@ -1,0 +1,312 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Config } from '../config/config.loader.ts';
+import type { TokenSigner } from '../subscriptions/tokens.ts';
+import type { OutgoingMessage } from '../transports/transport.types.ts';
+import { DkimSigner } from './dkim.signer.ts';
+import {
+  assertPlainAddress,
+  encodeHeaderText,
+  encodeQuotedPrintableChunk,
+  formatAddress,
+  type Mailbox,
+  parseMailbox,
+  rfc5322Date,
+  stripControl,
+} from './mime.encoding.ts';
+import type { IssueTemplate, SlotName, SlottedText } from './render.types.ts';
+import { escapeHtml } from './template.engine.ts';
+
+export interface IssueRef {
+  id: number;
+  template: IssueTemplate;
+  list: { id: number; slug: string; name: string };
+}
+
+export interface Recipient {
+  email: string;
+  name: string | null;
+  subscriberId: number;
+  deliveryId?: number;
+}
+
+export interface TransactionalInput {
+  to: string;
+  subject: string;
+  html: string;
+  text: string;
+  /** `confirm`, `welcome`, `goodbye`, … — tagged on the message for logs and providers. */
+  kind: string;
+}
+
+/** An issue's parts, encoded once and reused for every recipient. */
+interface PreparedIssue {
+  listId: string;
+  subject: string;
+  testSubject: string;
+  fixedHeaders: string;
+  fixedHeaderPairs: [string, string][];
+  boundary: string;
+  html: EncodedSlotted;
+  text: EncodedSlotted;
+  greetingHtml: { before: string; after: string; anonymous: string };
+  webUrl: string;
+}
+
+interface EncodedSlotted {
+  parts: string[];
+  slots: SlotName[];
+}
+
+/**
+ * Builds complete, personalised MIME messages. Everything that is the same for every reader of an
+ * issue is worked out once (headers, the quoted-printable encoding of the HTML and text around the
+ * slots); per recipient there are two or three HMACs, a few short encodings and one string join.
+ * Quoted-printable is used because it can be spliced: encoded chunks concatenate (see
+ * encodeQuotedPrintableChunk), which base64 cannot do without re-encoding the whole body.
+ */
+export class MessageBuilder {
+  private readonly from: Mailbox;
+  private readonly fromHeader: string;
+  private readonly replyTo: string | undefined;
+  private readonly bounce: Mailbox;
+  private readonly publicUrl: string;
+  private readonly dkim: DkimSigner | undefined;
+  private readonly prepared = new WeakMap<IssueTemplate, Map<number, PreparedIssue>>();
+
+  constructor(
+    private readonly config: Config,
+    private readonly signer: TokenSigner,
+  ) {
+    this.from = parseMailbox(config.MAIL_FROM);
+    this.fromHeader = formatAddress(this.from.address, this.from.name);
+    this.replyTo = config.REPLY_TO
+      ? formatAddress(parseMailbox(config.REPLY_TO).address, parseMailbox(config.REPLY_TO).name)
+      : undefined;
+    this.bounce = parseMailbox(config.BOUNCE_ADDRESS ?? config.MAIL_FROM);
+    this.publicUrl = config.PUBLIC_URL;
+    this.dkim = DkimSigner.fromConfig(config);
+  }
+
+  /** One issue for one reader: the message the transport sends as is. */
+  build(issue: IssueRef, recipient: Recipient, options: { test?: boolean } = {}): OutgoingMessage {
+    const test = options.test === true;
+    const p = this.prepare(issue);
+    const to = assertPlainAddress(recipient.email);
+
+    const claims: Record<string, number> = { s: recipient.subscriberId, l: issue.list.id };
+    if (test) claims.t = 1;
+    const unsubscribeUrl = `${this.publicUrl}/unsubscribe/${this.signer.sign('unsubscribe', claims)}`;
+    const preferencesUrl = `${this.publicUrl}/preferences/${this.signer.sign('preferences', {
+      s: recipient.subscriberId,
+      l: issue.list.id,
+    })}`;
+
+    const name = recipient.name ? stripControl(recipient.name).trim().slice(0, 200) : '';
+    const g = issue.template.greeting;
+    const htmlValues: Record<SlotName, string> = {
+      greeting: name
+        ? p.greetingHtml.before + escapeHtml(name) + p.greetingHtml.after
+        : p.greetingHtml.anonymous,
+      webUrl: escapeHtml(p.webUrl),
+      preferencesUrl: escapeHtml(preferencesUrl),
+      unsubscribeUrl: escapeHtml(unsubscribeUrl),
+    };
+    const textValues: Record<SlotName, string> = {
+      greeting: name ? g.before + name + g.after : g.anonymous,
+      webUrl: p.webUrl,
+      preferencesUrl,
+      unsubscribeUrl,
+    };
+
+    const messageId = this.newMessageId(issue.id, recipient.deliveryId);
+    const headerLines =
+      `From: ${this.fromHeader}\r\n` +
+      `To: ${formatAddress(to, name)}\r\n` +
+      `Subject: ${test ? p.testSubject : p.subject}\r\n` +
+      `Date: ${rfc5322Date()}\r\n` +
+      `Message-ID: ${messageId}\r\n` +
+      `List-Unsubscribe: <${unsubscribeUrl}>\r\n` +
+      (test ? 'X-Digestmail-Test: 1\r\n' : '') +
+      p.fixedHeaders;
+
+    const body =
+      `--${p.boundary}\r\n` +
+      'Content-Type: text/plain; charset=utf-8\r\n' +
+      'Content-Transfer-Encoding: quoted-printable\r\n\r\n' +
+      fill(p.text, textValues) +
+      `\r\n--${p.boundary}\r\n` +
+      'Content-Type: text/html; charset=utf-8\r\n' +
+      'Content-Transfer-Encoding: quoted-printable\r\n\r\n' +
+      fill(p.html, htmlValues) +
+      `\r\n--${p.boundary}--\r\n`;
+
+    let signature = '';
+    if (this.dkim) {
+      signature = `${this.dkim.sign(
+        [
+          ['From', this.fromHeader],
+          ['To', formatAddress(to, name)],
+          ['Subject', test ? p.testSubject : p.subject],
+          ['Date', rfc5322Date()],
+          ['Message-ID', messageId],
+          ['List-Unsubscribe', `<${unsubscribeUrl}>`],
+          ...p.fixedHeaderPairs,
+        ],
+        body,
+      )}\r\n`;
+    }
+
+    return {
+      envelopeFrom: this.envelopeFrom(recipient.deliveryId),
+      to: [to],
+      raw: Buffer.from(`${signature}${headerLines}\r\n${body}`, 'utf8'),
+      messageId,
+      tags: {
+        issueId: issue.id,
+        ...(recipient.deliveryId !== undefined ? { deliveryId: recipient.deliveryId } : {}),
+        kind: test ? 'test' : 'issue',
+      },
+    };
+  }
+
+  /** Confirmation, welcome and goodbye mail: no list headers, marked as automatic (RFC 3834). */
+  buildTransactional(input: TransactionalInput): OutgoingMessage {
+    const to = assertPlainAddress(input.to);
+    const messageId = this.newMessageId(0, undefined, input.kind);
+    const boundary = `dm-${randomBytes(12).toString('hex')}`;
+    const subject = encodeHeaderText(input.subject);
+    const pairs: [string, string][] = [
+      ['From', this.fromHeader],
+      ['To', to],
+      ['Subject', subject],
+      ['Date', rfc5322Date()],
+      ['Message-ID', messageId],
+      ...(this.replyTo ? ([['Reply-To', this.replyTo]] as [string, string][]) : []),
+      ['Auto-Submitted', 'auto-generated'],
+      ['X-Digestmail-Kind', stripControl(input.kind)],
+      ['MIME-Version', '1.0'],
+      ['Content-Type', `multipart/alternative; boundary="${boundary}"`],
+    ];
+    const body = multipart(
+      boundary,
+      encodeQuotedPrintableChunk(ensureFinalNewline(input.text)),
+      encodeQuotedPrintableChunk(ensureFinalNewline(input.html)),
+    );
+    const signature = this.dkim ? `${this.dkim.sign(pairs, body)}\r\n` : '';
+    const headers = pairs.map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    return {
+      envelopeFrom: this.bounce.address,
+      to: [to],
+      raw: Buffer.from(`${signature}${headers}\r\n${body}`, 'utf8'),
+      messageId,
+      tags: { kind: input.kind },
+    };
+  }
+
+  /** The envelope sender: the bounce address, or with VERP one that names the delivery. */
+  envelopeFrom(deliveryId?: number): string {
+    if (!this.config.VERP || deliveryId === undefined) return this.bounce.address;
+    const at = this.bounce.address.lastIndexOf('@');
+    const local = this.config.BOUNCE_ADDRESS ? this.bounce.address.slice(0, at) : 'bounces';
+    const token = this.signer.sign('verp', { d: deliveryId });
+    return `${local}+${token}@${this.bounce.domain}`;
+  }
+
+  private newMessageId(issueId: number, deliveryId?: number, kind?: string): string {
+    const left = kind ? `${kind}` : `${issueId}.${deliveryId ?? 't'}`;
+    return `<${left}.${randomUUID()}@${this.from.domain}>`;
+  }
+
+  private prepare(issue: IssueRef): PreparedIssue {
+    let byId = this.prepared.get(issue.template);
+    if (!byId) {
+      byId = new Map();
+      this.prepared.set(issue.template, byId);
+    }
+    let p = byId.get(issue.id);
+    if (p) return p;
+
+    const t = issue.template;
+    const listId = `<${issue.list.slug}.${this.from.domain}>`;
+    const listIdHeader = `${encodeHeaderText(issue.list.name)} ${listId}`;
+    const boundary = `dm-${randomBytes(12).toString('hex')}`;
+    const pairs: [string, string][] = [
+      ...(this.replyTo ? ([['Reply-To', this.replyTo]] as [string, string][]) : []),
+      ['List-Id', listIdHeader],
+      ['List-Unsubscribe-Post', 'List-Unsubscribe=One-Click'],
+      ['Feedback-ID', `${issue.id}:${issue.list.slug}:newsletter:digestmail`],
+      ['X-Digestmail-Issue', String(issue.id)],
+      ['MIME-Version', '1.0'],
+      ['Content-Type', `multipart/alternative; boundary="${boundary}"`],
+    ];
+    p = {
+      listId,
+      subject: encodeHeaderText(t.subject),
+      testSubject: encodeHeaderText(`[TEST] ${t.subject}`),
+      fixedHeaders: pairs.map(([k, v]) => `${k}: ${v}\r\n`).join(''),
+      fixedHeaderPairs: pairs,
+      boundary,
+      html: encodeSlotted(t.html),
+      text: encodeSlotted(t.text),
+      greetingHtml: {
+        before: escapeHtml(t.greeting.before),
+        after: escapeHtml(t.greeting.after),
+        anonymous: escapeHtml(t.greeting.anonymous),
+      },
+      webUrl: `${this.publicUrl}/archive/${issue.id}`,
+    };
+    byId.set(issue.id, p);
+    return p;
+  }
+}
+
+/**
+ * The delivery id a VERP envelope address names, or undefined when the address is not one of ours
+ * or its signature does not verify (bounces can be forged; only a signed id is believed).
+ */
+export function parseVerpAddress(address: string, signer: TokenSigner): number | undefined {
+  const m = /^<?[^+@<>\s]+\+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)@[^@<>\s]+>?$/.exec(address.trim());
+  if (!m) return undefined;
+  try {
+    const claims = signer.verify<{ d: number }>('verp', m[1]!);
+    return typeof claims.d === 'number' && Number.isSafeInteger(claims.d) ? claims.d : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function encodeSlotted(text: SlottedText): EncodedSlotted {
+  const parts = text.parts.map((part, i) =>
+    // The last part gets a final line break so the MIME part ends cleanly before its boundary.
+    encodeQuotedPrintableChunk(i === text.parts.length - 1 ? ensureFinalNewline(part) : part),
+  );
+  return { parts, slots: [...text.slots] };
+}
+
+function fill(encoded: EncodedSlotted, values: Record<SlotName, string>): string {
+  let out = encoded.parts[0]!;
+  for (let i = 0; i < encoded.slots.length; i++) {
+    out += encodeQuotedPrintableChunk(values[encoded.slots[i]!]) + encoded.parts[i + 1]!;
+  }
+  // Each part ends with a hard line break already; the boundary line adds its own CRLF before it.
+  return out.endsWith('\r\n') ? out.slice(0, -2) : out;
+}
+
+function multipart(boundary: string, text: string, html: string): string {
+  const trim = (s: string) => (s.endsWith('\r\n') ? s.slice(0, -2) : s);
+  return (
+    `--${boundary}\r\n` +
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    'Content-Transfer-Encoding: quoted-printable\r\n\r\n' +
+    trim(text) +
+    `\r\n--${boundary}\r\n` +
+    'Content-Type: text/html; charset=utf-8\r\n' +
+    'Content-Transfer-Encoding: quoted-printable\r\n\r\n' +
+    trim(html) +
+    `\r\n--${boundary}--\r\n`
+  );
+}
+
+function ensureFinalNewline(text: string): string {
+  return text.endsWith('\n') ? text : `${text}\n`;
+}

@@ -1,0 +1,122 @@
+/**
+ * The small pieces of RFC 2045/2047/5322 that message building needs, written for speed: the
+ * issue's HTML and text are encoded once, and per recipient only the short slot values are.
+ */
+
+const HEX = '0123456789ABCDEF';
+const MAX_QP_LINE = 76;
+
+/**
+ * Quoted-printable (RFC 2045 §6.7) of one chunk of text. Line breaks in the input become CRLF hard
+ * breaks; long lines get soft breaks so no encoded line exceeds 76 characters. A chunk that does not
+ * end with a line break ends with a soft break, so encoded chunks can simply be concatenated: that
+ * is what lets per-recipient values be encoded alone and spliced into a precomputed body.
+ */
+export function encodeQuotedPrintableChunk(text: string): string {
+  if (text === '') return '';
+  const bytes = Buffer.from(text.replace(/\r\n?/g, '\n'), 'utf8');
+  const out: string[] = [];
+  let line = '';
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) {
+    const b = bytes[i]!;
+    if (b === 0x0a) {
+      out.push(line, '\r\n');
+      line = '';
+      continue;
+    }
+    let piece: string;
+    const atLineEnd = i + 1 === n || bytes[i + 1] === 0x0a;
+    if ((b >= 33 && b <= 126 && b !== 61) || ((b === 32 || b === 9) && !atLineEnd)) {
+      // A dot at the start of a line is encoded so no relay's dot handling can touch it.
+      piece = b === 46 && line === '' ? '=2E' : String.fromCharCode(b);
+    } else {
+      piece = `=${HEX[b >> 4]}${HEX[b & 15]}`;
+    }
+    if (line.length + piece.length > MAX_QP_LINE - 1) {
+      out.push(line, '=\r\n');
+      line = piece === '.' ? '=2E' : piece;
+    } else {
+      line += piece;
+    }
+  }
+  if (line !== '' || bytes[n - 1] !== 0x0a) out.push(line, '=\r\n');
+  return out.join('');
+}
+
+const ASCII_PRINTABLE = /^[\x20-\x7e]*$/;
+
+/** A header value as RFC 2047 encoded words (UTF-8, base64) when it is not plain ASCII. */
+export function encodeHeaderText(value: string): string {
+  const clean = stripControl(value);
+  if (ASCII_PRINTABLE.test(clean) && !/=\?/.test(clean)) return clean;
+  const words: string[] = [];
+  let chunk = '';
+  let chunkBytes = 0;
+  // 45 bytes → 60 base64 characters: with "=?UTF-8?B?" and "?=" each word stays within 75.
+  for (const ch of clean) {
+    const size = Buffer.byteLength(ch);
+    if (chunkBytes + size > 45) {
+      words.push(chunk);
+      chunk = '';
+      chunkBytes = 0;
+    }
+    chunk += ch;
+    chunkBytes += size;
+  }
+  if (chunk) words.push(chunk);
+  return words.map((w) => `=?UTF-8?B?${Buffer.from(w).toString('base64')}?=`).join('\r\n ');
+}
+
+/** A display name: as is when it is plain words, quoted when it has specials, encoded otherwise. */
+export function encodeDisplayName(name: string): string {
+  const clean = stripControl(name).trim();
+  if (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$/.test(clean)) return clean;
+  if (ASCII_PRINTABLE.test(clean) && !/=\?/.test(clean)) return `"${clean.replace(/(["\\])/g, '\\$1')}"`;
+  return encodeHeaderText(clean);
+}
+
+export function formatAddress(address: string, name?: string | null): string {
+  const clean = name ? stripControl(name).trim() : '';
+  return clean ? `${encodeDisplayName(clean)} <${address}>` : address;
+}
+
+export interface Mailbox {
+  name: string | undefined;
+  address: string;
+  domain: string;
+}
+
+/** `Name <user@example.org>` or `user@example.org` (the config has already checked the shape). */
+export function parseMailbox(value: string): Mailbox {
+  const m = /^\s*(?:"?(.*?)"?\s*)?<([^<>\s]+@[^<>\s]+)>\s*$/.exec(value);
+  const address = (m ? m[2]! : value.trim()).toLowerCase();
+  const name = m?.[1]?.trim() || undefined;
+  return { name, address, domain: address.slice(address.lastIndexOf('@') + 1) };
+}
+
+/** Removes CR, LF and other control characters, which could otherwise forge headers. */
+export function stripControl(value: string): string {
+  return value.replace(/[\x00-\x1f\x7f]+/g, ' ');
+}
+
+/** An address safe to place in a header: one mailbox, no spaces, brackets or line breaks. */
+export function assertPlainAddress(address: string): string {
+  if (!/^[^\s<>()",;:@]+@[^\s<>()",;:@]+$/.test(address)) {
+    throw new Error(`not a plain email address: ${JSON.stringify(address)}`);
+  }
+  return address;
+}
+
+let cachedSecond = -1;
+let cachedDate = '';
+
+/** RFC 5322 date, e.g. `Sun, 29 Nov 2026 03:10:00 +0000` (computed once per second). */
+export function rfc5322Date(now: number = Date.now()): string {
+  const second = Math.floor(now / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedDate = new Date(second * 1000).toUTCString().replace(/GMT$/, '+0000');
+  }
+  return cachedDate;
+}
