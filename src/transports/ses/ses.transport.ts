@@ -1,0 +1,110 @@
+import { GetAccountCommand, SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import { invalid } from '../../core/errors.ts';
+import type { OutgoingMessage, SendResult, Transport } from '../transport.types.ts';
+import { classifySesError } from './ses.errors.ts';
+
+export interface SesTransportOptions {
+  region: string;
+  configurationSet?: string;
+  /** SES_ENDPOINT: another endpoint speaking the SES v2 API (a local SES in tests). */
+  endpoint?: string;
+}
+
+/** `ses://<region>[?configurationSet=NAME]` → options. */
+export function parseSesUrl(url: string, endpoint?: string): SesTransportOptions {
+  const match = /^ses:\/\/([a-z0-9-]+)(?:\?(.*))?$/.exec(url);
+  if (!match) {
+    throw invalid(
+      'transports.ses_url_invalid',
+      `MAIL_URL "${url}" is not ses://<region>[?configurationSet=NAME]`,
+    );
+  }
+  const params = new URLSearchParams(match[2] ?? '');
+  for (const key of params.keys()) {
+    if (key !== 'configurationSet') {
+      throw invalid(
+        'transports.ses_url_invalid',
+        `MAIL_URL: unknown ses:// option "${key}" (only configurationSet)`,
+      );
+    }
+  }
+  const configurationSet = params.get('configurationSet') ?? undefined;
+  if (configurationSet !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(configurationSet)) {
+    throw invalid(
+      'transports.ses_url_invalid',
+      `MAIL_URL: configurationSet "${configurationSet}" is not a valid name`,
+    );
+  }
+  return {
+    region: match[1]!,
+    ...(configurationSet ? { configurationSet } : {}),
+    ...(endpoint ? { endpoint } : {}),
+  };
+}
+
+/**
+ * Amazon SES v2 `SendEmail` with Raw content, so the message SES sends is byte for byte the one we
+ * built (our headers, List-Unsubscribe, DKIM signature). Credentials come from the standard AWS chain
+ * (environment, shared config, SSO, instance or container role). The SDK's own retries are off: a
+ * throttled or failed send goes back to the worker as a classified TransportError, and the worker, which
+ * holds the shared send rate, decides when to try again; retrying here too would hide throttling from
+ * the rate limiter and multiply attempts.
+ */
+export class SesTransport implements Transport {
+  readonly name = 'ses' as const;
+  private readonly client: SESv2Client;
+  private account: Promise<number | undefined> | undefined;
+
+  constructor(private readonly options: SesTransportOptions) {
+    this.client = new SESv2Client({
+      region: options.region,
+      maxAttempts: 1,
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    });
+  }
+
+  async send(message: OutgoingMessage): Promise<SendResult> {
+    const tags = [];
+    if (message.tags?.issueId !== undefined)
+      tags.push({ Name: 'issue', Value: String(message.tags.issueId) });
+    if (message.tags?.deliveryId !== undefined) {
+      tags.push({ Name: 'delivery', Value: String(message.tags.deliveryId) });
+    }
+    if (message.tags?.kind)
+      tags.push({ Name: 'kind', Value: message.tags.kind.replace(/[^A-Za-z0-9_-]/g, '_') });
+    try {
+      const result = await this.client.send(
+        new SendEmailCommand({
+          Destination: { ToAddresses: message.to },
+          Content: { Raw: { Data: message.raw } },
+          ...(this.options.configurationSet ? { ConfigurationSetName: this.options.configurationSet } : {}),
+          ...(tags.length > 0 ? { EmailTags: tags } : {}),
+        }),
+      );
+      if (!result.MessageId) throw new Error('SES accepted the message but returned no MessageId');
+      return { providerMessageId: result.MessageId, response: `SES MessageId ${result.MessageId}` };
+    } catch (error) {
+      throw classifySesError(error);
+    }
+  }
+
+  /**
+   * The account's MaxSendRate from GetAccount, read once. When the account cannot be read (no
+   * ses:GetAccount permission, or an endpoint without it) the answer is "unknown": SEND_RATE alone
+   * limits the rate, and throttling replies still slow the worker down.
+   */
+  maxRate(): Promise<number | undefined> {
+    this.account ??= this.client
+      .send(new GetAccountCommand({}))
+      .then((account) => {
+        const rate = account.SendQuota?.MaxSendRate;
+        return typeof rate === 'number' && rate > 0 ? rate : undefined;
+      })
+      .catch(() => undefined);
+    return this.account;
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
