@@ -1,25 +1,36 @@
 import { Command, CommanderError } from 'commander';
 import { isAppError } from '../core/errors.ts';
 import { registerBounceCommands } from './bounces.commands.ts';
-import { registerListCommands } from './lists.commands.ts';
-import { registerMigrateCommands } from './migrate.commands.ts';
-import { registerSubscriberCommands } from './subscribers.commands.ts';
 import { registerSuppressionCommands } from './suppressions.commands.ts';
 
-/** Each concern registers its own commands; this file only wires them and reports failures. */
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Command groups by their first word, each loaded only when it is used: `digestmail subscribers
+ * import` then never loads MJML, Fastify or the AWS SDK, which keeps start-up fast and memory flat.
+ * Each concern registers its own commands in its `*.commands.ts`; add a line here for a new group.
+ */
+const COMMAND_GROUPS: Record<string, () => Promise<Register>> = {
+  migrate: async () => (await import('./migrate.commands.ts')).registerMigrateCommands,
+  list: async () => (await import('./lists.commands.ts')).registerListCommands,
+  subscribers: async () => (await import('./subscribers.commands.ts')).registerSubscriberCommands,
+  issue: async () => {
+    const { registerIssueCommands } = await import('./issue.commands.ts');
+    return (program) => registerIssueCommands(program.command('issue').description('create, schedule, send and follow issues'));
+  },
+  worker: async () => (await import('./worker.commands.ts')).registerWorkerCommands,
+};
+
+export async function buildProgram(argv: string[] = process.argv): Promise<Command> {
   const program = new Command('digestmail')
     .description('Markdown digests to responsive email, delivered to your subscribers')
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'digestmail: ')) });
-  registerMigrateCommands(program);
-  registerListCommands(program);
-  registerSubscriberCommands(program);
-  registerSuppressionCommands(program);
-  registerBounceCommands(program);
-  program.exitOverride();
-  for (const command of program.commands) exitOverrideDeep(command);
+  const first = argv.slice(2).find((arg) => !arg.startsWith('-'));
+  const wanted = first && first in COMMAND_GROUPS ? [first] : Object.keys(COMMAND_GROUPS);
+  for (const name of wanted) (await COMMAND_GROUPS[name]!())(program);
+  exitOverrideDeep(program);
   return program;
 }
 
@@ -60,7 +71,7 @@ export function reportError(error: unknown): number {
 
 async function main(): Promise<void> {
   try {
-    await buildProgram().parseAsync(process.argv);
+    await (await buildProgram()).parseAsync(process.argv);
   } catch (error) {
     process.exitCode = reportError(error);
   }

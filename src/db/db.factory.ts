@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/config.loader.ts';
@@ -48,9 +47,12 @@ export function openPostgres(connectionString: string, max = 10): DatabaseHandle
 
 /** dataDir undefined: an in-memory database, gone when closed (used by tests). */
 export function openPGlite(dataDir?: string): DatabaseHandle {
-  const pglite = new PGlite(dataDir, {
-    parsers: { [INT8_OID]: (v: string) => Number(v), [NUMERIC_OID]: (v: string) => Number(v) },
-  });
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const create = async () => {
+    const { PGlite } = await import('@electric-sql/pglite');
+    return new PGlite(dataDir, {
+      parsers: { [INT8_OID]: (v: string) => Number(v), [NUMERIC_OID]: (v: string) => Number(v) },
+    });
+  };
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(create) });
   return { db, engine: 'pglite', close: () => db.destroy() };
 }

@@ -21,13 +21,14 @@ import {
  * every other query waits its turn, exactly as it would for the last connection of a pool of one.
  */
 export class PGliteDialect implements Dialect {
-  constructor(private readonly pglite: PGlite) {}
+  /** The instance is made on first use, so that processes on PostgreSQL never load the WASM build. */
+  constructor(private readonly create: () => Promise<PGlite>) {}
 
   createAdapter(): DialectAdapter {
     return new PostgresAdapter();
   }
   createDriver(): Driver {
-    return new PGliteDriver(this.pglite);
+    return new PGliteDriver(this.create);
   }
   createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return new PostgresIntrospector(db);
@@ -38,15 +39,16 @@ export class PGliteDialect implements Dialect {
 }
 
 class PGliteDriver implements Driver {
-  private readonly connection: PGliteConnection;
+  private pglite: PGlite | undefined;
+  private connection: PGliteConnection | undefined;
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly pglite: PGlite) {
-    this.connection = new PGliteConnection(pglite);
-  }
+  constructor(private readonly create: () => Promise<PGlite>) {}
 
   async init(): Promise<void> {
+    this.pglite = await this.create();
     await this.pglite.waitReady;
+    this.connection = new PGliteConnection(this.pglite);
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
@@ -56,8 +58,9 @@ class PGliteDriver implements Driver {
       release = resolve;
     });
     await previous;
-    this.connection.release = release;
-    return this.connection;
+    const connection = this.connection!;
+    connection.release = release;
+    return connection;
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
@@ -77,7 +80,7 @@ class PGliteDriver implements Driver {
 
   async destroy(): Promise<void> {
     await this.queue;
-    if (!this.pglite.closed) await this.pglite.close();
+    if (this.pglite && !this.pglite.closed) await this.pglite.close();
   }
 }
 

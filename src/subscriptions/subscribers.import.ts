@@ -19,6 +19,8 @@ export interface ImportOptions {
   batchSize?: number;
   /** Called for each row that cannot be imported, as it is found (the import goes on). */
   onInvalid?: (row: InvalidRow) => void;
+  /** Batches written at the same time (default 2). */
+  concurrency?: number;
   /** Called after each batch is stored. */
   onProgress?: (report: ImportReport) => void;
 }
@@ -42,6 +44,7 @@ export async function importSubscribers(
   options: ImportOptions = {},
 ): Promise<ImportReport> {
   const batchSize = options.batchSize ?? 5000;
+  const concurrency = options.concurrency ?? 2;
   const report: ImportReport = { imported: 0, updated: 0, skipped: 0, invalid: 0, rows: 0 };
   const reject = (line: number, reason: string) => {
     report.invalid++;
@@ -76,9 +79,12 @@ export async function importSubscribers(
   // csv-parse counts a CRLF inside a quoted field as two lines; this puts the line numbers right.
   let extraLineBreaks = 0;
   let batch: ImportRow[] = [];
-  let inFlight: Promise<void> | undefined;
+  // Two batches in flight (two connections): PostgreSQL works on one while the other and the parser
+  // run, which uses both cores of a small machine. Batch writes are idempotent, so the rare deadlock
+  // between two batches that share addresses is simply retried.
+  const inFlight = new Set<Promise<void>>();
   const flush = async (rows: ImportRow[]) => {
-    const counts = await repo.importBatch(rows, target.listId, target.status);
+    const counts = await withDeadlockRetry(() => repo.importBatch(rows, target.listId, target.status));
     report.imported += counts.imported;
     report.updated += counts.updated;
     report.skipped += counts.skipped;
@@ -109,18 +115,35 @@ export async function importSubscribers(
       }
       batch.push({ email: checked.email, name: cleanName(record.name) });
       if (batch.length >= batchSize) {
-        await inFlight;
-        inFlight = flush(batch);
+        if (inFlight.size >= concurrency) await Promise.race(inFlight);
+        const pending = flush(batch).finally(() => inFlight.delete(pending));
+        pending.catch(() => {}); // handled below, through race/all; this keeps it from counting as unhandled
+        inFlight.add(pending);
         batch = [];
       }
     }
   } catch (error) {
-    await inFlight?.catch(() => {});
+    await Promise.allSettled(inFlight);
     throw unwrapParseError(error);
   }
-  await inFlight;
-  if (batch.length > 0) await flush(batch);
+  if (batch.length > 0) {
+    const last = flush(batch);
+    inFlight.add(last);
+  }
+  await Promise.all(inFlight);
   return report;
+}
+
+async function withDeadlockRetry<T>(run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (attempt >= 5 || (code !== '40P01' && code !== '40001')) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt * Math.random()));
+    }
+  }
 }
 
 /** Trimmed, control characters removed, empty as null, bounded length. */
