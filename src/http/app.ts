@@ -1,0 +1,122 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import cookie from '@fastify/cookie';
+import csrf from '@fastify/csrf-protection';
+import formbody from '@fastify/formbody';
+import helmet from '@fastify/helmet';
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { isAppError } from '../core/errors.ts';
+import { TokenSigner } from '../subscriptions/tokens.ts';
+import { confirmRoutes } from './confirm.routes.ts';
+import { healthRoutes } from './health.routes.ts';
+import { type AppDeps, field, pageContext, redactUrl, sendPage } from './http.context.ts';
+import { messages } from './i18n.ts';
+import { linkInvalidPage, messagePage, STYLE_HASH } from './pages.ts';
+import { preferencesRoutes } from './preferences.routes.ts';
+import { signupRoutes } from './signup.routes.ts';
+import { unsubscribeRoutes } from './unsubscribe.routes.ts';
+
+export type { AppDeps } from './http.context.ts';
+
+/** Forms are small; a route that takes more (a webhook) sets its own `bodyLimit`. */
+export const BODY_LIMIT = 32 * 1024;
+
+/**
+ * The web app: a thin composition of route modules (`*.routes.ts`), each registered with one line.
+ * Security defaults live here: helmet headers with a strict CSP, CSRF (double-submit cookie) for the
+ * human forms, small body limits, request ids, logs without addresses or link tokens. Parsers:
+ * urlencoded and multipart forms (RFC 8058 allows both), JSON, and text/plain (SNS posts JSON as
+ * text/plain), all bounded by the body limit of the app or of the route.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const https = config.PUBLIC_URL.startsWith('https:');
+  const routeDeps: AppDeps = { ...deps, signer: deps.signer ?? new TokenSigner(config.SECRET_KEY) };
+
+  const app = Fastify({
+    logger: {
+      level: config.LOG_LEVEL,
+      serializers: {
+        // No client address, no token: only what is needed to follow a request.
+        req: (request: FastifyRequest) => ({ method: request.method, url: redactUrl(request.url) }),
+      },
+    },
+    genReqId: () => randomUUID(),
+    trustProxy: config.TRUST_PROXY,
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { maxParamLength: 2048 },
+    return503OnClosing: true,
+  });
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        'default-src': ["'none'"],
+        'style-src': [STYLE_HASH],
+        'img-src': ["'self'", 'data:'],
+        'form-action': ["'self'"],
+        'frame-ancestors': ["'none'"],
+        'base-uri': ["'none'"],
+        ...(https ? { 'upgrade-insecure-requests': [] } : {}),
+      },
+    },
+    strictTransportSecurity: https ? { maxAge: 31536000, includeSubDomains: true } : false,
+    referrerPolicy: { policy: 'no-referrer' },
+  });
+  await app.register(formbody);
+  await app.register(multipart, {
+    attachFieldsToBody: 'keyValues',
+    limits: { fieldNameSize: 100, fieldSize: 4096, fields: 50, files: 0, parts: 50, headerPairs: 50 },
+  });
+  await app.register(cookie, {
+    secret: createHmac('sha256', config.SECRET_KEY).update('digestmail/cookie').digest('hex'),
+  });
+  await app.register(csrf, {
+    sessionPlugin: '@fastify/cookie',
+    cookieOpts: { path: '/', httpOnly: true, sameSite: 'lax', secure: https, signed: true },
+    getToken: (request) => field(request.body, '_csrf'),
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const ctx = pageContext(request, config);
+    const t = messages(ctx.lang);
+    if (isAppError(error)) {
+      if (error.code === 'subscriptions.token_invalid' || error.code === 'subscriptions.token_expired') {
+        return sendPage(reply, 400, linkInvalidPage(ctx, error.code === 'subscriptions.token_expired'));
+      }
+      if (error.code === 'subscriptions.reader_gone') {
+        return sendPage(reply, 404, messagePage(ctx, t.readerGoneTitle, [t.readerGoneBody]));
+      }
+      if (error.code === 'subscriptions.suppressed') {
+        return sendPage(reply, 409, messagePage(ctx, t.errorTitle, [t.suppressedBody]));
+      }
+      request.log.info({ code: error.code }, 'refused');
+      return sendPage(reply, error.status, messagePage(ctx, t.errorTitle, [error.message]));
+    }
+    const status = error.statusCode ?? 500;
+    if (error.code?.startsWith('FST_CSRF')) {
+      return sendPage(reply, 403, messagePage(ctx, t.errorTitle, [t.formExpired]));
+    }
+    if (status === 413 || error.code === 'FST_FILES_LIMIT' || error.code === 'FST_PARTS_LIMIT') {
+      return sendPage(reply, 413, messagePage(ctx, t.errorTitle, [t.tooLarge]));
+    }
+    if (status >= 400 && status < 500) {
+      return sendPage(reply, status, messagePage(ctx, t.errorTitle, [error.message]));
+    }
+    request.log.error({ err: error }, 'request failed');
+    return sendPage(reply, 500, messagePage(ctx, t.errorTitle, [t.serverError]));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const ctx = pageContext(request, config);
+    const t = messages(ctx.lang);
+    return sendPage(reply, 404, messagePage(ctx, t.notFoundTitle, [t.notFoundBody]));
+  });
+
+  await app.register(healthRoutes, routeDeps);
+  await app.register(signupRoutes, routeDeps);
+  await app.register(confirmRoutes, routeDeps);
+  await app.register(unsubscribeRoutes, routeDeps);
+  await app.register(preferencesRoutes, routeDeps);
+  return app;
+}

@@ -1,0 +1,90 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../core/errors.ts';
+import { type PreferencesView, PreferencesService } from '../subscriptions/preferences.service.ts';
+import { html } from './html.ts';
+import { type AppDeps, field, fields, ids, pageContext, sendPage, signerOf } from './http.context.ts';
+import { messages } from './i18n.ts';
+import { messagePage, preferencesPage } from './pages.ts';
+
+interface TokenParams {
+  token: string;
+}
+
+/** A reader's settings page: name, lists, topics per list, or leave everything. */
+export async function preferencesRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const service = new PreferencesService(deps.db, signerOf(deps));
+
+  function show(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    view: PreferencesView,
+    status: number,
+    notes: { notice?: string; error?: string } = {},
+  ) {
+    const ctx = pageContext(request, deps.config);
+    return sendPage(
+      reply,
+      status,
+      preferencesPage(ctx, {
+        action: ctx.path,
+        csrf: reply.generateCsrf(),
+        email: view.reader.email,
+        name: view.reader.name,
+        lists: view.lists.map((l) => ({
+          id: l.listId,
+          name: l.name,
+          description: l.description,
+          subscribed: l.status === 'confirmed',
+          offeredTopics: l.offeredTopics,
+          chosenTopics: l.chosenTopics,
+        })),
+        ...notes,
+      }),
+    );
+  }
+
+  app.get<{ Params: TokenParams }>('/preferences/:token', async (request, reply) => {
+    return show(request, reply, await service.view(request.params.token), 200);
+  });
+
+  app.post<{ Params: TokenParams }>(
+    '/preferences/:token',
+    { preHandler: app.csrfProtection },
+    async (request, reply) => {
+      const { token } = request.params;
+      const ctx = pageContext(request, deps.config);
+      const t = messages(ctx.lang);
+      const body = request.body;
+      const action = field(body, 'action');
+      if (action === 'leave-all') {
+        const left = await service.leaveAll(token, ctx.lang);
+        request.log.info({ unsubscribe: left.length, via: 'preferences' }, 'unsubscribe');
+        return sendPage(
+          reply,
+          200,
+          messagePage(
+            ctx,
+            t.unsubscribedTitle,
+            [t.unsubscribedBody(t.lists)],
+            html`<p>${t.changedMind} <a href="${ctx.path}?lang=${ctx.lang}">${t.changePreferences}</a></p>`,
+          ),
+        );
+      }
+      if (action !== 'save') {
+        throw new AppError('subscriptions.action_unknown', 'the action must be save or leave-all');
+      }
+      const lists = ids(fields(body, 'lists'));
+      if (!lists) throw new AppError('subscriptions.list_unknown', 'the lists field must be list ids');
+      const topics = new Map<number, string[]>();
+      for (const key of Object.keys((body as Record<string, unknown>) ?? {})) {
+        const match = /^topics_([1-9][0-9]{0,9})$/.exec(key);
+        if (match) topics.set(Number(match[1]), fields(body, key));
+      }
+      const saved = await service.save(token, { name: field(body, 'name'), lists, topics });
+      request.log.info({ preferences: 'saved' }, 'preferences');
+      return show(request, reply, saved, 200, {
+        notice: saved.joinRefused ? `${t.savedBody} ${t.suppressedBody}` : t.savedBody,
+      });
+    },
+  );
+}

@@ -1,0 +1,88 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isAppError } from '../core/errors.ts';
+import { SignupService } from '../subscriptions/signup.service.ts';
+import { type AppDeps, field, fields, ids, langOf, pageContext, sendPage, signerOf } from './http.context.ts';
+import { messages } from './i18n.ts';
+import { checkInboxPage, messagePage, signupPage } from './pages.ts';
+
+/** Form errors shown on the form itself, with what the reader typed kept. */
+const FORM_ERRORS = new Set([
+  'subscriptions.email_invalid',
+  'subscriptions.no_list_chosen',
+  'subscriptions.list_unknown',
+]);
+
+/**
+ * The signup form. Whatever state the address is in, an accepted POST gets the same "check your
+ * inbox" page; the mail goes through the outbox, never from inside the request.
+ */
+export async function signupRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const service = new SignupService(deps.db, signerOf(deps), deps.config);
+
+  const showForm = async (request: FastifyRequest, reply: FastifyReply) => {
+    const lists = await service.publicLists();
+    const ctx = pageContext(request, deps.config);
+    return sendPage(reply, 200, signupPage(ctx, { lists, csrf: reply.generateCsrf() }));
+  };
+  app.get('/', showForm);
+  app.get('/subscribe', showForm);
+
+  app.post('/subscribe', { preHandler: app.csrfProtection }, async (request, reply) => {
+    const body = request.body;
+    const lang = langOf(request);
+    const ctx = pageContext(request, deps.config, lang);
+    const t = messages(lang);
+    const email = field(body, 'email') ?? '';
+    const name = field(body, 'name');
+    const listIds = ids(fields(body, 'lists'));
+    try {
+      const outcome = await service.signup({
+        email,
+        name,
+        listIds: listIds ?? [-1],
+        ip: request.ip ?? null,
+        lang,
+        trap: field(body, 'website'),
+      });
+      request.log.info(
+        outcome
+          ? {
+              signup: outcome.accepted ? 'accepted' : 'refused',
+              confirmQueued: outcome.confirmQueued.length,
+              confirmThrottled: outcome.confirmThrottled,
+              joined: outcome.joined.length,
+            }
+          : { signup: 'honeypot' },
+        'signup',
+      );
+      return sendPage(reply, 200, checkInboxPage(ctx));
+    } catch (error) {
+      if (!isAppError(error)) throw error;
+      if (error.code === 'subscriptions.rate_limited') {
+        request.log.info({ signup: 'rate_limited' }, 'signup');
+        reply.header('retry-after', '600');
+        return sendPage(reply, 429, messagePage(ctx, t.rateLimitedTitle, [t.rateLimitedBody]));
+      }
+      if (!FORM_ERRORS.has(error.code)) throw error;
+      const message =
+        error.code === 'subscriptions.email_invalid'
+          ? t.emailInvalid(error.message)
+          : error.code === 'subscriptions.no_list_chosen'
+            ? t.noListChosen
+            : t.listUnknown;
+      const lists = await service.publicLists();
+      return sendPage(
+        reply,
+        400,
+        signupPage(ctx, {
+          lists,
+          csrf: reply.generateCsrf(),
+          email: email.slice(0, 254),
+          ...(name === undefined ? {} : { name: name.slice(0, 200) }),
+          chosen: listIds ?? [],
+          error: message,
+        }),
+      );
+    }
+  });
+}

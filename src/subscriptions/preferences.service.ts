@@ -1,0 +1,106 @@
+import type { Kysely } from 'kysely';
+import { AppError, invalid } from '../core/errors.ts';
+import type { Database } from '../db/db.types.ts';
+import { OutboxRepository } from './outbox.repository.ts';
+import { type Reader, type ReaderList, ReaderRepository } from './reader.repository.ts';
+import { readPreferences } from './reader-tokens.ts';
+import { cleanName } from './subscribers.import.ts';
+import type { TokenSigner } from './tokens.ts';
+
+export interface PreferencesView {
+  reader: Reader;
+  lists: ReaderList[];
+}
+
+export interface PreferencesChange {
+  name: string | undefined;
+  /** The lists ticked. */
+  lists: number[];
+  /** Topics ticked per list; none means everything the list sends. */
+  topics: Map<number, string[]>;
+}
+
+/**
+ * A reader's own settings, reached through a signed link: their name, the lists they receive and,
+ * per list, the topics (digest categories) they want. Only lists and topics the page offered are
+ * accepted.
+ */
+export class PreferencesService {
+  private readonly readers: ReaderRepository;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly signer: TokenSigner,
+  ) {
+    this.readers = new ReaderRepository(db);
+  }
+
+  async view(token: string): Promise<PreferencesView> {
+    const subscriberId = readPreferences(this.signer, token);
+    const reader = await this.readers.find(subscriberId);
+    if (!reader) throw readerGone();
+    return { reader, lists: await this.readers.lists(subscriberId) };
+  }
+
+  /**
+   * Applies the form. A suppressed or blocklisted address keeps the lists it has but joins none
+   * (`joinRefused`). Returns the view after the change.
+   */
+  async save(token: string, change: PreferencesChange): Promise<PreferencesView & { joinRefused: boolean }> {
+    const subscriberId = readPreferences(this.signer, token);
+    let joinRefused = false;
+    await this.db.transaction().execute(async (trx) => {
+      const readers = new ReaderRepository(trx);
+      const reader = await readers.find(subscriberId);
+      if (!reader) throw readerGone();
+      const offered = await readers.lists(subscriberId);
+      const byId = new Map(offered.map((l) => [l.listId, l]));
+      for (const id of change.lists) {
+        if (!byId.has(id)) throw invalid('subscriptions.list_unknown', `list ${id} is not offered here`);
+      }
+      for (const [id, topics] of change.topics) {
+        const list = byId.get(id);
+        if (!list) throw invalid('subscriptions.list_unknown', `list ${id} is not offered here`);
+        const unknown = topics.find((t) => !list.offeredTopics.includes(t));
+        if (unknown !== undefined) {
+          throw invalid('subscriptions.topic_unknown', `"${unknown}" is not a topic of ${list.name}`);
+        }
+      }
+      await readers.setName(subscriberId, cleanName(change.name));
+      const canJoin = !reader.suppressed && reader.status === 'active';
+      for (const list of offered) {
+        const wanted = change.lists.includes(list.listId);
+        const topics = [...new Set(change.topics.get(list.listId) ?? [])];
+        if (wanted && (list.status === 'confirmed' || canJoin)) {
+          await readers.join(subscriberId, list.listId, topics);
+        } else if (wanted) {
+          joinRefused = true;
+        } else if (list.status !== undefined && list.status !== 'unsubscribed') {
+          await readers.unsubscribe(subscriberId, list.listId);
+        }
+      }
+    });
+    return { ...(await this.view(token)), joinRefused };
+  }
+
+  /** "Unsubscribe from everything", with a goodbye mail queued in the same transaction. */
+  async leaveAll(token: string, lang: string): Promise<number[]> {
+    const subscriberId = readPreferences(this.signer, token);
+    return this.db.transaction().execute(async (trx) => {
+      const readers = new ReaderRepository(trx);
+      const reader = await readers.find(subscriberId);
+      if (!reader) throw readerGone();
+      const left = await readers.unsubscribeAll(subscriberId);
+      if (left.length > 0) {
+        await new OutboxRepository(trx).enqueue('goodbye', reader.email, reader.id, { lists: left, lang });
+      }
+      return left;
+    });
+  }
+}
+
+function readerGone(): AppError {
+  return new AppError('subscriptions.reader_gone', 'nothing is stored for this link any more', {
+    status: 404,
+  });
+}

@@ -1,0 +1,192 @@
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Database, SubscriberStatus, SubscriptionStatus, SuppressionReason } from '../db/db.types.ts';
+
+export interface Reader {
+  id: number;
+  email: string;
+  name: string | null;
+  status: SubscriberStatus;
+  suppressed: SuppressionReason | undefined;
+}
+
+export interface ReaderList {
+  listId: number;
+  slug: string;
+  name: string;
+  description: string;
+  language: string;
+  /** The subscription, when the reader has one to this list. */
+  status: SubscriptionStatus | undefined;
+  /** Topics chosen; empty means everything the list sends. */
+  chosenTopics: string[];
+  /** The list's configured topics, then the categories of its past issues. */
+  offeredTopics: string[];
+}
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/**
+ * What a reader holding a signed link may see and change about themselves: their subscriptions,
+ * name and topics. Every method is keyed by the subscriber id from a verified token.
+ */
+export class ReaderRepository {
+  constructor(private readonly db: Db) {}
+
+  async find(subscriberId: number): Promise<Reader | undefined> {
+    const row = await this.db
+      .selectFrom('subscribers as s')
+      .leftJoin('suppressions as x', 'x.email', 's.email')
+      .select(['s.id', 's.email', 's.name', 's.status', 'x.reason'])
+      .where('s.id', '=', subscriberId)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      email: row.email,
+      name: row.name,
+      status: row.status,
+      suppressed: row.reason ?? undefined,
+    };
+  }
+
+  async subscriptionStatus(subscriberId: number, listId: number): Promise<SubscriptionStatus | undefined> {
+    const row = await this.db
+      .selectFrom('subscriptions')
+      .select('status')
+      .where('subscriber_id', '=', subscriberId)
+      .where('list_id', '=', listId)
+      .executeTakeFirst();
+    return row?.status;
+  }
+
+  /**
+   * Leaves one list. One statement and idempotent, so the RFC 8058 POST a mail client makes (maybe
+   * twice) is answered at once. Returns whether a subscription changed.
+   */
+  async unsubscribe(subscriberId: number, listId: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('subscriptions')
+      .set({ status: 'unsubscribed', unsubscribed_at: sql`now()`, updated_at: sql`now()` })
+      .where('subscriber_id', '=', subscriberId)
+      .where('list_id', '=', listId)
+      .where('status', '<>', 'unsubscribed')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Leaves every list; returns the lists left by this call. */
+  async unsubscribeAll(subscriberId: number): Promise<number[]> {
+    const rows = await this.db
+      .updateTable('subscriptions')
+      .set({ status: 'unsubscribed', unsubscribed_at: sql`now()`, updated_at: sql`now()` })
+      .where('subscriber_id', '=', subscriberId)
+      .where('status', '<>', 'unsubscribed')
+      .returning('list_id')
+      .execute();
+    return rows.map((r) => r.list_id).sort((a, b) => a - b);
+  }
+
+  /**
+   * Undoes an unsubscribe ("I changed my mind"): only subscriptions that exist and were left come
+   * back, so the link can never join a list the reader was not on.
+   */
+  async resubscribe(subscriberId: number, listIds: number[]): Promise<number[]> {
+    if (listIds.length === 0) return [];
+    const rows = await this.db
+      .updateTable('subscriptions')
+      .set({
+        status: 'confirmed',
+        confirmed_at: sql`coalesce(confirmed_at, now())`,
+        unsubscribed_at: null,
+        updated_at: sql`now()`,
+      })
+      .where('subscriber_id', '=', subscriberId)
+      .where('list_id', 'in', listIds)
+      .where('status', '=', 'unsubscribed')
+      .returning('list_id')
+      .execute();
+    return rows.map((r) => r.list_id).sort((a, b) => a - b);
+  }
+
+  /** Public lists and every list the reader has a subscription to, with the topics each offers. */
+  async lists(subscriberId: number): Promise<ReaderList[]> {
+    const rows = await this.db
+      .selectFrom('lists as l')
+      .leftJoin('subscriptions as sn', (join) =>
+        join.onRef('sn.list_id', '=', 'l.id').on('sn.subscriber_id', '=', subscriberId),
+      )
+      .select([
+        'l.id',
+        'l.slug',
+        'l.name',
+        'l.description',
+        'l.language',
+        'l.topics',
+        'sn.status',
+        'sn.topics as chosen',
+      ])
+      .where((eb) => eb.or([eb('l.is_public', '=', true), eb('sn.subscriber_id', 'is not', null)]))
+      .orderBy('l.name')
+      .orderBy('l.id')
+      .execute();
+    if (rows.length === 0) return [];
+    const past = await this.db
+      .selectFrom('issues')
+      .select(['list_id', sql<string[]>`array_agg(distinct c order by c)`.as('categories')])
+      .innerJoin(sql`unnest(issues.categories)`.as('c'), (join) => join.onTrue())
+      .where(
+        'list_id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .where('status', 'in', ['sending', 'sent'])
+      .groupBy('list_id')
+      .execute();
+    const categories = new Map(past.map((p) => [p.list_id, p.categories]));
+    return rows.map((row) => ({
+      listId: row.id,
+      slug: row.slug,
+      name: row.name,
+      description: row.description,
+      language: row.language,
+      status: row.status ?? undefined,
+      chosenTopics: row.chosen ?? [],
+      offeredTopics: [...new Set([...row.topics, ...(categories.get(row.id) ?? [])])],
+    }));
+  }
+
+  async setName(subscriberId: number, name: string | null): Promise<void> {
+    await this.db
+      .updateTable('subscribers')
+      .set({ name, updated_at: sql`now()` })
+      .where('id', '=', subscriberId)
+      .execute();
+  }
+
+  /**
+   * Joins (confirmed: the reader holds a link mailed to the address, which is the proof double
+   * opt-in asks for) or updates the topics of one list.
+   */
+  async join(subscriberId: number, listId: number, topics: string[]): Promise<void> {
+    await this.db
+      .insertInto('subscriptions')
+      .values({
+        subscriber_id: subscriberId,
+        list_id: listId,
+        status: 'confirmed',
+        topics,
+        source: 'preferences',
+        confirmed_at: sql`now()`,
+      })
+      .onConflict((oc) =>
+        oc.columns(['subscriber_id', 'list_id']).doUpdateSet({
+          status: 'confirmed',
+          topics,
+          confirmed_at: sql`coalesce(subscriptions.confirmed_at, now())`,
+          unsubscribed_at: null,
+          updated_at: sql`now()`,
+        }),
+      )
+      .execute();
+  }
+}

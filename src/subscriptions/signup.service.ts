@@ -1,0 +1,144 @@
+import { createHmac } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Config } from '../config/config.loader.ts';
+import { AppError } from '../core/errors.ts';
+import type { Database } from '../db/db.types.ts';
+import { checkEmail } from './email-address.ts';
+import {
+  type ConfirmOutcome,
+  OptinRepository,
+  type PublicList,
+  type SignupOutcome,
+} from './optin.repository.ts';
+import { RateLimitRepository } from './rate-limit.repository.ts';
+import { readConfirm } from './reader-tokens.ts';
+import { cleanName } from './subscribers.import.ts';
+import type { TokenSigner } from './tokens.ts';
+
+export interface SignupRequest {
+  email: string;
+  name: string | undefined;
+  /** Lists ticked on the form; may be omitted when only one list is public. */
+  listIds: number[];
+  ip: string | null;
+  lang: string;
+  /** The honeypot field: people never see it, form-filling bots fill it. */
+  trap: string | undefined;
+}
+
+export type SignupSettings = Pick<Config, 'SECRET_KEY' | 'SIGNUP_LIMIT_PER_IP' | 'SIGNUP_LIMIT_PER_ADDRESS'>;
+
+const IP_WINDOW_SECONDS = 10 * 60;
+const ADDRESS_WINDOW_SECONDS = 60 * 60;
+/** At most one confirmation mail per address in this window, however often the form is sent. */
+export const CONFIRM_MAIL_WINDOW_SECONDS = 10 * 60;
+/** The public lists change rarely; reading them once per this many ms spares every signup a query. */
+const LISTS_CACHE_MS = 5000;
+
+/**
+ * Signup and confirmation (double opt-in). The caller always shows the same "check your inbox" page
+ * for an accepted request, whatever state the address was in: what happened is only in the result
+ * (for logs and tests) and in the mail the outbox sender delivers later.
+ */
+export class SignupService {
+  private readonly optin: OptinRepository;
+  private readonly limits: RateLimitRepository;
+  private listsCache: { at: number; lists: Promise<PublicList[]> } | undefined;
+
+  constructor(
+    db: Kysely<Database>,
+    private readonly signer: TokenSigner,
+    private readonly settings: SignupSettings,
+  ) {
+    this.optin = new OptinRepository(db);
+    this.limits = new RateLimitRepository(db);
+  }
+
+  publicLists(): Promise<PublicList[]> {
+    const now = Date.now();
+    if (!this.listsCache || now - this.listsCache.at > LISTS_CACHE_MS) {
+      const lists = this.optin.publicLists();
+      this.listsCache = { at: now, lists };
+      lists.catch(() => {
+        this.listsCache = undefined;
+      });
+    }
+    return this.listsCache.lists;
+  }
+
+  /**
+   * Throws `subscriptions.rate_limited` (429) beyond the per-IP or per-address limit, and a 400 for
+   * a bad address or list choice. Returns undefined for a request caught by the honeypot (answered
+   * like any other, so the bot learns nothing).
+   */
+  async signup(request: SignupRequest): Promise<SignupOutcome | undefined> {
+    const ipKey = { key: this.key('ip', request.ip ?? 'unknown'), windowSeconds: IP_WINDOW_SECONDS };
+    const checked = checkEmail(request.email.slice(0, 1000));
+    if (request.trap || !checked.ok) {
+      const [ipHits] = await this.limits.hit([ipKey]);
+      if (ipHits! > this.settings.SIGNUP_LIMIT_PER_IP) throw rateLimited();
+      if (!checked.ok && !request.trap) throw new AppError('subscriptions.email_invalid', checked.reason);
+      return undefined;
+    }
+    const listIds = await this.chooseLists(request.listIds);
+    const [ipHits, addressHits] = await this.limits.hit([
+      ipKey,
+      { key: this.key('address', checked.email), windowSeconds: ADDRESS_WINDOW_SECONDS },
+    ]);
+    if (
+      ipHits! > this.settings.SIGNUP_LIMIT_PER_IP ||
+      addressHits! > this.settings.SIGNUP_LIMIT_PER_ADDRESS
+    ) {
+      throw rateLimited();
+    }
+    return this.optin.signup({
+      email: checked.email,
+      name: cleanName(request.name),
+      listIds,
+      ip: request.ip,
+      lang: request.lang,
+      confirmKey: this.key('confirm', checked.email),
+      confirmWindowSeconds: CONFIRM_MAIL_WINDOW_SECONDS,
+    });
+  }
+
+  /** The lists a confirmation link is for (to show on the page before the reader presses Confirm). */
+  async confirmationLists(token: string): Promise<PublicList[]> {
+    const claims = readConfirm(this.signer, token);
+    return this.optin.listsById(claims.listIds);
+  }
+
+  /** Confirms what the link names; idempotent. */
+  async confirm(token: string, lang: string): Promise<ConfirmOutcome & { subscriberId: number }> {
+    const claims = readConfirm(this.signer, token);
+    const outcome = await this.optin.confirm(claims.subscriberId, claims.listIds, lang);
+    return { ...outcome, subscriberId: claims.subscriberId };
+  }
+
+  private async chooseLists(given: number[]): Promise<number[]> {
+    const lists = await this.publicLists();
+    if (lists.length === 0) {
+      throw new AppError('subscriptions.no_lists', 'there is no public list to sign up for', { status: 404 });
+    }
+    const chosen = [...new Set(given)];
+    if (chosen.length === 0) {
+      if (lists.length === 1) return [lists[0]!.id];
+      throw new AppError('subscriptions.no_list_chosen', 'choose at least one list');
+    }
+    const known = new Set(lists.map((l) => l.id));
+    if (!chosen.every((id) => known.has(id))) {
+      throw new AppError('subscriptions.list_unknown', 'a list chosen is not offered on this form');
+    }
+    return chosen.sort((a, b) => a - b);
+  }
+
+  /** Counter keys are HMACs: the rate_limits table never holds an address or IP in the clear. */
+  private key(kind: string, value: string): string {
+    const mac = createHmac('sha256', this.settings.SECRET_KEY).update(`${kind}:${value}`).digest('base64url');
+    return `${kind}:${mac.slice(0, 32)}`;
+  }
+}
+
+function rateLimited(): AppError {
+  return new AppError('subscriptions.rate_limited', 'too many signups; try again later', { status: 429 });
+}
