@@ -1,7 +1,5 @@
 import { Command, CommanderError } from 'commander';
 import { isAppError } from '../core/errors.ts';
-import { registerBounceCommands } from './bounces.commands.ts';
-import { registerSuppressionCommands } from './suppressions.commands.ts';
 
 type Register = (program: Command) => void;
 
@@ -19,6 +17,8 @@ const COMMAND_GROUPS: Record<string, () => Promise<Register>> = {
     return (program) => registerIssueCommands(program.command('issue').description('create, schedule, send and follow issues'));
   },
   worker: async () => (await import('./worker.commands.ts')).registerWorkerCommands,
+  suppressions: async () => (await import('./suppressions.commands.ts')).registerSuppressionCommands,
+  bounces: async () => (await import('./bounces.commands.ts')).registerBounceCommands,
 };
 
 export async function buildProgram(argv: string[] = process.argv): Promise<Command> {
