@@ -3,6 +3,7 @@ import type { Config } from '../config/config.loader.ts';
 import type { TokenSigner } from '../subscriptions/tokens.ts';
 import type { OutgoingMessage } from '../transports/transport.types.ts';
 import { DkimSigner } from './dkim.signer.ts';
+import { fillSlots } from './issue.compiler.ts';
 import {
   assertPlainAddress,
   encodeHeaderText,
@@ -93,15 +94,8 @@ export class MessageBuilder {
     const p = this.prepare(issue);
     const to = assertPlainAddress(recipient.email);
 
-    const claims: Record<string, number> = { s: recipient.subscriberId, l: issue.list.id };
-    if (test) claims.t = 1;
-    const unsubscribeUrl = `${this.publicUrl}/unsubscribe/${this.signer.sign('unsubscribe', claims)}`;
-    const preferencesUrl = `${this.publicUrl}/preferences/${this.signer.sign('preferences', {
-      s: recipient.subscriberId,
-      l: issue.list.id,
-    })}`;
-
-    const name = recipient.name ? stripControl(recipient.name).trim().slice(0, 200) : '';
+    const { unsubscribeUrl, preferencesUrl } = this.links(issue, recipient, test);
+    const name = cleanName(recipient.name);
     const g = issue.template.greeting;
     const htmlValues: Record<SlotName, string> = {
       greeting: name
@@ -166,6 +160,48 @@ export class MessageBuilder {
         ...(recipient.deliveryId !== undefined ? { deliveryId: recipient.deliveryId } : {}),
         kind: test ? 'test' : 'issue',
       },
+    };
+  }
+
+  /** The signed links one reader gets: unsubscribe (`t: 1` marks a test send), preferences, web version. */
+  links(
+    issue: Pick<IssueRef, 'id' | 'list'>,
+    recipient: Pick<Recipient, 'subscriberId'>,
+    test = false,
+  ): { unsubscribeUrl: string; preferencesUrl: string; webUrl: string } {
+    const claims: Record<string, number> = { s: recipient.subscriberId, l: issue.list.id };
+    if (test) claims.t = 1;
+    return {
+      unsubscribeUrl: `${this.publicUrl}/unsubscribe/${this.signer.sign('unsubscribe', claims)}`,
+      preferencesUrl: `${this.publicUrl}/preferences/${this.signer.sign('preferences', {
+        s: recipient.subscriberId,
+        l: issue.list.id,
+      })}`,
+      webUrl: `${this.publicUrl}/archive/${issue.id}`,
+    };
+  }
+
+  /**
+   * The HTML and text one reader gets, unencoded: for previews and for pages that show an issue.
+   * `build` produces the same content, spliced straight into quoted-printable.
+   */
+  personalise(
+    issue: IssueRef,
+    recipient: Pick<Recipient, 'name' | 'subscriberId'>,
+    options: { test?: boolean } = {},
+  ): { html: string; text: string } {
+    const links = this.links(issue, recipient, options.test === true);
+    const name = cleanName(recipient.name);
+    const g = issue.template.greeting;
+    const text = name ? g.before + name + g.after : g.anonymous;
+    return {
+      html: fillSlots(issue.template.html, {
+        greeting: escapeHtml(text),
+        webUrl: escapeHtml(links.webUrl),
+        preferencesUrl: escapeHtml(links.preferencesUrl),
+        unsubscribeUrl: escapeHtml(links.unsubscribeUrl),
+      }),
+      text: fillSlots(issue.template.text, { greeting: text, ...links }),
     };
   }
 
@@ -273,6 +309,10 @@ export function parseVerpAddress(address: string, signer: TokenSigner): number |
   } catch {
     return undefined;
   }
+}
+
+function cleanName(name: string | null): string {
+  return name ? stripControl(name).trim().slice(0, 200) : '';
 }
 
 function encodeSlotted(text: SlottedText): EncodedSlotted {
