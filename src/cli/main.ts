@@ -13,8 +13,15 @@ const COMMAND_GROUPS: Record<string, () => Promise<Register>> = {
   list: async () => (await import('./lists.commands.ts')).registerListCommands,
   subscribers: async () => (await import('./subscribers.commands.ts')).registerSubscriberCommands,
   issue: async () => {
-    const { registerIssueCommands } = await import('./issue.commands.ts');
-    return (program) => registerIssueCommands(program.command('issue').description('create, schedule, send and follow issues'));
+    const [{ registerIssueCommands }, { registerPreviewCommand }] = await Promise.all([
+      import('./issue.commands.ts'),
+      import('./preview.commands.ts'),
+    ]);
+    return (program) => {
+      const issue = program.command('issue').description('create, preview, schedule, send and follow issues');
+      registerIssueCommands(issue);
+      registerPreviewCommand(issue);
+    };
   },
   worker: async () => (await import('./worker.commands.ts')).registerWorkerCommands,
   suppressions: async () => (await import('./suppressions.commands.ts')).registerSuppressionCommands,
