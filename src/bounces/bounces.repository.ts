@@ -75,7 +75,7 @@ export class BouncesRepository {
     };
     if (!inserted) return outcome;
 
-    if (delivery) await this.advanceDelivery(delivery.id, event);
+    if (delivery && event.final !== false) await this.advanceDelivery(delivery.id, event);
 
     if (event.type === 'hard_bounce') {
       outcome.suppressed = (await this.suppress(event.email, 'hard_bounce', event.detail))

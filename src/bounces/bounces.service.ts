@@ -117,7 +117,12 @@ export class BouncesService {
         const event: MailEvent = {
           type: r.severity === 'hard' ? 'hard_bounce' : 'soft_bounce',
           source: 'dsn',
-          externalId: `dsn:${report.reportId}:${r.email}:${r.action}`,
+          // Servers repeat "still trying" warnings every few hours; they count once per delivery.
+          externalId:
+            r.action === 'delayed'
+              ? `dsn:delayed:${delivery.id}:${r.email}`
+              : `dsn:${report.reportId}:${r.email}:${r.action}`,
+          final: r.action !== 'delayed',
           email: delivery.email ?? r.email,
           deliveryId: delivery.id,
           detail: [`${r.action} ${r.status}`.trim(), r.diagnostic, `(reported by ${report.reportingMta})`]

@@ -21,6 +21,11 @@ export interface MailEvent {
   messageId?: string;
   /** Human-readable reason: the bounce type and subtype, the SMTP status and diagnostic. */
   detail: string;
+  /**
+   * False for a warning that the provider is still trying (a DSN with Action: delayed): it counts as a
+   * soft bounce but leaves the delivery's status alone, since the message may still arrive.
+   */
+  final?: boolean;
   occurredAt: Date;
   payload: unknown;
 }
