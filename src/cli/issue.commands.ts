@@ -1,0 +1,231 @@
+import type { Command } from 'commander';
+import type { Kysely } from 'kysely';
+import type { Config } from '../config/config.loader.ts';
+import type { Database } from '../db/db.types.ts';
+import { startSending } from '../delivery/worker.runtime.ts';
+import type { IssueSummary } from '../issues/issues.repository.ts';
+import { type IssueStatusReport, IssuesService } from '../issues/issues.service.ts';
+import { TestSendService } from '../issues/issues.test-send.ts';
+import { createTransport } from '../transports/transport.factory.ts';
+import { withContext } from './cli.context.ts';
+import { printJson, table } from './cli.output.ts';
+import { doneCount, SendProgress } from './issue.progress.ts';
+import { createLogger } from './worker.commands.ts';
+
+/** The `issue` command group (the render engineer's `issue preview` lives in the same group). */
+export function registerIssueCommands(issue: Command): void {
+  issue
+    .command('create <digest.md>')
+    .description('create an issue from a digest for a list: a draft, or scheduled with --at')
+    .requiredOption('--list <slug>', 'the list to send to')
+    .option('--at <time>', 'schedule it: ISO 8601 date and time, e.g. 2026-12-01T09:00:00+08:00')
+    .action(async (file: string, o: { list: string; at?: string }) => {
+      await withContext(async ({ db, config }) => {
+        const created = await new IssuesService(db, config).create({
+          digestPath: file,
+          listSlug: o.list,
+          ...(o.at === undefined ? {} : { at: o.at }),
+        });
+        process.stderr.write(
+          `created issue ${created.id} for ${created.listSlug}: ${created.status}${created.sendAt ? ` for ${created.sendAt.toISOString()}` : ''} — "${created.subject}"\n`,
+        );
+        console.log(created.id);
+      });
+    });
+
+  issue
+    .command('ls')
+    .description('every issue with its status and progress')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      await withContext(async ({ db, config }) => {
+        const issues = await new IssuesService(db, config).all();
+        if (o.json) return printJson(issues);
+        if (issues.length === 0)
+          return console.log('no issues yet: digestmail issue create <digest.md> --list <slug>');
+        console.log(
+          table(
+            ['id', 'list', 'status', 'send at', 'sent', 'failed', 'total', 'subject'],
+            issues.map((i: IssueSummary) => [
+              i.id,
+              i.listSlug,
+              i.status,
+              i.sendAt?.toISOString() ?? '',
+              i.sent,
+              i.failed,
+              i.total,
+              i.subject,
+            ]),
+          ),
+        );
+      });
+    });
+
+  issue
+    .command('schedule <id>')
+    .description('send the issue at a given time')
+    .requiredOption('--at <time>', 'ISO 8601 date and time, e.g. 2026-12-01T09:00:00+08:00')
+    .action(async (id: string, o: { at: string }) => {
+      await withContext(async ({ db, config }) => {
+        const updated = await new IssuesService(db, config).schedule(id, o.at);
+        console.log(`issue ${updated.id} scheduled for ${updated.sendAt?.toISOString()}`);
+      });
+    });
+
+  for (const [verb, help] of [
+    ['pause', 'stop sending (or hold a scheduled issue) until resumed'],
+    ['resume', 'carry on sending a paused issue'],
+    ['cancel', 'stop the issue for good'],
+  ] as const) {
+    issue
+      .command(`${verb} <id>`)
+      .description(help)
+      .action(async (id: string) => {
+        await withContext(async ({ db, config }) => {
+          const updated = await new IssuesService(db, config)[verb](id);
+          console.log(`issue ${updated.id} is ${updated.status}`);
+        });
+      });
+  }
+
+  issue
+    .command('send <id>')
+    .description('send now; with --wait this process sends it too and follows it to the end')
+    .option(
+      '--wait',
+      'work as a sender until the issue is done, with a progress bar; exit 1 if anything failed',
+    )
+    .action(async (id: string, o: { wait?: boolean }) => {
+      const code = await withContext(async ({ db, config }) => {
+        const service = new IssuesService(db, config);
+        const { issue: started, enqueued } = await service.send(id);
+        process.stderr.write(
+          enqueued > 0
+            ? `issue ${started.id}: ${enqueued} deliveries queued\n`
+            : `issue ${started.id} is already ${started.status}\n`,
+        );
+        if (!o.wait) return 0;
+        return waitForIssue(db, config, service, started.id);
+      });
+      process.exitCode = code;
+    });
+
+  issue
+    .command('status <id>')
+    .description('status and delivery counts')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      await withContext(async ({ db, config }) => {
+        const report = await new IssuesService(db, config).status(id);
+        if (o.json) return printJson(statusJson(report));
+        console.log(statusTable(report));
+      });
+    });
+
+  issue
+    .command('test <digest.md|id>')
+    .description(
+      'send a test now to any addresses: subject [TEST], unsubscribe links only show a notice, nothing recorded',
+    )
+    .requiredOption('--to <a@x.org,b@y.org>', 'where to send it')
+    .option('--list <slug>', 'render a digest file for this list (needed when there are several)')
+    .action(async (source: string, o: { to: string; list?: string }) => {
+      await withContext(async ({ db, config }) => {
+        const transport = createTransport(config);
+        try {
+          const sent = await new TestSendService(db, config, transport).send(source, o.to, o.list);
+          for (const s of sent) console.log(`test sent to ${s.to} ${s.messageId} (${s.response})`);
+        } finally {
+          await transport.close();
+        }
+      });
+    });
+}
+
+/** The JSON of `issue status --json`: the issue's state and exactly the documented count keys. */
+export function statusJson({ issue, counts }: IssueStatusReport) {
+  return {
+    id: issue.id,
+    list: issue.listSlug,
+    subject: issue.subject,
+    status: issue.status,
+    pause_reason: issue.pauseReason,
+    send_at: issue.sendAt,
+    started_at: issue.startedAt,
+    finished_at: issue.finishedAt,
+    counts,
+  };
+}
+
+export function statusTable({ issue, counts }: IssueStatusReport): string {
+  const head = [
+    `issue ${issue.id} — ${issue.subject}`,
+    `list ${issue.listSlug}, ${issue.status}${issue.pauseReason ? ` (${issue.pauseReason})` : ''}`,
+    issue.sendAt ? `send at ${issue.sendAt.toISOString()}` : '',
+    issue.finishedAt ? `finished ${issue.finishedAt.toISOString()}` : '',
+  ].filter(Boolean);
+  return `${head.join('\n')}\n\n${table(
+    ['count', 'n'],
+    Object.entries(counts).map(([k, v]) => [k, v]),
+  )}`;
+}
+
+/**
+ * Works as a sender in this process until the issue is no longer sending, following it with a
+ * progress bar. 0 when every delivery ended well; 1 when anything failed for good or the issue stopped.
+ */
+async function waitForIssue(
+  db: Kysely<Database>,
+  config: Config,
+  service: IssuesService,
+  id: number,
+): Promise<number> {
+  const logger = createLogger(config);
+  const runtime = await startSending(db, config, {
+    scheduler: false,
+    // The progress bar tells the story; only what stops the issue is worth a log line here.
+    log: (event, fields) => {
+      if (event !== 'issue_sent') logger.warn(fields ?? {}, event);
+    },
+  });
+  let report = await service.status(id);
+  const progress = new SendProgress(report.counts.total);
+  const interrupted = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  let stop = false;
+  void interrupted.then(() => {
+    stop = true;
+  });
+  try {
+    while (!stop) {
+      report = await service.status(id);
+      progress.update(report.counts);
+      if (report.issue.status !== 'sending') break;
+      await Promise.race([new Promise((r) => setTimeout(r, 250)), interrupted]);
+    }
+  } finally {
+    progress.stop();
+    await runtime.stop();
+  }
+  report = await service.status(id);
+  console.log(statusTable(report));
+  if (report.issue.status === 'sending') {
+    process.stderr.write(`stopped following issue ${id}; it keeps sending in any running worker\n`);
+    return 1;
+  }
+  if (report.issue.status !== 'sent') {
+    process.stderr.write(
+      `issue ${id} is ${report.issue.status}${report.issue.pauseReason ? `: ${report.issue.pauseReason}` : ''}\n`,
+    );
+    return 1;
+  }
+  if (report.counts.failed > 0) {
+    process.stderr.write(
+      `issue ${id}: ${report.counts.failed} of ${report.counts.total} deliveries failed permanently\n`,
+    );
+    return 1;
+  }
+  return doneCount(report.counts) === report.counts.total ? 0 : 1;
+}

@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import pino, { type Logger } from 'pino';
+import type { Config } from '../config/config.loader.ts';
+import { startSending } from '../delivery/worker.runtime.ts';
+import { withContext } from './cli.context.ts';
+
+/** JSON log lines on stderr, so stdout stays for a command's answer. */
+export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
+  return pino({ level: config.LOG_LEVEL, base: { pid: process.pid } }, pino.destination(2));
+}
+
+export function registerWorkerCommands(program: Command): void {
+  program
+    .command('worker')
+    .description('send queued deliveries and start scheduled issues until stopped (SIGINT/SIGTERM)')
+    .action(async () => {
+      await withContext(async ({ db, config, engine }) => {
+        const logger = createLogger(config);
+        const runtime = await startSending(db, config, {
+          log: (event, fields) => logger.info(fields ?? {}, event),
+        });
+        logger.info(
+          {
+            workerId: runtime.worker.id,
+            engine,
+            transport: runtime.transport.name,
+            rate: config.SEND_RATE,
+            concurrency: config.SEND_CONCURRENCY,
+            inFlightWindow: runtime.worker.inFlightWindow,
+          },
+          'worker_started',
+        );
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        logger.info({ workerId: runtime.worker.id }, 'worker_stopping');
+        await runtime.stop();
+        logger.info({ workerId: runtime.worker.id, ...runtime.worker.stats }, 'worker_stopped');
+      });
+    });
+}

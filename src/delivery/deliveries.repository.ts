@@ -1,0 +1,290 @@
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Database, EventSource } from '../db/db.types.ts';
+
+/** A delivery a worker holds a lease on, with what it needs to build the message. */
+export interface ClaimedDelivery {
+  id: number;
+  issueId: number;
+  subscriberId: number;
+  email: string;
+  name: string | null;
+  /** Attempts so far, this one included. */
+  attempts: number;
+  /** How many times this delivery was taken back from a worker whose lease ran out. */
+  crashResends: number;
+}
+
+export interface SentRecord {
+  id: number;
+  messageId: string;
+  providerMessageId: string;
+  sentAt: Date;
+}
+
+export interface RetryRecord {
+  id: number;
+  nextAttemptAt: Date;
+  error: string;
+  /** The attempt never reached the provider (issue paused under us): it does not count. */
+  refund?: boolean;
+}
+
+export interface FailedRecord {
+  id: number;
+  error: string;
+  /** A 5xx (or a provider's hard rejection): recorded as a hard bounce and the address suppressed. */
+  hardBounce: boolean;
+}
+
+export interface IssueCounts {
+  total: number;
+  queued: number;
+  sending: number;
+  sent: number;
+  delivered: number;
+  failed: number;
+  bounced: number;
+  complained: number;
+  suppressed: number;
+  unsubscribed: number;
+  resent_after_crash: number;
+}
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/**
+ * Every statement the sending path runs. Claims, results and lease renewals are each one statement
+ * for a whole batch, so the database sees a handful of round trips per hundred messages.
+ */
+export class DeliveriesRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * Freezes the recipients of an issue in one INSERT … SELECT: confirmed subscriptions of active
+   * subscribers, not suppressed, and, for readers who chose topics, only when the issue's categories
+   * meet them. Runs inside the transaction that moves the issue to `sending`, so it happens once.
+   */
+  async enqueue(trx: Transaction<Database>, issueId: number): Promise<number> {
+    const result = await sql`
+      insert into deliveries (issue_id, subscriber_id, email)
+      select i.id, s.id, s.email
+        from issues i
+        join subscriptions sn on sn.list_id = i.list_id and sn.status = 'confirmed'
+        join subscribers s on s.id = sn.subscriber_id and s.status = 'active'
+       where i.id = ${issueId}
+         and not exists (select 1 from suppressions x where x.email = s.email)
+         and (cardinality(sn.topics) = 0 or sn.topics && i.categories)
+    `.execute(trx);
+    return Number(result.numAffectedRows ?? 0);
+  }
+
+  /**
+   * Takes up to `limit` due deliveries of one sending issue. Rows locked by another worker's claim
+   * are skipped (SKIP LOCKED), so workers never wait on each other. A claim sets the lease by moving
+   * `next_attempt_at` to the lease's end: a delivery whose worker died becomes due again by itself,
+   * and is then counted in `crash_resends`, since it may already have gone out once.
+   *
+   * Suppression, blocklisting and the subscription are checked again here, not only at enqueue: a
+   * complaint or an unsubscribe that lands mid-send stops the mail to that person.
+   */
+  async claim(
+    issueId: number,
+    workerId: string,
+    limit: number,
+    leaseSeconds: number,
+  ): Promise<ClaimedDelivery[]> {
+    const result = await sql<{
+      id: number;
+      issue_id: number;
+      subscriber_id: number;
+      email: string;
+      name: string | null;
+      status: string;
+      attempts: number;
+      crash_resends: number;
+    }>`
+      with picked as (
+        select d.id
+          from deliveries d
+         where d.issue_id = ${issueId}
+           and d.status in ('queued', 'sending')
+           and d.next_attempt_at <= now()
+         order by d.next_attempt_at
+         limit ${limit}
+         for update of d skip locked
+      ),
+      verdict as (
+        select p.id, s.name,
+               case
+                 when s.id is null or s.status <> 'active' or x.email is not null then 'suppressed'
+                 when sn.status is distinct from 'confirmed' then 'unsubscribed'
+                 else 'sending'
+               end as next_status
+          from picked p
+          join deliveries d on d.id = p.id
+          join issues i on i.id = d.issue_id
+          left join subscribers s on s.id = d.subscriber_id
+          left join suppressions x on x.email = d.email
+          left join subscriptions sn on sn.subscriber_id = d.subscriber_id and sn.list_id = i.list_id
+      )
+      update deliveries d
+         set status = v.next_status,
+             attempts = d.attempts + (case when v.next_status = 'sending' then 1 else 0 end),
+             crash_resends = d.crash_resends
+               + (case when d.status = 'sending' and v.next_status = 'sending' then 1 else 0 end),
+             lease_until = case when v.next_status = 'sending' then now() + make_interval(secs => ${leaseSeconds}) end,
+             next_attempt_at = case when v.next_status = 'sending'
+                                    then now() + make_interval(secs => ${leaseSeconds})
+                                    else d.next_attempt_at end,
+             leased_by = case when v.next_status = 'sending' then ${workerId} else d.leased_by end,
+             updated_at = now()
+        from verdict v
+       where d.id = v.id
+      returning d.id, d.issue_id, d.subscriber_id, d.email, v.name, d.status, d.attempts, d.crash_resends
+    `.execute(this.db);
+    return result.rows
+      .filter((r) => r.status === 'sending')
+      .map((r) => ({
+        id: r.id,
+        issueId: r.issue_id,
+        subscriberId: r.subscriber_id,
+        email: r.email,
+        name: r.name,
+        attempts: r.attempts,
+        crashResends: r.crash_resends,
+      }));
+  }
+
+  /** Pushes the leases of deliveries this worker still holds further out, while it works on them. */
+  async renewLeases(workerId: string, ids: number[], leaseSeconds: number): Promise<void> {
+    if (ids.length === 0) return;
+    await sql`
+      update deliveries
+         set lease_until = now() + make_interval(secs => ${leaseSeconds}),
+             next_attempt_at = now() + make_interval(secs => ${leaseSeconds})
+       where id in (select value::bigint from jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))
+         and status = 'sending' and leased_by = ${workerId}
+    `.execute(this.db);
+  }
+
+  /**
+   * Records a batch of results in one transaction. Each update only touches a delivery this worker
+   * still holds: one that was taken over after a lost lease is recorded by its new owner.
+   */
+  async record(
+    workerId: string,
+    results: { sent: SentRecord[]; retry: RetryRecord[]; failed: FailedRecord[] },
+    bounceSource: EventSource,
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      if (results.sent.length > 0) await this.recordSent(trx, workerId, results.sent);
+      if (results.retry.length > 0) await this.recordRetry(trx, workerId, results.retry);
+      if (results.failed.length > 0) await this.recordFailed(trx, workerId, results.failed, bounceSource);
+    });
+  }
+
+  private async recordSent(trx: Db, workerId: string, rows: SentRecord[]): Promise<void> {
+    const json = JSON.stringify(
+      rows.map((r) => ({ id: r.id, m: r.messageId, p: r.providerMessageId, t: r.sentAt.toISOString() })),
+    );
+    await sql`
+      update deliveries d
+         set status = 'sent', message_id = u.m, provider_message_id = u.p, sent_at = u.t,
+             lease_until = null, last_error = null, updated_at = now()
+        from jsonb_to_recordset(${json}::jsonb) as u(id bigint, m text, p text, t timestamptz)
+       where d.id = u.id and d.status = 'sending' and d.leased_by = ${workerId}
+    `.execute(trx);
+  }
+
+  private async recordRetry(trx: Db, workerId: string, rows: RetryRecord[]): Promise<void> {
+    const json = JSON.stringify(
+      rows.map((r) => ({ id: r.id, n: r.nextAttemptAt.toISOString(), e: r.error, r: r.refund === true })),
+    );
+    await sql`
+      update deliveries d
+         set status = 'queued', next_attempt_at = u.n, last_error = coalesce(u.e, d.last_error),
+             attempts = d.attempts - (case when u.r then 1 else 0 end),
+             lease_until = null, leased_by = null, updated_at = now()
+        from jsonb_to_recordset(${json}::jsonb) as u(id bigint, n timestamptz, e text, r boolean)
+       where d.id = u.id and d.status = 'sending' and d.leased_by = ${workerId}
+    `.execute(trx);
+  }
+
+  /** Failed for good; a hard bounce also becomes an event and a suppression, in the same transaction. */
+  private async recordFailed(
+    trx: Db,
+    workerId: string,
+    rows: FailedRecord[],
+    source: EventSource,
+  ): Promise<void> {
+    const json = JSON.stringify(rows.map((r) => ({ id: r.id, e: r.error, h: r.hardBounce })));
+    await sql`
+      with failed as (
+        update deliveries d
+           set status = 'failed', last_error = u.e, lease_until = null, updated_at = now()
+          from jsonb_to_recordset(${json}::jsonb) as u(id bigint, e text, h boolean)
+         where d.id = u.id and d.status = 'sending' and d.leased_by = ${workerId}
+        returning d.id, d.issue_id, d.subscriber_id, d.email, u.e as error, u.h as hard
+      ),
+      bounced as (
+        insert into events (type, source, email, subscriber_id, delivery_id, issue_id, detail)
+        select 'hard_bounce', ${source}, f.email, f.subscriber_id, f.id, f.issue_id, f.error
+          from failed f where f.hard
+        returning email
+      )
+      insert into suppressions (email, reason, note)
+      select distinct on (f.email) f.email, 'hard_bounce', f.error
+        from failed f where f.hard and f.email is not null
+      on conflict (email) do nothing
+    `.execute(trx);
+  }
+
+  /** Marks every sending issue with nothing left to send as sent. Returns their ids. */
+  async finishDrainedIssues(): Promise<number[]> {
+    const result = await sql<{ id: number }>`
+      update issues i
+         set status = 'sent', finished_at = now(), updated_at = now()
+       where i.status = 'sending'
+         and not exists (select 1 from deliveries d where d.issue_id = i.id and d.status in ('queued', 'sending'))
+      returning i.id
+    `.execute(this.db);
+    return result.rows.map((r) => r.id);
+  }
+
+  async counts(issueId: number): Promise<IssueCounts> {
+    const row = await this.db
+      .selectFrom('deliveries')
+      .where('issue_id', '=', issueId)
+      .select((eb) => {
+        const by = (status: string) =>
+          eb.fn.countAll<number>().filterWhere('status', '=', status as 'queued');
+        return [
+          eb.fn.countAll<number>().as('total'),
+          by('queued').as('queued'),
+          by('sending').as('sending'),
+          by('sent').as('sent'),
+          by('delivered').as('delivered'),
+          by('failed').as('failed'),
+          by('bounced').as('bounced'),
+          by('complained').as('complained'),
+          by('suppressed').as('suppressed'),
+          by('unsubscribed').as('unsubscribed'),
+          eb.fn.countAll<number>().filterWhere('crash_resends', '>', 0).as('resent_after_crash'),
+        ];
+      })
+      .executeTakeFirstOrThrow();
+    return {
+      total: Number(row.total),
+      queued: Number(row.queued),
+      sending: Number(row.sending),
+      sent: Number(row.sent),
+      delivered: Number(row.delivered),
+      failed: Number(row.failed),
+      bounced: Number(row.bounced),
+      complained: Number(row.complained),
+      suppressed: Number(row.suppressed),
+      unsubscribed: Number(row.unsubscribed),
+      resent_after_crash: Number(row.resent_after_crash),
+    };
+  }
+}

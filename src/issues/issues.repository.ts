@@ -1,0 +1,272 @@
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Database, IssueStatus } from '../db/db.types.ts';
+
+export interface Issue {
+  id: number;
+  listId: number;
+  listSlug: string;
+  listName: string;
+  status: IssueStatus;
+  subject: string;
+  title: string;
+  lang: string;
+  categories: string[];
+  digestPath: string | null;
+  digestHash: string;
+  digestDate: Date | null;
+  autoKey: string | null;
+  sendAt: Date | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  pauseReason: string | null;
+  createdAt: Date;
+}
+
+export interface NewIssue {
+  listId: number;
+  status: 'draft' | 'scheduled';
+  subject: string;
+  title: string;
+  lang: string;
+  categories: string[];
+  digestPath: string | null;
+  digestSource: string;
+  digestHash: string;
+  digestDate: Date | null;
+  template: unknown;
+  sendAt: Date | null;
+  autoKey?: string;
+}
+
+export interface IssueSummary extends Issue {
+  total: number;
+  sent: number;
+  failed: number;
+}
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+function issueQuery(db: Db) {
+  return db
+    .selectFrom('issues as i')
+    .innerJoin('lists as l', 'l.id', 'i.list_id')
+    .select([
+      'i.id',
+      'i.list_id',
+      'l.slug as list_slug',
+      'l.name as list_name',
+      'i.status',
+      'i.subject',
+      'i.title',
+      'i.lang',
+      'i.categories',
+      'i.digest_path',
+      'i.digest_hash',
+      'i.digest_date',
+      'i.auto_key',
+      'i.send_at',
+      'i.started_at',
+      'i.finished_at',
+      'i.pause_reason',
+      'i.created_at',
+    ]);
+}
+
+type IssueRowJoined = Awaited<ReturnType<ReturnType<typeof issueQuery>['executeTakeFirstOrThrow']>>;
+
+function toIssue(r: IssueRowJoined): Issue {
+  return {
+    id: r.id,
+    listId: r.list_id,
+    listSlug: r.list_slug,
+    listName: r.list_name,
+    status: r.status,
+    subject: r.subject,
+    title: r.title,
+    lang: r.lang,
+    categories: r.categories,
+    digestPath: r.digest_path,
+    digestHash: r.digest_hash,
+    digestDate: r.digest_date,
+    autoKey: r.auto_key,
+    sendAt: r.send_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    pauseReason: r.pause_reason,
+    createdAt: r.created_at,
+  };
+}
+
+export class IssuesRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Returns undefined when an issue with the same auto_key exists already (DIGESTS_DIR pickup). */
+  async insert(input: NewIssue): Promise<number | undefined> {
+    const row = await this.db
+      .insertInto('issues')
+      .values({
+        list_id: input.listId,
+        status: input.status,
+        subject: input.subject,
+        title: input.title,
+        lang: input.lang,
+        categories: input.categories,
+        digest_path: input.digestPath,
+        digest_source: input.digestSource,
+        digest_hash: input.digestHash,
+        digest_date: input.digestDate,
+        template: JSON.stringify(input.template),
+        send_at: input.sendAt,
+        auto_key: input.autoKey ?? null,
+      })
+      .onConflict((oc) => oc.column('auto_key').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    return row?.id;
+  }
+
+  async find(id: number, db: Db = this.db): Promise<Issue | undefined> {
+    const row = await issueQuery(db).where('i.id', '=', id).executeTakeFirst();
+    return row ? toIssue(row) : undefined;
+  }
+
+  /** The issue row locked for a state change (start, pause, cancel) so two processes cannot race. */
+  async findForUpdate(trx: Transaction<Database>, id: number): Promise<Issue | undefined> {
+    const row = await issueQuery(trx).where('i.id', '=', id).forUpdate('i').executeTakeFirst();
+    return row ? toIssue(row) : undefined;
+  }
+
+  async template(id: number): Promise<unknown> {
+    const row = await this.db.selectFrom('issues').select('template').where('id', '=', id).executeTakeFirst();
+    return row?.template;
+  }
+
+  async all(): Promise<IssueSummary[]> {
+    const rows = await issueQuery(this.db)
+      .select((eb) => [
+        eb
+          .selectFrom('deliveries as d')
+          .whereRef('d.issue_id', '=', 'i.id')
+          .select((e) => [e.fn.countAll<number>().as('n')])
+          .as('total'),
+        eb
+          .selectFrom('deliveries as d')
+          .whereRef('d.issue_id', '=', 'i.id')
+          .where('d.status', 'in', ['sent', 'delivered', 'bounced', 'complained'])
+          .select((e) => [e.fn.countAll<number>().as('n')])
+          .as('sent'),
+        eb
+          .selectFrom('deliveries as d')
+          .whereRef('d.issue_id', '=', 'i.id')
+          .where('d.status', '=', 'failed')
+          .select((e) => [e.fn.countAll<number>().as('n')])
+          .as('failed'),
+      ])
+      .orderBy('i.id')
+      .execute();
+    return rows.map((r) => ({
+      ...toIssue(r),
+      total: Number(r.total ?? 0),
+      sent: Number(r.sent ?? 0),
+      failed: Number(r.failed ?? 0),
+    }));
+  }
+
+  async update(
+    id: number,
+    changes: {
+      status?: IssueStatus;
+      sendAt?: Date | null;
+      pauseReason?: string | null;
+      startedAt?: Date;
+    },
+    db: Db = this.db,
+  ): Promise<void> {
+    await db
+      .updateTable('issues')
+      .set({
+        ...(changes.status === undefined ? {} : { status: changes.status }),
+        ...(changes.sendAt === undefined ? {} : { send_at: changes.sendAt }),
+        ...(changes.pauseReason === undefined ? {} : { pause_reason: changes.pauseReason }),
+        ...(changes.startedAt === undefined ? {} : { started_at: changes.startedAt }),
+        updated_at: sql<Date>`now()`,
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Scheduled issues whose time has come, oldest first. */
+  async dueIds(db: Db = this.db): Promise<number[]> {
+    const rows = await db
+      .selectFrom('issues')
+      .select('id')
+      .where('status', '=', 'scheduled')
+      .where('send_at', '<=', sql<Date>`now()`)
+      .orderBy('send_at')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  async sendingIds(): Promise<number[]> {
+    const rows = await this.db
+      .selectFrom('issues')
+      .select('id')
+      .where('status', '=', 'sending')
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  async statuses(ids: number[]): Promise<Map<number, IssueStatus>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db.selectFrom('issues').select(['id', 'status']).where('id', 'in', ids).execute();
+    return new Map(rows.map((r) => [r.id, r.status]));
+  }
+
+  /** Pauses a sending issue with a reason; false when it was no longer sending. */
+  async pauseSending(id: number, reason: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('issues')
+      .set({ status: 'paused', pause_reason: reason, updated_at: sql<Date>`now()` })
+      .where('id', '=', id)
+      .where('status', '=', 'sending')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Deliveries that reached a final verdict, and how many of those failed for good. */
+  async failureStats(id: number): Promise<{ attempted: number; failed: number }> {
+    const row = await this.db
+      .selectFrom('deliveries')
+      .where('issue_id', '=', id)
+      .where('status', 'in', ['sent', 'delivered', 'failed', 'bounced', 'complained'])
+      .select((eb) => [
+        eb.fn.countAll<number>().as('attempted'),
+        eb.fn.countAll<number>().filterWhere('status', '=', 'failed').as('failed'),
+      ])
+      .executeTakeFirstOrThrow();
+    return { attempted: Number(row.attempted), failed: Number(row.failed) };
+  }
+
+  /** Why an issue would reach nobody: the counts behind an "empty list" error. */
+  async audience(listId: number): Promise<{ confirmed: number; suppressed: number }> {
+    const row = await sql<{ confirmed: number; suppressed: number }>`
+      select count(*)::int as confirmed,
+             count(*) filter (where s.status <> 'active'
+                              or exists (select 1 from suppressions x where x.email = s.email))::int as suppressed
+        from subscriptions sn join subscribers s on s.id = sn.subscriber_id
+       where sn.list_id = ${listId} and sn.status = 'confirmed'
+    `.execute(this.db);
+    return row.rows[0] ?? { confirmed: 0, suppressed: 0 };
+  }
+
+  /** Whether an issue was already made from this digest file and content (DIGESTS_DIR pickup). */
+  async autoKeyExists(key: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('issues')
+      .select('id')
+      .where('auto_key', '=', key)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+}
