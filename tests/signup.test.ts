@@ -253,12 +253,13 @@ describe('signup rate limits', () => {
     const statuses = [];
     for (let i = 0; i < 6; i++) {
       const app = i % 2 === 0 ? limited.app : other.app;
-      const form = await openForm(app, '/', { 'x-forwarded-for': `203.0.113.${i}` });
+      const spoofed = { 'x-forwarded-for': `203.0.113.${i}` };
+      const form = await openForm(app, '/', spoofed);
       const res = await postForm(
         app,
         '/subscribe',
         { _csrf: form.csrf, email: `p${i}@example.com` },
-        { cookie: form.cookie },
+        { cookie: form.cookie, ...spoofed },
       );
       statuses.push(res.statusCode);
     }

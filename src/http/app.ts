@@ -36,6 +36,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: {
       level: config.LOG_LEVEL,
+      ...(deps.logStream ? { stream: deps.logStream } : {}),
       serializers: {
         // No client address, no token: only what is needed to follow a request.
         req: (request: FastifyRequest) => ({ method: request.method, url: redactUrl(request.url) }),
@@ -68,6 +69,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(multipart, {
     attachFieldsToBody: 'keyValues',
     limits: { fieldNameSize: 100, fieldSize: 4096, fields: 50, files: 0, parts: 50, headerPairs: 50 },
+  });
+  // The multipart parser streams and caps each field, but does not apply the body limit: check the
+  // declared length here so a multipart body is held to the same limit as any other.
+  app.addHook('onRequest', async (request) => {
+    const length = Number(request.headers['content-length'] ?? 0);
+    const limit = request.routeOptions.bodyLimit ?? BODY_LIMIT;
+    if (length > limit && /^multipart\//i.test(request.headers['content-type'] ?? '')) {
+      throw Object.assign(new Error('the request body is too large'), { statusCode: 413 });
+    }
   });
   await app.register(cookie, {
     secret: createHmac('sha256', config.SECRET_KEY).update('digestmail/cookie').digest('hex'),

@@ -13,6 +13,8 @@ export interface AppDeps {
   db: Kysely<Database>;
   /** One signer for the whole app (it caches its derived keys). */
   signer?: TokenSigner;
+  /** Where the request logs go (stdout when omitted). */
+  logStream?: { write(line: string): void };
 }
 
 export function signerOf(deps: AppDeps): TokenSigner {

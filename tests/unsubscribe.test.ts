@@ -1,0 +1,300 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ListsService } from '../src/subscriptions/lists.service.ts';
+import { signUnsubscribe } from '../src/subscriptions/reader-tokens.ts';
+import { BODY_LIMIT } from '../src/http/app.ts';
+import { openForm, postForm, startTestApp, type TestApp } from './helpers/http-app.ts';
+import { createTestDatabase, type TestDatabase, truncateAll } from './helpers/test-db.ts';
+
+let db: TestDatabase;
+let t: TestApp;
+let list: number;
+let other: number;
+let ana: number;
+let ben: number;
+
+beforeAll(async () => {
+  db = await createTestDatabase('postgres');
+  t = await startTestApp(db);
+});
+afterAll(async () => {
+  await t.app.close();
+  await db.close();
+});
+
+beforeEach(async () => {
+  await truncateAll(db);
+  const lists = new ListsService(db.db);
+  list = (await lists.create({ slug: 'ai-daily', name: 'AI Daily' })).id;
+  other = (await lists.create({ slug: 'weekly', name: 'Weekly' })).id;
+  const subs = await db.db
+    .insertInto('subscribers')
+    .values([{ email: 'ana@example.com' }, { email: 'ben@example.com' }])
+    .returning('id')
+    .execute();
+  ana = subs[0]!.id;
+  ben = subs[1]!.id;
+  await db.db
+    .insertInto('subscriptions')
+    .values(
+      [ana, ben].flatMap((s) => [
+        { subscriber_id: s, list_id: list, status: 'confirmed' as const },
+        { subscriber_id: s, list_id: other, status: 'confirmed' as const },
+      ]),
+    )
+    .execute();
+});
+
+const statuses = async (subscriberId: number) =>
+  Object.fromEntries(
+    (
+      await db.db
+        .selectFrom('subscriptions')
+        .select(['list_id', 'status'])
+        .where('subscriber_id', '=', subscriberId)
+        .execute()
+    ).map((r) => [r.list_id === list ? 'list' : 'other', r.status]),
+  );
+
+function multipart(fields: Record<string, string>): { payload: string; headers: Record<string, string> } {
+  const boundary = '----digestmailtest7MA4YWxkTrZu0gW';
+  let payload = '';
+  for (const [k, v] of Object.entries(fields)) {
+    payload += `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`;
+  }
+  payload += `--${boundary}--\r\n`;
+  return { payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+describe('RFC 8058 one-click unsubscribe', () => {
+  it('an urlencoded List-Unsubscribe=One-Click POST unsubscribes within the request: 200, no redirect, no cookie', async () => {
+    const token = signUnsubscribe(t.signer, ana, list);
+    const res = await postForm(t.app, `/unsubscribe/${token}`, { 'List-Unsubscribe': 'One-Click' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers.location).toBeUndefined();
+    expect(res.headers['set-cookie']).toBeUndefined();
+    expect(await statuses(ana)).toEqual({ list: 'unsubscribed', other: 'confirmed' });
+    expect(await statuses(ben)).toEqual({ list: 'confirmed', other: 'confirmed' });
+    // a mail client that retries gets the same answer
+    const again = await postForm(t.app, `/unsubscribe/${token}`, { 'List-Unsubscribe': 'One-Click' });
+    expect(again.statusCode).toBe(200);
+    // no goodbye mail for a mail client's silent button
+    expect(await db.db.selectFrom('outbox').selectAll().execute()).toEqual([]);
+  });
+
+  it('a multipart/form-data one-click POST works the same', async () => {
+    const token = signUnsubscribe(t.signer, ana, list);
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/unsubscribe/${token}`,
+      ...multipart({ 'List-Unsubscribe': 'One-Click' }),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(await statuses(ana)).toEqual({ list: 'unsubscribed', other: 'confirmed' });
+  });
+
+  it('a wrong body is refused with 400 and changes nothing', async () => {
+    const token = signUnsubscribe(t.signer, ana, list);
+    const bodies = [
+      postForm(t.app, `/unsubscribe/${token}`, { 'List-Unsubscribe': 'Yes' }),
+      postForm(t.app, `/unsubscribe/${token}`, {}),
+      t.app.inject({
+        method: 'POST',
+        url: `/unsubscribe/${token}`,
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ 'List-Unsubscribe': 'One-Click' }),
+      }),
+      t.app.inject({ method: 'POST', url: `/unsubscribe/${token}` }),
+      t.app.inject({
+        method: 'POST',
+        url: `/unsubscribe/${token}`,
+        ...multipart({ 'List-Unsubscribe': 'one-click-please' }),
+      }),
+    ];
+    for (const res of await Promise.all(bodies)) {
+      expect(res.statusCode).toBe(400);
+      expect(res.body).toContain('List-Unsubscribe=One-Click');
+    }
+    expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+  });
+
+  it('tampered, truncated, wrong-purpose and other-subscriber tokens unsubscribe nobody', async () => {
+    const good = signUnsubscribe(t.signer, ana, list);
+    const [payload, signature] = good.split('.') as [string, string];
+    const toBen = `${Buffer.from(JSON.stringify({ s: ben, l: list, p: 'unsubscribe' })).toString('base64url')}.${signature}`;
+    const tokens = {
+      tampered: `${payload}.${signature.slice(0, -3)}abc`,
+      truncated: good.slice(0, -4),
+      wrongPurpose: t.signer.sign('preferences', { s: ana }),
+      confirmPurpose: t.signer.sign('confirm', { s: ana, l: [list] }),
+      otherSubscriber: toBen,
+      noClaims: t.signer.sign('unsubscribe', {}),
+    };
+    for (const [name, token] of Object.entries(tokens)) {
+      const res = await postForm(t.app, `/unsubscribe/${token}`, { 'List-Unsubscribe': 'One-Click' });
+      expect(res.statusCode, name).toBe(400);
+      expect(res.body, name).toContain('This link is not valid');
+      const page = await t.app.inject({ url: `/unsubscribe/${token}` });
+      expect(page.statusCode, name).toBe(400);
+    }
+    expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+    expect(await statuses(ben)).toEqual({ list: 'confirmed', other: 'confirmed' });
+  });
+
+  it('a token from an editor’s test mail changes nothing', async () => {
+    const token = t.signer.sign('unsubscribe', { s: ana, l: list, t: 1 });
+    const res = await postForm(t.app, `/unsubscribe/${token}`, { 'List-Unsubscribe': 'One-Click' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('Test messages are sent only to the editors');
+    const page = await t.app.inject({ url: `/unsubscribe/${token}` });
+    expect(page.body).toContain('This link came from a test message');
+    expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+  });
+
+  it('refuses a 1 MB body with 413 before touching anything', async () => {
+    const token = signUnsubscribe(t.signer, ana, list);
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/unsubscribe/${token}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `List-Unsubscribe=One-Click&pad=${'x'.repeat(1024 * 1024)}`,
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.body).toContain('too large');
+    const big = await t.app.inject({
+      method: 'POST',
+      url: `/unsubscribe/${token}`,
+      ...multipart({ 'List-Unsubscribe': 'One-Click', pad: 'x'.repeat(BODY_LIMIT * 4) }),
+    });
+    expect(big.statusCode).toBe(413);
+    expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+  });
+});
+
+describe('unsubscribe page', () => {
+  it('GET shows an Unsubscribe button, an everything choice and a preferences link, and changes nothing', async () => {
+    const token = signUnsubscribe(t.signer, ana, list);
+    const res = await t.app.inject({ url: `/unsubscribe/${token}` });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('value="unsubscribe"');
+    expect(res.body).toContain('value="unsubscribe-all"');
+    expect(res.body).toMatch(/href="\/preferences\/[^"]+"/);
+    expect(res.body).toContain('ana@example.com');
+    expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+  });
+
+  it('the button leaves one list, queues a goodbye, and "changed my mind" brings it back', async () => {
+    const token = signUnsubscribe(t.signer, ana, list);
+    const form = await openForm(t.app, `/unsubscribe/${token}`);
+    const left = await postForm(
+      t.app,
+      `/unsubscribe/${token}`,
+      { _csrf: form.csrf, action: 'unsubscribe' },
+      { cookie: form.cookie },
+    );
+    expect(left.statusCode).toBe(200);
+    expect(left.body).toContain('You are unsubscribed');
+    expect(left.body).toContain('value="resubscribe"');
+    expect(await statuses(ana)).toEqual({ list: 'unsubscribed', other: 'confirmed' });
+    const mail = await db.db.selectFrom('outbox').select(['kind', 'to_email', 'payload']).execute();
+    expect(mail).toEqual([
+      { kind: 'goodbye', to_email: 'ana@example.com', payload: { lists: [list], lang: 'en' } },
+    ]);
+
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(left.body)![1]!;
+    const back = await postForm(
+      t.app,
+      `/unsubscribe/${token}`,
+      { _csrf: csrf, action: 'resubscribe', lists: String(list) },
+      { cookie: form.cookie },
+    );
+    expect(back.statusCode).toBe(200);
+    expect(back.body).toContain('Welcome back');
+    expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+  });
+
+  it('"unsubscribe from everything" leaves every list, and changing one’s mind restores them', async () => {
+    const token = signUnsubscribe(t.signer, ana, list);
+    const form = await openForm(t.app, `/unsubscribe/${token}`);
+    const left = await postForm(
+      t.app,
+      `/unsubscribe/${token}`,
+      { _csrf: form.csrf, action: 'unsubscribe-all' },
+      { cookie: form.cookie },
+    );
+    expect(left.statusCode).toBe(200);
+    expect(await statuses(ana)).toEqual({ list: 'unsubscribed', other: 'unsubscribed' });
+    expect(await statuses(ben)).toEqual({ list: 'confirmed', other: 'confirmed' });
+    const lists = /name="lists" value="([^"]+)"/.exec(left.body)![1]!;
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(left.body)![1]!;
+    await postForm(
+      t.app,
+      `/unsubscribe/${token}`,
+      { _csrf: csrf, action: 'resubscribe', lists },
+      { cookie: form.cookie },
+    );
+    expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+  });
+
+  it('"changed my mind" cannot join a list the reader was never on, nor bring back a suppressed address', async () => {
+    const third = (await new ListsService(db.db).create({ slug: 'third', name: 'Third' })).id;
+    await db.db
+      .updateTable('subscriptions')
+      .set({ status: 'unsubscribed' })
+      .where('subscriber_id', '=', ana)
+      .execute();
+    const token = signUnsubscribe(t.signer, ana, list);
+    const form = await openForm(t.app, `/unsubscribe/${token}`);
+    await postForm(
+      t.app,
+      `/unsubscribe/${token}`,
+      { _csrf: form.csrf, action: 'resubscribe', lists: String(third) },
+      { cookie: form.cookie },
+    );
+    const rows = await db.db
+      .selectFrom('subscriptions')
+      .select('list_id')
+      .where('subscriber_id', '=', ana)
+      .execute();
+    expect(rows.map((r) => r.list_id).sort()).toEqual([list, other].sort());
+
+    await db.db
+      .updateTable('subscriptions')
+      .set({ status: 'unsubscribed' })
+      .where('subscriber_id', '=', ana)
+      .execute();
+    await db.db
+      .insertInto('suppressions')
+      .values({ email: 'ana@example.com', reason: 'complaint' })
+      .execute();
+    const refused = await postForm(
+      t.app,
+      `/unsubscribe/${token}`,
+      { _csrf: form.csrf, action: 'resubscribe' },
+      { cookie: form.cookie },
+    );
+    expect(refused.statusCode).toBe(409);
+    expect(await statuses(ana)).toEqual({ list: 'unsubscribed', other: 'unsubscribed' });
+  });
+
+  it('the page form needs its CSRF token; an unknown action is a 400', async () => {
+    const token = signUnsubscribe(t.signer, ana, list);
+    const noCsrf = await postForm(t.app, `/unsubscribe/${token}`, { action: 'unsubscribe-all' });
+    expect(noCsrf.statusCode).toBe(403);
+    const form = await openForm(t.app, `/unsubscribe/${token}`);
+    const odd = await postForm(
+      t.app,
+      `/unsubscribe/${token}`,
+      { _csrf: form.csrf, action: 'explode' },
+      { cookie: form.cookie },
+    );
+    expect(odd.statusCode).toBe(400);
+    expect(odd.body).toContain('the action must be');
+    expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+  });
+
+  it('speaks Simplified Chinese when asked', async () => {
+    const token = signUnsubscribe(t.signer, ana, list);
+    const res = await t.app.inject({ url: `/unsubscribe/${token}?lang=zh-CN` });
+    expect(res.body).toContain('退订全部');
+  });
+});
