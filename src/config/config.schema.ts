@@ -71,7 +71,7 @@ const mailUrl = z
 const address = z
   .string()
   .trim()
-  .refine((v) => /^(?:[^<>@\s]+|.*<[^<>@\s]+@[^<>@\s]+>)$/.test(v) && v.includes('@'), {
+  .refine((v) => /^(?:[^<>@\s]+@[^<>@\s]+|.*<[^<>@\s]+@[^<>@\s]+>)$/.test(v) && v.includes('@'), {
     error: 'expected an address such as "Name <news@example.org>"',
   });
 
