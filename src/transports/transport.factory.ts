@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.loader.ts';
 import { invalid } from '../core/errors.ts';
 import { OutboxTransport } from './outbox/outbox.transport.ts';
+import { parseSesUrl, SesTransport } from './ses/ses.transport.ts';
 import { SmtpTransport } from './smtp/smtp.transport.ts';
 import type { Transport } from './transport.types.ts';
 
@@ -16,6 +17,7 @@ export function createTransport(
   if (url.startsWith('smtp://') || url.startsWith('smtps://')) {
     return new SmtpTransport({ url, connections: config.SEND_CONCURRENCY });
   }
+  if (url.startsWith('ses://')) return new SesTransport(parseSesUrl(url, config.SES_ENDPOINT));
   throw invalid(
     'transports.mail_url_unsupported',
     `MAIL_URL "${url.replace(/\/\/[^@/]*@/, '//…@')}" has a scheme digestmail cannot send with (smtp://, smtps://, ses://, outbox:)`,

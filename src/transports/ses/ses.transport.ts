@@ -1,4 +1,4 @@
-import { GetAccountCommand, SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import { invalid } from '../../core/errors.ts';
 import type { OutgoingMessage, SendResult, Transport } from '../transport.types.ts';
 import { classifySesError } from './ses.errors.ts';
@@ -52,15 +52,22 @@ export function parseSesUrl(url: string, endpoint?: string): SesTransportOptions
  */
 export class SesTransport implements Transport {
   readonly name = 'ses' as const;
-  private readonly client: SESv2Client;
+  private sdk: Promise<{ client: SESv2Client; sdk: typeof import('@aws-sdk/client-sesv2') }> | undefined;
   private account: Promise<number | undefined> | undefined;
 
-  constructor(private readonly options: SesTransportOptions) {
-    this.client = new SESv2Client({
-      region: options.region,
-      maxAttempts: 1,
-      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-    });
+  constructor(private readonly options: SesTransportOptions) {}
+
+  /** The AWS SDK is loaded on first use, so commands that never send through SES never pay for it. */
+  private client() {
+    this.sdk ??= import('@aws-sdk/client-sesv2').then((sdk) => ({
+      sdk,
+      client: new sdk.SESv2Client({
+        region: this.options.region,
+        maxAttempts: 1,
+        ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
+      }),
+    }));
+    return this.sdk;
   }
 
   async send(message: OutgoingMessage): Promise<SendResult> {
@@ -72,9 +79,10 @@ export class SesTransport implements Transport {
     }
     if (message.tags?.kind)
       tags.push({ Name: 'kind', Value: message.tags.kind.replace(/[^A-Za-z0-9_-]/g, '_') });
+    const { client, sdk } = await this.client();
     try {
-      const result = await this.client.send(
-        new SendEmailCommand({
+      const result = await client.send(
+        new sdk.SendEmailCommand({
           Destination: { ToAddresses: message.to },
           Content: { Raw: { Data: message.raw } },
           ...(this.options.configurationSet ? { ConfigurationSetName: this.options.configurationSet } : {}),
@@ -94,8 +102,8 @@ export class SesTransport implements Transport {
    * limits the rate, and throttling replies still slow the worker down.
    */
   maxRate(): Promise<number | undefined> {
-    this.account ??= this.client
-      .send(new GetAccountCommand({}))
+    this.account ??= this.client()
+      .then(({ client, sdk }) => client.send(new sdk.GetAccountCommand({})))
       .then((account) => {
         const rate = account.SendQuota?.MaxSendRate;
         return typeof rate === 'number' && rate > 0 ? rate : undefined;
@@ -105,6 +113,6 @@ export class SesTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
+    if (this.sdk) (await this.sdk).client.destroy();
   }
 }
