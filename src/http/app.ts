@@ -11,10 +11,12 @@ import { confirmRoutes } from './confirm.routes.ts';
 import { healthRoutes } from './health.routes.ts';
 import { type AppDeps, field, pageContext, redactUrl, sendPage } from './http.context.ts';
 import { messages } from './i18n.ts';
+import { metricsRoutes } from './metrics.routes.ts';
 import { linkInvalidPage, messagePage, STYLE_HASH } from './pages.ts';
 import { preferencesRoutes } from './preferences.routes.ts';
 import { signupRoutes } from './signup.routes.ts';
 import { unsubscribeRoutes } from './unsubscribe.routes.ts';
+import { webhookRoutes } from './webhooks.routes.ts';
 
 export type { AppDeps } from './http.context.ts';
 
@@ -128,5 +130,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(confirmRoutes, routeDeps);
   await app.register(unsubscribeRoutes, routeDeps);
   await app.register(preferencesRoutes, routeDeps);
+  await app.register(webhookRoutes, routeDeps);
+  await app.register(metricsRoutes, routeDeps);
   return app;
 }
