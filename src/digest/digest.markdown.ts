@@ -90,10 +90,12 @@ md.core.ruler.push('digestmail_sanitize_links', (state) => {
           env.warnings?.push(
             `${env.fileName}:${line}: link "${truncate(href, 60)}" dropped (only http, https and mailto links are kept)`,
           );
-          continue;
+          // The pair stays in the stream, without its URL, so the shape of the text (an item whose
+          // headline was a link) is still recognisable; the renderer writes nothing for it.
+          dropLink(token);
         }
       } else if (token.type === 'link_close') {
-        if (dropStack.pop()) continue;
+        if (dropStack.pop()) dropLink(token);
       } else if (token.type === 'image') {
         const src = token.attrGet('src') ?? '';
         if (!isAllowedUrl(src, IMAGE_PROTOCOLS)) {
@@ -160,6 +162,7 @@ md.core.ruler.push('digestmail_inline_styles', (state) => {
           token.attrSet('class', 'dm-cell');
           break;
         case 'image':
+          token.attrs = token.attrs?.filter(([k]) => k !== 'title') ?? null;
           addStyle(token, STYLE.image);
           break;
         case 'hr':
@@ -173,6 +176,16 @@ md.core.ruler.push('digestmail_inline_styles', (state) => {
   styleTokens(state.tokens);
 });
 
+function dropLink(token: Token): void {
+  token.attrs = null;
+  token.meta = { dropped: true };
+}
+
+/** A link whose URL was refused: its text is kept, the link is not. */
+export function isDroppedLink(token: Token): boolean {
+  return (token.meta as { dropped?: boolean } | null)?.dropped === true;
+}
+
 function addStyle(token: Token, style: string): void {
   const existing = token.attrGet('style');
   token.attrSet('style', existing ? `${style}${existing}` : style);
@@ -185,6 +198,10 @@ md.renderer.rules.fence = (tokens, idx) => {
   return `<pre class="dm-code" style="${STYLE.pre}"><code>${escapeHtml(token.content)}</code></pre>\n`;
 };
 md.renderer.rules.code_block = md.renderer.rules.fence;
+md.renderer.rules.link_open = (tokens, idx, options, _env, self) =>
+  isDroppedLink(tokens[idx]!) ? '' : self.renderToken(tokens, idx, options);
+md.renderer.rules.link_close = (tokens, idx, options, _env, self) =>
+  isDroppedLink(tokens[idx]!) ? '' : self.renderToken(tokens, idx, options);
 // A wide table scrolls inside its own box instead of widening the whole message on a phone.
 md.renderer.rules.table_open = (tokens, idx, options, _env, self) =>
   `<div style="overflow-x:auto;max-width:100%;">${self.renderToken(tokens, idx, options)}`;
@@ -227,14 +244,14 @@ export function inlineText(tokens: Token[], options: { links?: boolean } = {}): 
         if (showLinks) out += ` <${token.attrGet('src')}>`;
         break;
       case 'link_open':
-        hrefs.push(token.attrGet('href') ?? '');
+        hrefs.push(isDroppedLink(token) ? '' : (token.attrGet('href') ?? ''));
         linkStart = out.length;
         break;
       case 'link_close': {
         const href = hrefs.pop() ?? '';
         const shown = out.slice(linkStart);
         const bare = href.replace(/^mailto:/, '');
-        if (showLinks && shown !== href && shown !== bare) out += ` <${href}>`;
+        if (showLinks && href && shown !== href && shown !== bare) out += ` <${href}>`;
         break;
       }
       default:

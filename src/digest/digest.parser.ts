@@ -7,6 +7,7 @@ import {
   blocksText,
   escapeHtml,
   inlineText,
+  isDroppedLink,
   parseMarkdown,
   type RenderEnv,
   renderHtml,
@@ -74,7 +75,7 @@ export function parseDigest(source: string, fileName: string, options: ParseOpti
   const doc = parseDocument(yamlText, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const error = doc.errors[0]!;
-    const line = yamlLine(error.linePos?.[0]?.line ?? 1);
+    const line = yamlLine(lineCounter.linePos(error.pos[0]).line);
     throw fail(
       line,
       'front matter',
@@ -308,7 +309,7 @@ function toItem(item: Token[], env: RenderEnv): DigestItem {
   let restInline: Token[] = [];
   let url: string | undefined;
   if (linkClose !== undefined) {
-    url = children[0]!.attrGet('href') ?? undefined;
+    url = isDroppedLink(children[0]!) ? undefined : (children[0]!.attrGet('href') ?? undefined);
     headlineTokens = children.slice(1, linkClose);
     restInline = children.slice(linkClose + 1);
   } else {

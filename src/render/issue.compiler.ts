@@ -20,7 +20,7 @@ export async function compileIssue(digest: Digest, options: CompileOptions): Pro
   const strings = stringsFor(digest.lang);
   const marks = slotMarks();
 
-  const itemsMjml = digest.items
+  const itemsHtml = digest.items
     .map((item, index) =>
       fillTemplate('partials/item', {
         separator: index > 0,
@@ -45,7 +45,7 @@ export async function compileIssue(digest: Digest, options: CompileOptions): Pro
     introHtml: digest.intro.html,
     itemCount: digest.items.length,
     itemsHeading: strings.itemsHeading(digest.items.length),
-    itemsMjml,
+    itemsHtml,
     commentaryHeading: strings.commentaryHeading,
     commentaryHtml: digest.commentary.html,
     orgName: config.ORG_NAME,
