@@ -47,6 +47,7 @@ export async function confirmRoutes(app: FastifyInstance, deps: AppDeps): Promis
       const t = messages(lang);
       const outcome = await service.confirm(request.params.token, lang);
       request.log.info({ confirmed: outcome.confirmed.length, found: outcome.found }, 'confirm');
+      if (outcome.confirmed.length > 0) deps.onMailQueued?.();
       if (!outcome.found) return sendPage(reply, 409, messagePage(ctx, t.confirmTitle, [t.notConfirmedBody]));
       const lists = await service.confirmationLists(request.params.token);
       const preferences = `/preferences/${signPreferences(signer, outcome.subscriberId)}?lang=${lang}`;

@@ -13,6 +13,8 @@ export interface AppDeps {
   db: Kysely<Database>;
   /** One signer for the whole app (it caches its derived keys). */
   signer?: TokenSigner;
+  /** Called when a request queued mail, so a sender in this process can send it at once. */
+  onMailQueued?: () => void;
   /** Where the request logs go (stdout when omitted). */
   logStream?: { write(line: string): void };
 }

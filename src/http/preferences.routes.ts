@@ -59,6 +59,7 @@ export async function preferencesRoutes(app: FastifyInstance, deps: AppDeps): Pr
       if (action === 'leave-all') {
         const left = await service.leaveAll(token, ctx.lang);
         request.log.info({ unsubscribe: left.length, via: 'preferences' }, 'unsubscribe');
+        if (left.length > 0) deps.onMailQueued?.();
         return sendPage(
           reply,
           200,

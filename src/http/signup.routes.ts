@@ -55,6 +55,7 @@ export async function signupRoutes(app: FastifyInstance, deps: AppDeps): Promise
           : { signup: 'honeypot' },
         'signup',
       );
+      if (outcome && (outcome.confirmQueued.length > 0 || outcome.joined.length > 0)) deps.onMailQueued?.();
       return sendPage(reply, 200, checkInboxPage(ctx));
     } catch (error) {
       if (!isAppError(error)) throw error;

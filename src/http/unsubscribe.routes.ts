@@ -110,6 +110,7 @@ ${preferences}`,
     if (action === 'unsubscribe' || action === 'unsubscribe-all') {
       const { test, left } = await service.leave(token, action === 'unsubscribe' ? 'list' : 'all', ctx.lang);
       request.log.info({ unsubscribe: left.length, via: 'page' }, 'unsubscribe');
+      if (left.length > 0) deps.onMailQueued?.();
       if (test) return sendPage(reply, 200, messagePage(ctx, t.testTitle, [t.testBody]));
       const view = await service.view(token);
       const names =

@@ -40,7 +40,7 @@ export class OutboxRepository {
   }
 
   /**
-   * Takes up to `limit` due messages for `leaseSeconds`. SKIP LOCKED lets any number of senders
+   * Takes up to `limit` due reader mails (confirm, welcome, goodbye) for `leaseSeconds`. SKIP LOCKED lets any number of senders
    * claim side by side without waiting on each other or taking the same row.
    */
   async claim(limit: number, leaseSeconds: number): Promise<OutboxMessage[]> {
@@ -57,6 +57,7 @@ export class OutboxRepository {
       where id in (
         select id from outbox
         where status in ('pending', 'sending') and next_attempt_at <= now()
+          and kind in ('confirm', 'welcome', 'goodbye')
           and (status = 'pending' or lease_until < now())
         order by next_attempt_at, id
         limit ${limit}

@@ -1,0 +1,108 @@
+import type { Command } from 'commander';
+import pino from 'pino';
+import { buildApp } from '../http/app.ts';
+import { OutboxSender } from '../subscriptions/outbox.sender.ts';
+import { RateLimitRepository } from '../subscriptions/rate-limit.repository.ts';
+import { TokenSigner } from '../subscriptions/tokens.ts';
+import { createTransport } from '../transports/transport.factory.ts';
+import { type CliContext, withContext } from './cli.context.ts';
+
+/**
+ * Something `digestmail serve` runs for the life of the process. Services start in list order and
+ * stop in reverse, so the web server (last in) stops taking requests first and finishes those in
+ * flight before the senders behind it stop and the database pool closes.
+ */
+export interface ServeService {
+  name: string;
+  start(): Promise<void> | void;
+  stop(): Promise<void>;
+}
+
+const PRUNE_EVERY_MS = 5 * 60 * 1000;
+
+/** The services of `digestmail serve`, in start order. Add a sending service with a line here. */
+export function serveServices({ config, db }: CliContext): ServeService[] {
+  const logger = pino({ level: config.LOG_LEVEL });
+  const signer = new TokenSigner(config.SECRET_KEY);
+  const transport = createTransport(config);
+  const outbox = new OutboxSender({
+    db,
+    config,
+    transport,
+    signer,
+    log: logger.child({ service: 'outbox' }),
+  });
+  let pruner: NodeJS.Timeout | undefined;
+  let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  return [
+    {
+      name: 'outbox sender',
+      start: () => outbox.start(),
+      stop: async () => {
+        await outbox.stop();
+        await transport.close();
+      },
+    },
+    {
+      name: 'rate-limit pruner',
+      start: () => {
+        const limits = new RateLimitRepository(db);
+        pruner = setInterval(() => {
+          limits
+            .prune()
+            .catch((error: Error) => logger.warn({ err: error.message }, 'rate-limit prune failed'));
+        }, PRUNE_EVERY_MS);
+        pruner.unref();
+      },
+      stop: async () => clearInterval(pruner),
+    },
+    {
+      name: 'web server',
+      start: async () => {
+        app = await buildApp({ config, db, signer, onMailQueued: () => outbox.wake() });
+        const address = await app.listen({ port: config.PORT, host: config.HOST });
+        // One plain line a supervisor or a test can read (PORT=0 picks a free port).
+        process.stdout.write(`digestmail: listening on ${address}\n`);
+      },
+      stop: async () => {
+        await app?.close();
+      },
+    },
+  ];
+}
+
+export function registerServeCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('run the web pages (signup, confirm, unsubscribe, preferences) and the mail senders')
+    .action(async () => {
+      await withContext(async (ctx) => {
+        const services = serveServices(ctx);
+        const started: ServeService[] = [];
+        const stopAll = async () => {
+          for (const service of started.reverse()) {
+            await service.stop().catch((error: Error) => {
+              process.stderr.write(`digestmail: stopping the ${service.name} failed: ${error.message}\n`);
+            });
+          }
+        };
+        const signalled = new Promise<string>((resolve) => {
+          process.once('SIGTERM', () => resolve('SIGTERM'));
+          process.once('SIGINT', () => resolve('SIGINT'));
+        });
+        try {
+          for (const service of services) {
+            await service.start();
+            started.push(service);
+          }
+        } catch (error) {
+          await stopAll();
+          throw error;
+        }
+        const signal = await signalled;
+        process.stdout.write(`digestmail: ${signal} received, finishing in-flight work\n`);
+        await stopAll();
+        process.stdout.write('digestmail: stopped\n');
+      });
+    });
+}
