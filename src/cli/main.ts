@@ -26,6 +26,7 @@ const COMMAND_GROUPS: Record<string, () => Promise<Register>> = {
   worker: async () => (await import('./worker.commands.ts')).registerWorkerCommands,
   suppressions: async () => (await import('./suppressions.commands.ts')).registerSuppressionCommands,
   bounces: async () => (await import('./bounces.commands.ts')).registerBounceCommands,
+  serve: async () => (await import('./serve.commands.ts')).registerServeCommands,
 };
 
 export async function buildProgram(argv: string[] = process.argv): Promise<Command> {
