@@ -1,0 +1,187 @@
+import { simpleParser } from 'mailparser';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ListsService } from '../src/subscriptions/lists.service.ts';
+import { OutboxRepository } from '../src/subscriptions/outbox.repository.ts';
+import { OutboxSender } from '../src/subscriptions/outbox.sender.ts';
+import { readConfirm } from '../src/subscriptions/reader-tokens.ts';
+import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { createTransport } from '../src/transports/transport.factory.ts';
+import { TEST_SECRET, testConfig } from './helpers/http-app.ts';
+import { header, startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
+import { createTestDatabase, type TestDatabase, truncateAll } from './helpers/test-db.ts';
+
+let db: TestDatabase;
+let smtp: TestSmtpServer;
+const signer = new TokenSigner(TEST_SECRET);
+let listId: number;
+
+beforeAll(async () => {
+  db = await createTestDatabase('postgres');
+  smtp = await startSmtpServer({ keepRaw: true, rejectAddresses: ['nobody@example.com'] });
+});
+afterAll(async () => {
+  await smtp.close();
+  await db.close();
+});
+beforeEach(async () => {
+  await truncateAll(db);
+  listId = (await new ListsService(db.db).create({ slug: 'ai', name: 'AI 日报', language: 'zh-CN' })).id;
+});
+
+function sender(overrides: Record<string, string> = {}) {
+  const config = testConfig({ MAIL_URL: smtp.url, PUBLIC_URL: 'https://news.example.org', ...overrides });
+  const transport = createTransport(config);
+  return {
+    sender: new OutboxSender({ db: db.db, config, transport, signer, retryBaseSeconds: 1 }),
+    close: () => transport.close(),
+  };
+}
+
+async function queue(email: string, kind: 'confirm' | 'welcome' | 'goodbye' = 'confirm', lang = 'en') {
+  const sub = await db.db
+    .insertInto('subscribers')
+    .values({ email, name: 'Ana' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await db.db
+    .insertInto('subscriptions')
+    .values({ subscriber_id: sub.id, list_id: listId, status: 'pending' })
+    .execute();
+  await new OutboxRepository(db.db).enqueue(kind, email, sub.id, { lists: [listId], lang });
+  return sub.id;
+}
+
+const rows = () =>
+  db.db
+    .selectFrom('outbox')
+    .select(['id', 'to_email', 'status', 'attempts', 'last_error', 'message_id'])
+    .orderBy('id')
+    .execute();
+
+describe('outbox sender', () => {
+  it('sends a confirmation mail over SMTP whose link carries a confirm token for the subscriber and lists', async () => {
+    const before = smtp.messages().length;
+    const id = await queue('ana@example.com', 'confirm', 'zh-CN');
+    const s = sender();
+    expect(await s.sender.drainOnce()).toBe(1);
+    await s.close();
+    const [message] = (await smtp.waitFor(before + 1)).slice(before);
+    expect(message!.to).toEqual(['ana@example.com']);
+    const parsed = await simpleParser(message!.raw!);
+    const link = /https:\/\/news\.example\.org\/confirm\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)\?lang=zh-CN/.exec(
+      parsed.text ?? '',
+    );
+    expect(link).not.toBeNull();
+    expect(readConfirm(signer, link![1]!)).toEqual({ subscriberId: id, listIds: [listId] });
+    expect(parsed.text).toContain('AI 日报');
+    const [row] = await rows();
+    expect(row).toMatchObject({
+      status: 'sent',
+      attempts: 1,
+      message_id: header(message!.headers, 'Message-ID'),
+    });
+  });
+
+  it('a welcome mail carries a preferences and an unsubscribe link', async () => {
+    const before = smtp.messages().length;
+    await queue('ben@example.com', 'welcome');
+    const s = sender();
+    await s.sender.drainOnce();
+    await s.close();
+    const [message] = (await smtp.waitFor(before + 1)).slice(before);
+    const text = (await simpleParser(message!.raw!)).text ?? '';
+    expect(text).toMatch(/https:\/\/news\.example\.org\/preferences\/[A-Za-z0-9_.-]+/);
+    expect(text).toMatch(/https:\/\/news\.example\.org\/unsubscribe\/[A-Za-z0-9_.-]+/);
+  });
+
+  it('a 5xx answer fails the mail for good; it is not retried', async () => {
+    await queue('nobody@example.com');
+    const s = sender();
+    await s.sender.drainOnce();
+    await s.close();
+    const [row] = await rows();
+    expect(row!.status).toBe('failed');
+    expect(row!.last_error).toMatch(/5\d\d|reject|permanent/i);
+  });
+
+  it('a relay that is down leaves the mail pending with backoff, and it goes once the relay is back', async () => {
+    await queue('cai@example.com');
+    const down = sender({ MAIL_URL: 'smtp://127.0.0.1:9' });
+    await down.sender.drainOnce();
+    await down.close();
+    const [row] = await rows();
+    expect(row).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(row!.last_error).toBeTruthy();
+    const waiting = await db.db
+      .selectFrom('outbox')
+      .select(sql<boolean>`next_attempt_at > now()`.as('later'))
+      .executeTakeFirstOrThrow();
+    expect(waiting.later).toBe(true);
+    await db.db.updateTable('outbox').set({ next_attempt_at: sql`now()` }).execute();
+    const up = sender();
+    await up.sender.drainOnce();
+    await up.close();
+    expect((await rows())[0]).toMatchObject({ status: 'sent', attempts: 2 });
+  });
+
+  it('gives up after MAX_ATTEMPTS', async () => {
+    await queue('dan@example.com');
+    await db.db.updateTable('outbox').set({ attempts: 2 }).execute();
+    const down = sender({ MAIL_URL: 'smtp://127.0.0.1:9', MAX_ATTEMPTS: '3' });
+    await down.sender.drainOnce();
+    await down.close();
+    expect((await rows())[0]).toMatchObject({ status: 'failed', attempts: 3 });
+  });
+
+  it('never mails an address suppressed after the mail was queued', async () => {
+    const before = smtp.messages().length;
+    await queue('eve@example.com');
+    await db.db
+      .insertInto('suppressions')
+      .values({ email: 'eve@example.com', reason: 'complaint' })
+      .execute();
+    const s = sender();
+    await s.sender.drainOnce();
+    await s.close();
+    expect((await rows())[0]).toMatchObject({
+      status: 'failed',
+      last_error: 'the address is suppressed (complaint)',
+    });
+    expect(smtp.messages().length).toBe(before);
+  });
+
+  it('two senders draining at once send every mail exactly once; a lapsed lease is taken over', async () => {
+    const before = smtp.messages().length;
+    for (let i = 0; i < 24; i++) await queue(`r${i}@example.com`);
+    // one row was claimed by a sender that died: its lease has run out
+    await db.db
+      .updateTable('outbox')
+      .set({ status: 'sending', attempts: 1, lease_until: sql`now() - interval '1 second'` })
+      .where('to_email', '=', 'r0@example.com')
+      .execute();
+    const a = sender();
+    const b = sender();
+    const drain = async (s: OutboxSender) => {
+      while ((await s.drainOnce()) > 0) {}
+    };
+    await Promise.all([drain(a.sender), drain(b.sender)]);
+    await Promise.all([a.close(), b.close()]);
+    const received = (await smtp.waitFor(before + 24)).slice(before);
+    const recipients = received.map((m) => m.to[0]!).sort();
+    expect(new Set(recipients).size).toBe(24);
+    expect(recipients).toHaveLength(24);
+    expect((await rows()).every((r) => r.status === 'sent')).toBe(true);
+  });
+
+  it('start() sends what is queued and stop() returns once the loop has ended', async () => {
+    const before = smtp.messages().length;
+    await queue('loop@example.com');
+    const s = sender();
+    s.sender.start();
+    await smtp.waitFor(before + 1, 20_000);
+    await s.sender.stop();
+    await s.close();
+    expect((await rows())[0]!.status).toBe('sent');
+  });
+});
