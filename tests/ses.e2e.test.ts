@@ -1,0 +1,233 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, ROOT, runCli } from './helpers/cli.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
+import { AWS_TEST_ENV, type LocalSes, startLocalSes } from './ses.local.ts';
+import {
+  type CertServer,
+  createTestPki,
+  notification,
+  sesFixture,
+  startCertServer,
+  TOPIC_ARN,
+  type TestPki,
+} from './sns.signer.ts';
+
+const DIGEST = fileURLToPath(new URL('./fixtures/sender/2026-11-20-weekly-notes.md', import.meta.url));
+const READERS = [
+  'ana@example.net',
+  'bo@example.net',
+  'chen@example.net',
+  'dara@example.net',
+  'eli@example.net',
+];
+
+let database: TestDatabase;
+let ses: LocalSes;
+let pki: TestPki;
+let certs: CertServer;
+let dataDir: string;
+let server: ChildProcess | undefined;
+let baseUrl: string;
+
+const env = () => ({
+  ...AWS_TEST_ENV,
+  DATABASE_URL: database.url,
+  DATA_DIR: dataDir,
+  SECRET_KEY: 'ses-e2e-secret-0123456789abcdef0123456789',
+  MAIL_URL: 'ses://us-east-1?configurationSet=digestmail',
+  SES_ENDPOINT: ses.endpoint,
+  MAIL_FROM: 'AI Daily <news@news.example.org>',
+  SEND_RATE: '50',
+  RETRY_BASE_SECONDS: '0.05',
+  SNS_TOPIC_ARNS: TOPIC_ARN,
+  SNS_CERT_HOST_PATTERN: '^127\\.0\\.0\\.1$',
+  LOG_LEVEL: 'warn',
+});
+
+async function cli(args: string[]) {
+  const res = await runCli(args, env(), { timeoutMs: 120_000 });
+  if (res.code !== 0) throw new Error(`digestmail ${args.join(' ')} exited ${res.code}: ${res.stderr}`);
+  return res;
+}
+
+/** `digestmail serve` in its own process, trusting the test CA the way an operator would: NODE_EXTRA_CA_CERTS. */
+async function startServe(): Promise<void> {
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...env(),
+      PORT: '0',
+      HOST: '127.0.0.1',
+      NODE_EXTRA_CA_CERTS: pki.caPath,
+      NODE_ENV: 'test',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server = child;
+  baseUrl = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${out} ${err}`)), 60_000);
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      err += chunk;
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+  });
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase('postgres');
+  dataDir = mkdtempSync(join(tmpdir(), 'dm-ses-e2e-'));
+  // Every fourth SendEmail is throttled: the worker must slow down and retry, never drop.
+  ses = await startLocalSes({ throttle: (n) => n % 4 === 0 });
+  pki = createTestPki();
+  certs = await startCertServer(pki);
+});
+
+afterAll(async () => {
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server!.once('exit', resolve));
+    server.kill('SIGTERM');
+    await exited;
+  }
+  await certs?.close();
+  pki?.remove();
+  await ses?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+  await database?.close();
+});
+
+async function sendIssue(): Promise<number> {
+  const created = await cli(['issue', 'create', DIGEST, '--list', 'ai-daily']);
+  const id = Number(created.stdout.trim().match(/\d+/)?.[0]);
+  await cli(['issue', 'send', String(id), '--wait']);
+  return id;
+}
+
+describe('end to end through SES', () => {
+  it('bounce and complaint notifications for two readers stop every later issue to them', async () => {
+    await cli(['list', 'create', 'ai-daily', '--name', 'AI Daily', '--single-opt-in']);
+    await cli(['list', 'create', 'tech-weekly', '--name', 'Tech Weekly', '--single-opt-in']);
+    for (const email of READERS) await cli(['subscribers', 'add', email, '--list', 'ai-daily']);
+    await cli(['subscribers', 'add', 'bo@example.net', '--list', 'tech-weekly']);
+
+    const first = await sendIssue();
+    const firstSends = ses.accepted().filter((a) => a.tags.issue === String(first));
+    expect(firstSends.map((a) => a.to[0]).sort()).toEqual([...READERS].sort());
+    expect(ses.throttled()).toBeGreaterThan(0);
+    for (const send of firstSends) {
+      expect(send.configurationSet).toBe('digestmail');
+      expect(send.raw).toMatch(new RegExp(`^X-Digestmail-Issue: ${first}\\r$`, 'm'));
+      expect(send.raw).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r$/m);
+    }
+    const deliveries = await database.db
+      .selectFrom('deliveries')
+      .selectAll()
+      .where('issue_id', '=', first)
+      .execute();
+    for (const d of deliveries) {
+      const send = firstSends.find((s) => s.to[0] === d.email)!;
+      expect(d.provider_message_id).toBe(send.messageId);
+      expect(send.tags.delivery).toBe(String(d.id));
+      expect(send.raw).toContain(`Message-ID: ${d.message_id}`);
+    }
+
+    await startServe();
+    const byEmail = (email: string) => deliveries.find((d) => d.email === email)!;
+    const post = (message: unknown) =>
+      fetch(`${baseUrl}/webhooks/ses`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': 'Notification' },
+        body: JSON.stringify(notification(message, { key: pki.signingKey, certUrl: certs.certUrl })),
+      });
+    const common = (email: string) => ({
+      EMAIL: email,
+      SES_MESSAGE_ID: byEmail(email).provider_message_id!,
+      FEEDBACK_ID: `${email}-feedback`,
+      TIMESTAMP: new Date().toISOString(),
+    });
+    const bounce = await post(
+      sesFixture('bounce', {
+        ...common('ana@example.net'),
+        BOUNCE_TYPE: 'Permanent',
+        BOUNCE_SUBTYPE: 'General',
+        STATUS: '5.1.1',
+        DIAGNOSTIC: 'user unknown',
+      }),
+    );
+    expect(bounce.status).toBe(200);
+    const complaint = await post(sesFixture('complaint', common('bo@example.net')));
+    expect(complaint.status).toBe(200);
+    const delivered = await post(sesFixture('delivery', common('chen@example.net')));
+    expect(delivered.status).toBe(200);
+    // A forged one (signed by a key that is not the certificate's) for another reader changes nothing.
+    const stranger = createTestPki();
+    const forged = await fetch(`${baseUrl}/webhooks/ses`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify(
+        notification(sesFixture('complaint', common('dara@example.net')), {
+          key: stranger.signingKey,
+          certUrl: certs.certUrl,
+        }),
+      ),
+    });
+    stranger.remove();
+    expect(forged.status).toBe(403);
+
+    const status = JSON.parse((await cli(['issue', 'status', String(first), '--json'])).stdout);
+    expect(status.counts).toMatchObject({
+      total: 5,
+      bounced: 1,
+      complained: 1,
+      delivered: 1,
+      sent: 2,
+      failed: 0,
+    });
+
+    const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^digestmail_bounces\{type="hard"\} 1$/m);
+    expect(metrics).toMatch(/^digestmail_complaints 1$/m);
+    expect(metrics).toMatch(/^digestmail_messages_sent 5$/m);
+    expect(metrics).toMatch(/^digestmail_queue_depth 0$/m);
+    expect(metrics).toMatch(/^digestmail_deliveries\{status="complained"\} 1$/m);
+
+    const suppressions = JSON.parse((await cli(['suppressions', 'ls', '--json'])).stdout) as {
+      email: string;
+      reason: string;
+    }[];
+    expect(suppressions.map((s) => [s.email, s.reason]).sort()).toEqual([
+      ['ana@example.net', 'hard_bounce'],
+      ['bo@example.net', 'complaint'],
+    ]);
+    const boSubs = await database.db
+      .selectFrom('subscriptions as s')
+      .innerJoin('subscribers as r', 'r.id', 's.subscriber_id')
+      .select('s.status')
+      .where('r.email', '=', 'bo@example.net')
+      .execute();
+    expect(boSubs.map((s) => s.status)).toEqual(['unsubscribed', 'unsubscribed']);
+
+    const second = await sendIssue();
+    const secondSends = ses.accepted().filter((a) => a.tags.issue === String(second));
+    expect(secondSends.map((a) => a.to[0]).sort()).toEqual([
+      'chen@example.net',
+      'dara@example.net',
+      'eli@example.net',
+    ]);
+  });
+});
