@@ -28,6 +28,8 @@ main{width:100%;max-width:480px;background:#fff;border-radius:14px;padding:32px 
 h1{margin:0 0 12px;font-size:26px;line-height:1.25}
 p{margin:0 0 14px}
 .muted{color:#5b6478;font-size:14px}
+.lead{font-size:17px}
+.lead .muted{font-size:15px}
 form{margin:20px 0 0}
 .field{margin:0 0 18px}
 label{display:block;font-weight:600;margin:0 0 6px}
@@ -38,6 +40,7 @@ input[type=email]:focus,input[type=text]:focus{border-color:#3557d6;box-shadow:0
 .hint{margin:6px 0 0;font-size:13px;color:#5b6478}
 fieldset{margin:0 0 18px;padding:0;border:0}
 legend{font-weight:600;margin:0 0 6px;padding:0}
+legend.hint{font-weight:400}
 .check{display:flex;gap:10px;align-items:flex-start;font-weight:400;margin:0 0 8px;cursor:pointer}
 .check input{margin:4px 0 0;width:18px;height:18px;flex:none;accent-color:#3557d6}
 .check small{display:block;color:#5b6478;font-size:13px}
@@ -118,13 +121,19 @@ ${data.lists.map(
 )}
 <p class="hint">${t.chooseLists}</p>
 </fieldset>`
-      : html`<input type="hidden" name="lists" value="${data.lists[0]!.id}">${
-          data.lists[0]!.description ? html`<p>${data.lists[0]!.description}</p>` : ''
-        }`;
+      : html`<input type="hidden" name="lists" value="${data.lists[0]!.id}">`;
   return page(
     ctx,
     t.subscribeTitle,
-    html`<p>${data.lists.length === 1 ? data.lists[0]!.name : t.subscribeIntro}</p>
+    html`${
+      data.lists.length === 1
+        ? html`<p class="lead"><strong>${data.lists[0]!.name}</strong>${
+            data.lists[0]!.description
+              ? html`<br><span class="muted">${data.lists[0]!.description}</span>`
+              : ''
+          }</p>`
+        : html`<p>${t.subscribeIntro}</p>`
+    }
 ${data.error ? html`<p class="error" role="alert">${data.error}</p>` : ''}
 <form method="post" action="/subscribe" accept-charset="utf-8">
 <input type="hidden" name="_csrf" value="${data.csrf}">
