@@ -85,7 +85,9 @@ export class DeliveryWorker {
   private readonly limiter: SendRateLimiter;
   private readonly claimSize: number;
   private readonly window: number;
-  private readonly lastFailureCheck = new Map<number, number>();
+  /** Failures were recorded since the issues' failure rates were last looked at. */
+  private failureCheckDue = false;
+  private lastFailureCheck = 0;
   private sendingIssueIds: number[] = [];
   private nextIssue = 0;
   private statusCheckedAt = 0;
@@ -332,7 +334,8 @@ export class DeliveryWorker {
       .then(async () => {
         for (const list of [batch.sent, batch.retry, batch.failed])
           for (const r of list) this.held.delete(r.id);
-        if (batch.failed.length > 0) await this.checkFailureRate();
+        if (batch.failed.length > 0) this.failureCheckDue = true;
+        if (this.failureCheckDue) await this.checkFailureRate();
       })
       .catch((error) => {
         // The database is away: keep the results and try again; the leases keep the rows ours.
@@ -356,11 +359,12 @@ export class DeliveryWorker {
 
   /** Pauses an issue whose share of permanent failures passed FAILURE_PAUSE_RATE. */
   private async checkFailureRate(): Promise<void> {
+    // At most once a second: the count reads the issue's rows, which is not free on a big list.
+    if (Date.now() - this.lastFailureCheck < 1000) return;
+    this.lastFailureCheck = Date.now();
+    this.failureCheckDue = false;
     for (const issue of this.issues.values()) {
       if (issue.status !== 'sending') continue;
-      const last = this.lastFailureCheck.get(issue.id) ?? 0;
-      if (Date.now() - last < 2000) continue;
-      this.lastFailureCheck.set(issue.id, Date.now());
       const { attempted, failed } = await this.issuesRepo.failureStats(issue.id);
       const limit = this.options.config.FAILURE_PAUSE_RATE;
       if (attempted >= FAILURE_SAMPLE && failed / attempted > limit) {
@@ -371,6 +375,7 @@ export class DeliveryWorker {
       }
     }
   }
+
 
   private log(event: string, fields: Record<string, unknown> = {}): void {
     this.options.log?.(event, { workerId: this.id, ...fields });

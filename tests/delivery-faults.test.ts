@@ -1,0 +1,177 @@
+import { sql } from 'kysely';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.ts';
+import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
+import {
+  createIssue,
+  exited,
+  issueStatus,
+  perRecipient,
+  seedAudience,
+  senderEnv,
+  spawnWorker,
+  until,
+} from './sender.helpers.ts';
+
+describe('a flaky or refusing mail server', () => {
+  let db: TestDatabase;
+  let smtp: TestSmtpServer | undefined;
+
+  beforeEach(async () => {
+    db = await createTestDatabase('postgres');
+  });
+  afterEach(async () => {
+    await smtp?.close();
+    smtp = undefined;
+    await db?.close();
+  });
+  afterAll(async () => {
+    await smtp?.close();
+  });
+
+  it('delivers to everyone once when 10 % of messages get a 451 and 1 % of connections drop', async () => {
+    smtp = await startSmtpServer({ transientRate: 0.1, dropRate: 0.01 });
+    const audience = await seedAudience(db.db, 2000);
+    const env = senderEnv(db.url!, smtp.url);
+    const id = await createIssue(env);
+    const result = await runCli(['issue', 'send', String(id), '--wait'], env, { timeoutMs: 180_000 });
+    expect(result.code, result.stderr).toBe(0);
+
+    const counts = perRecipient(smtp.messages());
+    expect(counts.size).toBe(2000);
+    for (const email of audience.confirmed) expect(counts.get(email)).toBe(1);
+
+    const status = await issueStatus(env, id);
+    expect(status.status).toBe('sent');
+    expect(status.counts.sent).toBe(2000);
+    expect(status.counts.failed).toBe(0);
+    // The faults really happened: some deliveries needed more than one attempt.
+    const retried = await db.db
+      .selectFrom('deliveries')
+      .where('attempts', '>', 1)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    expect(retried.n).toBeGreaterThan(50);
+  });
+
+  it('marks a 550 failed, records a hard bounce, suppresses the address and never retries it', async () => {
+    smtp = await startSmtpServer({ rejectAddresses: ['news-reader17@example.net'] });
+    await seedAudience(db.db, 100);
+    const env = senderEnv(db.url!, smtp.url);
+    const id = await createIssue(env);
+    const result = await runCli(['issue', 'send', String(id), '--wait'], env, { timeoutMs: 60_000 });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('1 of 100 deliveries failed permanently');
+
+    const status = await issueStatus(env, id);
+    expect(status.status).toBe('sent');
+    expect(status.counts.sent).toBe(99);
+    expect(status.counts.failed).toBe(1);
+    expect(perRecipient(smtp.messages()).size).toBe(99);
+
+    const failed = await db.db
+      .selectFrom('deliveries')
+      .selectAll()
+      .where('email', '=', 'news-reader17@example.net')
+      .executeTakeFirstOrThrow();
+    expect(failed.status).toBe('failed');
+    expect(failed.attempts).toBe(1);
+    expect(failed.last_error).toContain('550');
+    const events = await db.db.selectFrom('events').selectAll().execute();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'hard_bounce',
+      source: 'smtp',
+      email: 'news-reader17@example.net',
+      delivery_id: failed.id,
+      issue_id: id,
+    });
+    const suppression = await db.db
+      .selectFrom('suppressions')
+      .selectAll()
+      .where('email', '=', 'news-reader17@example.net')
+      .executeTakeFirstOrThrow();
+    expect(suppression.reason).toBe('hard_bounce');
+  });
+
+  it('pauses an issue whose permanent failures pass FAILURE_PAUSE_RATE, with the reason in status', async () => {
+    const rejected = Array.from({ length: 60 }, (_, i) => `news-reader${i * 2 + 1}@example.net`);
+    smtp = await startSmtpServer({ rejectAddresses: rejected });
+    await seedAudience(db.db, 400);
+    const env = senderEnv(db.url!, smtp.url, {
+      SEND_RATE: '100',
+      SEND_BATCH_SIZE: '20',
+      FAILURE_PAUSE_RATE: '0.2',
+    });
+    const id = await createIssue(env);
+    const result = await runCli(['issue', 'send', String(id), '--wait'], env, { timeoutMs: 60_000 });
+    expect(result.code).toBe(1);
+    const status = await issueStatus(env, id);
+    expect(status.status).toBe('paused');
+    expect(status.pause_reason).toMatch(/failed permanently .* above FAILURE_PAUSE_RATE 0\.2/);
+    // It stopped well before the end of the list.
+    expect(status.counts.queued).toBeGreaterThan(100);
+  });
+
+  it('stops mail to a reader who complains or unsubscribes while the issue is sending', async () => {
+    smtp = await startSmtpServer();
+    const audience = await seedAudience(db.db, 200);
+    const env = senderEnv(db.url!, smtp.url, { SEND_RATE: '40', SEND_BATCH_SIZE: '10' });
+    const id = await createIssue(env);
+    const complainer = audience.confirmed[190]!;
+    const leaver = audience.confirmed[195]!;
+    const sending = runCli(['issue', 'send', String(id), '--wait'], env, { timeoutMs: 60_000 });
+    await smtp.waitFor(5);
+    // The bounce handler and the unsubscribe page write to the database; the worker meets them there.
+    await db.db.insertInto('suppressions').values({ email: complainer, reason: 'complaint' }).execute();
+    await sql`update subscriptions set status = 'unsubscribed', unsubscribed_at = now()
+               where subscriber_id = (select id from subscribers where email = ${leaver})`.execute(db.db);
+    const result = await sending;
+    expect(result.code, result.stderr).toBe(0);
+    const got = perRecipient(smtp.messages());
+    expect(got.has(complainer)).toBe(false);
+    expect(got.has(leaver)).toBe(false);
+    expect(got.size).toBe(198);
+    const status = await issueStatus(env, id);
+    expect(status.counts).toMatchObject({ sent: 198, suppressed: 1, unsubscribed: 1 });
+  });
+
+  it('keeps every delivery queued while the server is down, and sends them all once it is back', async () => {
+    // A port nobody listens on: every attempt is a refused connection (transient).
+    const probe = await startSmtpServer();
+    const deadPort = probe.port;
+    await probe.close();
+    await seedAudience(db.db, 20);
+    const downEnv = senderEnv(db.url!, `smtp://127.0.0.1:${deadPort}`, { RETRY_BASE_SECONDS: '0.5' });
+    const id = await createIssue(downEnv);
+    expect((await runCli(['issue', 'send', String(id)], downEnv)).code).toBe(0);
+    const worker = spawnWorker(downEnv);
+    await until(
+      async () => {
+        const row = await db.db
+          .selectFrom('deliveries')
+          .where('attempts', '>=', 2)
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow();
+        return row.n === 20 ? row : undefined;
+      },
+      30_000,
+      'every delivery to be tried twice',
+    );
+    worker.kill('SIGTERM');
+    expect(await exited(worker)).toBe(0);
+    const down = await issueStatus(downEnv, id);
+    expect(down.status).toBe('sending');
+    expect(down.counts).toMatchObject({ queued: 20, sending: 0, sent: 0, failed: 0 });
+
+    smtp = await startSmtpServer();
+    const upEnv = senderEnv(db.url!, smtp.url);
+    const result = await runCli(['issue', 'send', String(id), '--wait'], upEnv, { timeoutMs: 60_000 });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('already sending');
+    const got = perRecipient(smtp.messages());
+    expect(got.size).toBe(20);
+    expect([...got.values()].every((n) => n === 1)).toBe(true);
+  });
+});
