@@ -41,9 +41,9 @@ describe('parseDigest on a Chinese daily', () => {
     expect(digest.dir).toBe('ltr');
   });
 
-  it('splits the body into intro, four linked items and commentary', () => {
+  it('splits the body into intro, six linked items and commentary', () => {
     expect(digest.intro.text).toMatch(/^今天的动态集中在三个方向/);
-    expect(digest.items).toHaveLength(4);
+    expect(digest.items).toHaveLength(6);
     const first = digest.items[0]!;
     expect(first.headline).toBe('某机器人公司宣布人形机器人进入汽车总装线试运行');
     expect(first.url).toBe('https://www.example-robotics.com/news/humanoid-assembly-pilot');
@@ -52,7 +52,7 @@ describe('parseDigest on a Chinese daily', () => {
     expect(first.summaryText).toContain('单台每小时可完成约 120 次抓取');
     expect(first.line).toBe(11);
     expect(digest.commentary.text).toMatch(/^今天最值得关注的，其实是第二条。/);
-    expect(digest.commentary.text).toMatch(/产品设计的一部分。$/);
+    expect(digest.commentary.text).toMatch(/后续进展。$/);
   });
 
   it('drops no prose: every paragraph of the body appears in intro, items or commentary', () => {
@@ -195,7 +195,7 @@ describe('item shapes', () => {
     const code = parseDigest(fixture('code.md'), 'code.md');
     expect(code.intro.html).toContain('<code style=');
     expect(code.items[0]!.summaryHtml).toContain('<pre class="dm-code"');
-    expect(code.items[1]!.summaryText).toContain('      keeps its indentation');
+    expect(code.items[1]!.summaryText).toContain('    indented code block\n      keeps its indentation');
     const tables = parseDigest(fixture('tables.md'), 'tables.md');
     expect(tables.intro.html).toContain('<table');
     expect(tables.intro.text).toContain('模型 C | 200K | ¥7 / ¥28 | 中文表现最好');

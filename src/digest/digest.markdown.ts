@@ -81,7 +81,10 @@ md.core.ruler.push('digestmail_sanitize_links', (state) => {
     const line = (block.map?.[0] ?? 0) + (env.lineOffset ?? 0) + 1;
     const kept: Token[] = [];
     const dropStack: boolean[] = [];
+    // The text of a refused autolink (`<javascript:…>`) is the refused URL itself: not kept.
+    let inRefusedAutolink = false;
     for (const token of block.children) {
+      if (inRefusedAutolink && token.type !== 'link_close') continue;
       if (token.type === 'link_open') {
         const href = token.attrGet('href') ?? '';
         const ok = isAllowedUrl(href);
@@ -93,8 +96,10 @@ md.core.ruler.push('digestmail_sanitize_links', (state) => {
           // The pair stays in the stream, without its URL, so the shape of the text (an item whose
           // headline was a link) is still recognisable; the renderer writes nothing for it.
           dropLink(token);
+          inRefusedAutolink = token.markup === 'autolink';
         }
       } else if (token.type === 'link_close') {
+        inRefusedAutolink = false;
         if (dropStack.pop()) dropLink(token);
       } else if (token.type === 'image') {
         const src = token.attrGet('src') ?? '';
@@ -130,12 +135,12 @@ md.core.ruler.push('digestmail_inline_styles', (state) => {
           token.attrSet('dir', 'auto');
           break;
         case 'link_open':
+          if (isDroppedLink(token)) break;
+          // Titles are user text in an attribute: escaped, but mail needs none of it, so none is written.
+          token.attrs = token.attrs?.filter(([k]) => k !== 'title') ?? null;
           addStyle(token, STYLE.link);
           token.attrSet('class', 'dm-link');
           token.attrSet('rel', 'noopener');
-          // A link title is user text in an attribute; it is escaped, but mail needs none of it.
-          if (token.attrGet('title') === '')
-            token.attrs = token.attrs?.filter(([k]) => k !== 'title') ?? null;
           break;
         case 'code_inline':
           addStyle(token, STYLE.codeInline);
