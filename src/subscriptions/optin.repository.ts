@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/db.types.ts';
+import { countHits, type RateLimitHit } from './rate-limit.repository.ts';
 
 export interface SignupInput {
   /** Canonical address (checkEmail). */
@@ -11,9 +12,13 @@ export interface SignupInput {
   /** Rate-limit key for "one confirmation mail per address per window". */
   confirmKey: string;
   confirmWindowSeconds: number;
+  /** Limits counted in the same statement; beyond any of them nothing else is written. */
+  limits: (RateLimitHit & { max: number })[];
 }
 
 export interface SignupOutcome {
+  /** A rate limit was exceeded: the hit was counted and nothing else was written. */
+  limited: boolean;
   /** false when the address is suppressed or blocklisted: nothing was written. */
   accepted: boolean;
   /** Lists whose confirmation mail was queued (empty when throttled or nothing to confirm). */
@@ -77,18 +82,29 @@ export class OptinRepository {
    * - pending, or unsubscribed on any list (a reader who left only comes back by their own click):
    *   a confirmation mail for those lists, at most one per address per window;
    * - already confirmed: nothing.
+   * The rate limits are counted in the same statement (one round trip per signup); when one is
+   * exceeded nothing else is written.
    */
   async signup(input: SignupInput): Promise<SignupOutcome> {
+    const maxes = input.limits.map((l) => l.max);
+    const limitKeys = input.limits.map((l) => l.key);
     const result = await sql<{
+      limited: boolean;
       accepted: boolean;
       needs_confirm: number[] | null;
       confirm_hits: number | null;
       joined: number[] | null;
     }>`
-      with sub as (
+      with hits as (${countHits(input.limits)}),
+      allowed as (
+        select coalesce(bool_and(h.hits <= l.max), true) as ok
+        from hits h join unnest(${limitKeys}::text[], ${maxes}::int[]) as l(key, max) using (key)
+      ),
+      sub as (
         insert into subscribers as s (email, name)
         select ${input.email}, ${input.name}
-        where not exists (select 1 from suppressions where email = ${input.email})
+        where (select ok from allowed)
+          and not exists (select 1 from suppressions where email = ${input.email})
         on conflict (email) do update set updated_at = s.updated_at
         returning id, email, status
       ),
@@ -114,15 +130,10 @@ export class OptinRepository {
         select list_id from prior where status in ('pending', 'unsubscribed')
       ),
       joined as (select list_id from added where status = 'confirmed'),
-      throttle as (
-        insert into rate_limits as r (key, hits, expires_at)
-        select ${input.confirmKey}, 1, now() + make_interval(secs => ${input.confirmWindowSeconds}::int)
-        where exists (select 1 from needs_confirm)
-        on conflict (key) do update set
-          hits = case when r.expires_at <= now() then 1 else r.hits + 1 end,
-          expires_at = case when r.expires_at <= now() then excluded.expires_at else r.expires_at end
-        returning hits
-      ),
+      throttle as (${countHits(
+        [{ key: input.confirmKey, windowSeconds: input.confirmWindowSeconds }],
+        sql<boolean>`exists (select 1 from needs_confirm)`,
+      )}),
       mail as (
         insert into outbox (kind, to_email, subscriber_id, payload)
         select 'confirm', a.email, a.id,
@@ -135,6 +146,7 @@ export class OptinRepository {
         returning id
       )
       select
+        not (select ok from allowed) as limited,
         exists (select 1 from active) as accepted,
         (select array_agg(list_id order by list_id) from needs_confirm) as needs_confirm,
         (select hits from throttle) as confirm_hits,
@@ -145,6 +157,7 @@ export class OptinRepository {
     const needsConfirm = row.needs_confirm ?? [];
     const confirmSent = row.confirm_hits === 1;
     return {
+      limited: row.limited,
       accepted: row.accepted,
       confirmQueued: confirmSent ? needsConfirm : [],
       confirmThrottled: needsConfirm.length > 0 && !confirmSent,

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Database } from '../db/db.types.ts';
 
 export interface RateLimitHit {
@@ -8,32 +8,43 @@ export interface RateLimitHit {
 }
 
 /**
+ * The upsert that counts one hit on each key and returns `(key, hits)` with the hits in the key's
+ * current window, this one included. The row lock of the upsert serialises concurrent hits on one
+ * key, so two processes can never both see "first". A statement of its own, or a CTE inside a larger
+ * one (the signup counts its limits in the same round trip as the rest of its work).
+ */
+export function countHits(
+  hits: RateLimitHit[],
+  /** Count only when this holds (a condition on other CTEs of the same statement). */
+  when: RawBuilder<boolean> = sql<boolean>`true`,
+): RawBuilder<{ key: string; hits: number }> {
+  const keys = hits.map((h) => h.key);
+  const windows = hits.map((h) => h.windowSeconds);
+  return sql<{ key: string; hits: number }>`
+    insert into rate_limits as r (key, hits, expires_at)
+    select key, 1, now() + make_interval(secs => seconds)
+    from unnest(${keys}::text[], ${windows}::int[]) as t(key, seconds)
+    where ${when}
+    on conflict (key) do update set
+      hits = case when r.expires_at <= now() then 1 else r.hits + 1 end,
+      expires_at = case when r.expires_at <= now() then excluded.expires_at else r.expires_at end
+    returning key, hits
+  `;
+}
+
+/**
  * Fixed-window counters kept in PostgreSQL, so every process sharing the database sees the same
  * counts. A key's window opens at its first hit; a hit after the window has closed starts a new one.
  */
 export class RateLimitRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  /**
-   * Counts one hit on each key in a single statement and returns the hits in each key's current
-   * window (including this one), in the order given. The row lock of the upsert serialises
-   * concurrent hits on one key, so two processes can never both see "first".
-   */
+  /** Counts one hit on each key; returns the hits in each key's current window, in the order given. */
   async hit(hits: RateLimitHit[]): Promise<number[]> {
     if (hits.length === 0) return [];
-    const keys = hits.map((h) => h.key);
-    const windows = hits.map((h) => h.windowSeconds);
-    const result = await sql<{ key: string; hits: number }>`
-      insert into rate_limits as r (key, hits, expires_at)
-      select key, 1, now() + make_interval(secs => seconds)
-      from unnest(${keys}::text[], ${windows}::int[]) as t(key, seconds)
-      on conflict (key) do update set
-        hits = case when r.expires_at <= now() then 1 else r.hits + 1 end,
-        expires_at = case when r.expires_at <= now() then excluded.expires_at else r.expires_at end
-      returning key, hits
-    `.execute(this.db);
+    const result = await countHits(hits).execute(this.db);
     const byKey = new Map(result.rows.map((row) => [row.key, row.hits]));
-    return keys.map((key) => byKey.get(key) ?? 0);
+    return hits.map((h) => byKey.get(h.key) ?? 0);
   }
 
   /** Removes counters whose window has closed; returns how many. */

@@ -81,17 +81,7 @@ export class SignupService {
       return undefined;
     }
     const listIds = await this.chooseLists(request.listIds);
-    const [ipHits, addressHits] = await this.limits.hit([
-      ipKey,
-      { key: this.key('address', checked.email), windowSeconds: ADDRESS_WINDOW_SECONDS },
-    ]);
-    if (
-      ipHits! > this.settings.SIGNUP_LIMIT_PER_IP ||
-      addressHits! > this.settings.SIGNUP_LIMIT_PER_ADDRESS
-    ) {
-      throw rateLimited();
-    }
-    return this.optin.signup({
+    const outcome = await this.optin.signup({
       email: checked.email,
       name: cleanName(request.name),
       listIds,
@@ -99,7 +89,17 @@ export class SignupService {
       lang: request.lang,
       confirmKey: this.key('confirm', checked.email),
       confirmWindowSeconds: CONFIRM_MAIL_WINDOW_SECONDS,
+      limits: [
+        { ...ipKey, max: this.settings.SIGNUP_LIMIT_PER_IP },
+        {
+          key: this.key('address', checked.email),
+          windowSeconds: ADDRESS_WINDOW_SECONDS,
+          max: this.settings.SIGNUP_LIMIT_PER_ADDRESS,
+        },
+      ],
     });
+    if (outcome.limited) throw rateLimited();
+    return outcome;
   }
 
   /** The lists a confirmation link is for (to show on the page before the reader presses Confirm). */

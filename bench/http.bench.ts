@@ -1,0 +1,191 @@
+/**
+ * npm run bench:http — the readers' routes of a real `digestmail serve` process against the real
+ * PostgreSQL, driven by autocannon:
+ *   1. POST /subscribe with a distinct address per request (signup limits raised for the run), each
+ *      one writing a subscriber, a pending subscription, a rate-limit counter and an outbox row;
+ *   2. POST /unsubscribe/:token, the RFC 8058 one-click body, each request a different subscriber.
+ * Prints requests/s and latency percentiles for each, then counts rows to show every accepted request
+ * was stored. The outbox sender runs in the server as in production (writing .eml files to a
+ * temporary folder), so confirmation mail is rendered and "sent" while the signups come in.
+ *
+ * BENCH_SECONDS (default 10) and BENCH_CONNECTIONS (default 32) tune the run; BENCH_DATABASE_URL the
+ * server (default local).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import { openPostgres } from '../src/db/db.factory.ts';
+import { migrateToLatest } from '../src/db/migrator.ts';
+import { signUnsubscribe } from '../src/subscriptions/reader-tokens.ts';
+import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { fmt, freshDatabase } from './bench.util.ts';
+
+interface AutocannonResult {
+  duration: number;
+  requests: { average: number; total: number };
+  latency: { p50: number; p90: number; p99: number; max: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  '2xx': number;
+}
+type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
+/** Enough readers that every one-click request in the run unsubscribes someone new. */
+const READERS = 200_000;
+const BIN = fileURLToPath(new URL('../bin/digestmail.js', import.meta.url));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startServe(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('listening on')) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${output}`)));
+  });
+  return child;
+}
+
+function report(name: string, r: AutocannonResult): void {
+  const ok = r['2xx'];
+  console.log(
+    `${name.padEnd(24)} ${fmt(ok / r.duration).padStart(7)} req/s  p50 ${fmt(r.latency.p50, 1)} ms  p90 ${fmt(r.latency.p90, 1)} ms  p99 ${fmt(r.latency.p99, 1)} ms  max ${fmt(r.latency.max)} ms  (${fmt(ok)} ok, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts)`,
+  );
+}
+
+async function main(): Promise<void> {
+  const url = await freshDatabase('dm_bench_http');
+  const handle = openPostgres(url, 4);
+  await migrateToLatest(handle.db);
+  const db = handle.db;
+  const list = await db
+    .insertInto('lists')
+    .values({ slug: 'bench', name: 'Bench' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  // Confirmed readers for the one-click run (ids 1..READERS).
+  await sql`insert into subscribers (email) select 'reader' || g || '@example.com' from generate_series(1, ${READERS}::int) g`.execute(
+    db,
+  );
+  await sql`insert into subscriptions (subscriber_id, list_id, status, confirmed_at)
+            select id, ${list.id}, 'confirmed', now() from subscribers`.execute(db);
+  await sql`vacuum analyze`.execute(db);
+
+  const outboxDir = mkdtempSync(join(tmpdir(), 'dm-bench-http-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const serve = await startServe({
+    DATABASE_URL: url,
+    DATABASE_POOL_SIZE: '16',
+    SECRET_KEY: SECRET,
+    PUBLIC_URL: base,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    MAIL_URL: `outbox:${outboxDir}`,
+    LOG_LEVEL: 'warn',
+    SIGNUP_LIMIT_PER_IP: '100000000',
+    SIGNUP_LIMIT_PER_ADDRESS: '100000000',
+    NODE_ENV: 'production',
+  });
+
+  try {
+    console.log(
+      `digestmail serve on ${base}, PostgreSQL ${url.replace(/\/\/[^@]*@/, '//')}, ${CONNECTIONS} connections, ${SECONDS} s per route\n`,
+    );
+    // One browser session: its CSRF cookie and token are valid for every POST of the run.
+    const form = await fetch(`${base}/subscribe`);
+    const cookie = (form.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+    let n = 0;
+    const signup = await autocannon({
+      url: base,
+      connections: CONNECTIONS,
+      duration: SECONDS,
+      requests: [
+        {
+          method: 'POST',
+          path: '/subscribe',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+          setupRequest: (request: Record<string, unknown>) => ({
+            ...request,
+            body: `_csrf=${encodeURIComponent(csrf)}&email=new${n++}%40example.org&name=Bench&lists=${list.id}`,
+          }),
+        },
+      ],
+    });
+    report('POST /subscribe', signup);
+
+    const signer = new TokenSigner(SECRET);
+    let next = 1;
+    const oneClick = await autocannon({
+      url: base,
+      connections: CONNECTIONS,
+      duration: SECONDS,
+      requests: [
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'List-Unsubscribe=One-Click',
+          setupRequest: (request: Record<string, unknown>) => ({
+            ...request,
+            path: `/unsubscribe/${signUnsubscribe(signer, next++ > READERS ? READERS : next - 1, list.id)}`,
+          }),
+        },
+      ],
+    });
+    report('POST /unsubscribe/:token', oneClick);
+
+    const counts = await sql<{ pending: number; unsubscribed: number; outbox: number; sent: number }>`
+      select
+        (select count(*) from subscriptions where status = 'pending')::int as pending,
+        (select count(*) from subscriptions where status = 'unsubscribed')::int as unsubscribed,
+        (select count(*) from outbox)::int as outbox,
+        (select count(*) from outbox where status = 'sent')::int as sent
+    `.execute(db);
+    const c = counts.rows[0]!;
+    console.log(
+      `\nstored: ${fmt(c.pending)} pending signups (${fmt(signup['2xx'])} accepted), ${fmt(c.outbox)} confirmation mails queued (${fmt(c.sent)} already sent by the server's outbox sender, ${fmt(readdirSync(outboxDir).length)} .eml files), ${fmt(c.unsubscribed)} unsubscribed (${fmt(oneClick['2xx'])} one-click requests)`,
+    );
+    const targets = [
+      ['signups/s ≥ 1,500', signup['2xx'] / signup.duration >= 1500],
+      ['one-click unsubscribes/s ≥ 3,000', oneClick['2xx'] / oneClick.duration >= 3000],
+      ['p99 < 50 ms (signup)', signup.latency.p99 < 50],
+      ['p99 < 50 ms (one-click)', oneClick.latency.p99 < 50],
+    ] as const;
+    console.log(`targets: ${targets.map(([name, met]) => `${name} ${met ? 'met' : 'NOT met'}`).join('; ')}`);
+  } finally {
+    serve.kill('SIGTERM');
+    await new Promise((resolve) => serve.once('exit', resolve));
+    await handle.close();
+    rmSync(outboxDir, { recursive: true, force: true });
+  }
+}
+
+await main();
