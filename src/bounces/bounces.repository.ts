@@ -14,6 +14,13 @@ export interface DeliveryRef {
  * keep order, a DSN can come days later), so an event only ever moves a delivery "forward": a Delivery
  * after a Bounce leaves it bounced, and nothing undoes a complaint.
  */
+const NEXT_STATUS = {
+  delivery: 'delivered',
+  hard_bounce: 'bounced',
+  soft_bounce: 'bounced',
+  complaint: 'complained',
+} as const;
+
 const MAY_BECOME: Record<'delivered' | 'bounced' | 'complained', readonly DeliveryStatus[]> = {
   delivered: ['sent'],
   bounced: ['sending', 'sent', 'delivered'],
@@ -42,40 +49,19 @@ export class BouncesRepository {
   }
 
   async applyEvent(event: MailEvent, thresholds: BounceThresholds): Promise<EventOutcome> {
-    const delivery = await this.findDelivery(event);
     if (event.type === 'soft_bounce') {
       // Two soft bounces for one address handled at once must not both count below the limit.
       await sql`select pg_advisory_xact_lock(hashtext(${`soft:${event.email}`}))`.execute(this.db);
     }
-    const inserted = await this.db
-      .insertInto('events')
-      .values({
-        type: event.type,
-        source: event.source,
-        external_id: event.externalId,
-        email: event.email,
-        subscriber_id:
-          delivery?.subscriber_id ??
-          sql<number | null>`(select id from subscribers where email = ${event.email})`,
-        delivery_id: delivery?.id ?? null,
-        issue_id: delivery?.issue_id ?? null,
-        detail: event.detail.slice(0, 1000),
-        payload: JSON.stringify(event.payload ?? {}),
-        occurred_at: event.occurredAt,
-      })
-      .onConflict((oc) => oc.column('external_id').doNothing())
-      .returning('id')
-      .executeTakeFirst();
+    const recorded = await this.recordEvent(event);
     const outcome: EventOutcome = {
       event,
-      recorded: inserted !== undefined,
-      deliveryId: delivery?.id ?? null,
-      issueId: delivery?.issue_id ?? null,
+      recorded: recorded !== undefined,
+      deliveryId: recorded?.delivery_id ?? null,
+      issueId: recorded?.issue_id ?? null,
       suppressed: null,
     };
-    if (!inserted) return outcome;
-
-    if (delivery && event.final !== false) await this.advanceDelivery(delivery.id, event);
+    if (!recorded) return outcome;
 
     if (event.type === 'hard_bounce') {
       outcome.suppressed = (await this.suppress(event.email, 'hard_bounce', event.detail))
@@ -121,23 +107,51 @@ export class BouncesRepository {
     return undefined;
   }
 
-  private async advanceDelivery(id: number, event: MailEvent): Promise<void> {
-    if (event.type === 'delivery') {
-      await this.db
-        .updateTable('deliveries')
-        .set({ status: 'delivered', delivered_at: event.occurredAt, updated_at: sql`now()` })
-        .where('id', '=', id)
-        .where('status', 'in', MAY_BECOME.delivered)
-        .execute();
-      return;
-    }
-    const status = event.type === 'complaint' ? 'complained' : 'bounced';
-    await this.db
-      .updateTable('deliveries')
-      .set({ status, last_error: event.detail.slice(0, 1000), lease_until: null, updated_at: sql`now()` })
-      .where('id', '=', id)
-      .where('status', 'in', MAY_BECOME[status])
-      .execute();
+  /**
+   * One statement (this runs for every notification, so round trips count): find the delivery, insert
+   * the event unless its external id is known, and move the delivery forward if the event allows.
+   * Returns undefined for a replayed event, which then has changed nothing.
+   */
+  private async recordEvent(
+    event: MailEvent,
+  ): Promise<{ delivery_id: number | null; issue_id: number | null } | undefined> {
+    const next = event.final === false ? null : NEXT_STATUS[event.type];
+    const allowed = next ? [...MAY_BECOME[next]] : [];
+    const detail = event.detail.slice(0, 1000);
+    const deliveryId = event.deliveryId ?? null;
+    const providerId = event.providerMessageId ?? null;
+    const result = await sql<{ delivery_id: number | null; issue_id: number | null }>`
+      with target as (
+        select id, issue_id, subscriber_id from deliveries
+        where id = ${deliveryId}::bigint
+           or provider_message_id = ${providerId}::text
+           or message_id = ${event.messageId ?? null}::text
+        order by (id = ${deliveryId}::bigint) is true desc, (provider_message_id = ${providerId}::text) is true desc
+        limit 1
+      ),
+      recorded as (
+        insert into events (type, source, external_id, email, subscriber_id, delivery_id, issue_id, detail, payload, occurred_at)
+        select ${event.type}::text, ${event.source}::text, ${event.externalId}::text, ${event.email}::text,
+               coalesce(t.subscriber_id, (select id from subscribers where email = ${event.email}::text)),
+               t.id, t.issue_id, ${detail}::text, ${JSON.stringify(event.payload ?? {})}::jsonb,
+               ${event.occurredAt}::timestamptz
+        from (values (1)) as one (x) left join target t on true
+        on conflict (external_id) do nothing
+        returning delivery_id, issue_id
+      ),
+      advanced as (
+        update deliveries d
+        set status = ${next}::text,
+            delivered_at = case when ${next}::text = 'delivered' then ${event.occurredAt}::timestamptz else d.delivered_at end,
+            last_error = case when ${next}::text = 'delivered' then d.last_error else ${detail}::text end,
+            lease_until = case when ${next}::text = 'delivered' then d.lease_until end,
+            updated_at = now()
+        from recorded r
+        where d.id = r.delivery_id and ${next}::text is not null and d.status = any(${allowed}::text[])
+        returning d.id
+      )
+      select delivery_id, issue_id from recorded`.execute(this.db);
+    return result.rows[0];
   }
 
   /** True when the address was not suppressed before. The first reason recorded is kept. */
