@@ -28,7 +28,7 @@ const DELIVERY_STATUSES = [
 export async function metricsRoutes(app: FastifyInstance, options: MetricsRoutesOptions): Promise<void> {
   const stats = new DeliveryStatsRepository(options.db);
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'digestmail_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'digestmail_' });
   const gauge = (name: string, help: string, labelNames: string[] = []) =>
     new Gauge({ name, help, labelNames, registers: [registry] });
 
