@@ -43,7 +43,7 @@ const STYLE = {
   list: 'margin:0 0 14px 0;padding:0 0 0 24px;',
   listItem: 'margin:0 0 6px 0;',
   table: 'border-collapse:collapse;margin:0 0 14px 0;font-size:14px;',
-  cell: 'border:1px solid #d0d7de;padding:6px 10px;text-align:left;vertical-align:top;',
+  cell: 'border:1px solid #d0d7de;padding:6px 10px;text-align:left;vertical-align:top;word-break:normal;',
   image: 'max-width:100%;height:auto;border:0;display:block;margin:0 0 14px 0;',
   hr: 'border:0;border-top:1px solid #d0d7de;margin:20px 0;',
 } as const;

@@ -1,0 +1,157 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDigest } from '../src/digest/digest.parser.ts';
+import { compileIssue } from '../src/render/issue.compiler.ts';
+import { MessageBuilder } from '../src/render/message.builder.ts';
+import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { renderTestConfig } from './fixtures/digests/config.ts';
+import { manyItemsDigest } from './fixtures/digests/generated.ts';
+import { ROOT } from './helpers/cli.ts';
+
+/**
+ * The rendered mail in a real browser (headless Chromium): at phone and desktop widths, in light and
+ * dark colour schemes. Screenshots go to tests/.artifacts/screenshots (git-ignored) for people to look at.
+ */
+
+const ARTIFACTS = join(ROOT, 'tests/.artifacts');
+const SHOTS = join(ARTIFACTS, 'screenshots');
+const config = renderTestConfig();
+const builder = new MessageBuilder(config, new TokenSigner(config.SECRET_KEY));
+const list = { id: 1, slug: 'ai-daily', name: 'AI 日报' };
+
+let browser: Browser;
+
+async function renderToFile(name: string, source: string): Promise<{ file: string; headlines: number }> {
+  const digest = parseDigest(source, `${name}.md`);
+  const template = await compileIssue(digest, { config, list });
+  const { html } = builder.personalise({ id: 12, template, list }, { name: '韩梅梅', subscriberId: 5 });
+  mkdirSync(join(ARTIFACTS, 'html'), { recursive: true });
+  const file = join(ARTIFACTS, 'html', `${name}.html`);
+  writeFileSync(file, html);
+  return { file, headlines: digest.items.filter((i) => i.url).length };
+}
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+const digests: [string, () => string][] = [
+  ['zh-daily', () => readFileSync(join(ROOT, 'tests/fixtures/digests/zh-daily.md'), 'utf8')],
+  ['sixty-items', () => manyItemsDigest(60)],
+  // Wide content (long code lines, tables) must scroll inside its own box, not widen the message.
+  ['code', () => readFileSync(join(ROOT, 'tests/fixtures/digests/code.md'), 'utf8')],
+  ['tables', () => readFileSync(join(ROOT, 'tests/fixtures/digests/tables.md'), 'utf8')],
+];
+
+describe.each(digests)('%s in Chromium', (name, source) => {
+  describe.each([375, 600])('%i px wide', (width) => {
+    it.each(['light', 'dark'] as const)(
+      '%s: no horizontal overflow, every headline link visible',
+      async (scheme) => {
+        const { file, headlines } = await renderToFile(name, source());
+        const page = await browser.newPage({ viewport: { width, height: 900 }, colorScheme: scheme });
+        try {
+          await page.goto(`file://${file}`);
+          const size = await page.evaluate(() => ({
+            scroll: document.documentElement.scrollWidth,
+            client: document.documentElement.clientWidth,
+            bodyScroll: document.body.scrollWidth,
+            background: getComputedStyle(document.body).backgroundColor,
+            headlineColor: getComputedStyle(document.querySelector('a.dm-headline')!).color,
+          }));
+          expect(size.scroll).toBeLessThanOrEqual(size.client);
+          expect(size.bodyScroll).toBeLessThanOrEqual(size.client);
+
+          const links = page.locator('a.dm-headline');
+          expect(await links.count()).toBe(headlines);
+          for (let i = 0; i < headlines; i++) {
+            const link = links.nth(i);
+            expect(await link.isVisible()).toBe(true);
+            const box = (await link.boundingBox())!;
+            expect(box.width).toBeGreaterThan(0);
+            expect(box.x).toBeGreaterThanOrEqual(0);
+            expect(box.x + box.width).toBeLessThanOrEqual(width + 0.5);
+          }
+
+          // The colour scheme is honoured: a dark page with light headlines, or the reverse.
+          const luminance = (rgb: string) => {
+            const [r, g, b] = rgb.match(/\d+/g)!.map(Number);
+            return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+          };
+          if (scheme === 'dark') {
+            expect(luminance(size.background)).toBeLessThan(60);
+            expect(luminance(size.headlineColor)).toBeGreaterThan(180);
+          } else {
+            expect(luminance(size.background)).toBeGreaterThan(200);
+            expect(luminance(size.headlineColor)).toBeLessThan(60);
+          }
+          await page.screenshot({ path: join(SHOTS, `${name}-${width}-${scheme}.png`), fullPage: true });
+        } finally {
+          await page.close();
+        }
+      },
+    );
+  });
+});
+
+describe('the injection corpus in Chromium', () => {
+  it('runs no script, fires no dialog, and links only to http(s) and mailto', async () => {
+    const { file } = await renderToFile(
+      'injection',
+      readFileSync(join(ROOT, 'tests/fixtures/digests/injection.md'), 'utf8'),
+    );
+    const page = await browser.newPage({ viewport: { width: 600, height: 900 } });
+    const dialogs: string[] = [];
+    page.on('dialog', async (dialog) => {
+      dialogs.push(dialog.message());
+      await dialog.dismiss();
+    });
+    try {
+      await page.goto(`file://${file}`);
+      // Hover and click everything a reader might touch, to trigger any handler that slipped through.
+      for (const el of await page.locator('body *').elementHandles()) {
+        await el.hover({ force: true, timeout: 200 }).catch(() => {});
+      }
+      const found = await page.evaluate(() => {
+        const all = Array.from(document.querySelectorAll('*'));
+        return {
+          scripts: document.querySelectorAll('script, iframe, object, embed, svg, form').length,
+          handlers: all.flatMap((el) =>
+            Array.from(el.attributes)
+              .filter((a) => a.name.startsWith('on'))
+              .map((a) => `${el.tagName} ${a.name}`),
+          ),
+          protocols: Array.from(document.querySelectorAll('a[href], img[src]')).map(
+            (el) => new URL((el as HTMLAnchorElement).href || (el as HTMLImageElement).src).protocol,
+          ),
+          bodyStyles: document.body.querySelectorAll('style').length,
+        };
+      });
+      expect(found.scripts).toBe(0);
+      expect(found.handlers).toEqual([]);
+      expect(new Set(found.protocols)).toEqual(new Set(['https:', 'mailto:']));
+      expect(found.bodyStyles).toBe(0);
+      expect(dialogs).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});
