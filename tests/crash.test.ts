@@ -85,5 +85,5 @@ describe('a worker killed with SIGKILL mid-send', () => {
     expect(done.counts.resent_after_crash).toBeGreaterThan(0);
     expect(done.counts.resent_after_crash).toBeLessThanOrEqual(3 * window);
     expect(done.counts).toMatchObject({ total: 2000, sent: 2000, queued: 0, sending: 0, failed: 0 });
-  });
+  }, 240_000);
 });

@@ -53,7 +53,7 @@ describe('a flaky or refusing mail server', () => {
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .executeTakeFirstOrThrow();
     expect(retried.n).toBeGreaterThan(50);
-  });
+  }, 120_000);
 
   it('marks a 550 failed, records a hard bounce, suppresses the address and never retries it', async () => {
     smtp = await startSmtpServer({ rejectAddresses: ['news-reader17@example.net'] });
@@ -93,7 +93,7 @@ describe('a flaky or refusing mail server', () => {
       .where('email', '=', 'news-reader17@example.net')
       .executeTakeFirstOrThrow();
     expect(suppression.reason).toBe('hard_bounce');
-  });
+  }, 120_000);
 
   it('pauses an issue whose permanent failures pass FAILURE_PAUSE_RATE, with the reason in status', async () => {
     const rejected = Array.from({ length: 60 }, (_, i) => `news-reader${i * 2 + 1}@example.net`);
@@ -112,7 +112,7 @@ describe('a flaky or refusing mail server', () => {
     expect(status.pause_reason).toMatch(/failed permanently .* above FAILURE_PAUSE_RATE 0\.2/);
     // It stopped well before the end of the list.
     expect(status.counts.queued).toBeGreaterThan(100);
-  });
+  }, 120_000);
 
   it('stops mail to a reader who complains or unsubscribes while the issue is sending', async () => {
     smtp = await startSmtpServer();
@@ -135,7 +135,7 @@ describe('a flaky or refusing mail server', () => {
     expect(got.size).toBe(198);
     const status = await issueStatus(env, id);
     expect(status.counts).toMatchObject({ sent: 198, suppressed: 1, unsubscribed: 1 });
-  });
+  }, 120_000);
 
   it('keeps every delivery queued while the server is down, and sends them all once it is back', async () => {
     // A port nobody listens on: every attempt is a refused connection (transient).
@@ -173,5 +173,5 @@ describe('a flaky or refusing mail server', () => {
     const got = perRecipient(smtp.messages());
     expect(got.size).toBe(20);
     expect([...got.values()].every((n) => n === 1)).toBe(true);
-  });
+  }, 120_000);
 });

@@ -82,7 +82,7 @@ describe('sending an issue to a real SMTP server', () => {
     const rows = await db.db.selectFrom('deliveries').select(['message_id', 'sent_at', 'email']).execute();
     const sentIds = new Set(smtp.messages().map((m) => header(m.headers, 'Message-ID')));
     expect(rows.every((r) => r.message_id && r.sent_at && sentIds.has(r.message_id))).toBe(true);
-  });
+  }, 120_000);
 
   it('stamps every message with the sender, list and tracking headers and our envelope', () => {
     const message = smtp.messages().find((m) => m.to[0] === audience.confirmed[7])!;
@@ -98,7 +98,7 @@ describe('sending an issue to a real SMTP server', () => {
     expect(h('Feedback-ID')).toBeTruthy();
     expect(h('X-Digestmail-Issue')).toBeTruthy();
     expect(h('Content-Type')).toMatch(/multipart\/alternative/);
-  });
+  }, 120_000);
 
   it('sends a test to any address right now, marked [TEST], without recording a delivery', async () => {
     const before = smtp.messages().length;
@@ -132,5 +132,5 @@ describe('sending an issue to a real SMTP server', () => {
     );
     expect(fromFile.code).toBe(0);
     await smtp.waitFor(before + 3);
-  });
+  }, 120_000);
 });
