@@ -15,6 +15,23 @@ import { ROOT } from './helpers/cli.ts';
  * dark colour schemes. Screenshots go to tests/.artifacts/screenshots (git-ignored) for people to look at.
  */
 
+// The functions passed to page.evaluate run in the page; these are the few DOM shapes they use
+// (the project compiles without the DOM library, and these names stay local to this file).
+interface PageElement {
+  tagName: string;
+  attributes: ArrayLike<{ name: string }>;
+  href?: string;
+  src?: string;
+  querySelectorAll(selector: string): ArrayLike<PageElement>;
+}
+declare const document: {
+  documentElement: { scrollWidth: number; clientWidth: number };
+  body: PageElement & { scrollWidth: number };
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): ArrayLike<PageElement>;
+};
+declare function getComputedStyle(element: PageElement): { backgroundColor: string; color: string };
+
 const ARTIFACTS = join(ROOT, 'tests/.artifacts');
 const SHOTS = join(ARTIFACTS, 'screenshots');
 const config = renderTestConfig();
@@ -140,7 +157,7 @@ describe('the injection corpus in Chromium', () => {
               .map((a) => `${el.tagName} ${a.name}`),
           ),
           protocols: Array.from(document.querySelectorAll('a[href], img[src]')).map(
-            (el) => new URL((el as HTMLAnchorElement).href || (el as HTMLImageElement).src).protocol,
+            (el) => new URL(el.href || el.src || '').protocol,
           ),
           bodyStyles: document.body.querySelectorAll('style').length,
         };
