@@ -12,14 +12,15 @@
  * server (default local).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { openPostgres } from '../src/db/db.factory.ts';
+import type { Database } from '../src/db/db.types.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { signUnsubscribe } from '../src/subscriptions/reader-tokens.ts';
 import { TokenSigner } from '../src/subscriptions/tokens.ts';
@@ -73,10 +74,50 @@ async function startServe(env: Record<string, string>): Promise<ChildProcess> {
   return child;
 }
 
-function report(name: string, r: AutocannonResult): void {
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The machine is shared and its load varies, so besides requests/s the bench reports what a request
+ * costs: CPU time of the serve process and of the PostgreSQL backends serving its pool, per request.
+ */
+async function measure(
+  servePid: number,
+  db: Kysely<Database>,
+  run: () => Promise<AutocannonResult>,
+): Promise<{ result: AutocannonResult; serveMs: number; postgresMs: number }> {
+  const backends = async () =>
+    (
+      await sql<{
+        pid: number;
+      }>`select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`.execute(
+        db,
+      )
+    ).rows.map((r) => r.pid);
+  const pids = await backends();
+  const serveBefore = cpuSeconds(servePid);
+  const pgBefore = new Map(pids.map((pid) => [pid, cpuSeconds(pid)]));
+  const result = await run();
+  const serveMs = ((cpuSeconds(servePid) - serveBefore) * 1000) / Math.max(1, result['2xx']);
+  let pg = 0;
+  for (const pid of await backends()) pg += cpuSeconds(pid) - (pgBefore.get(pid) ?? 0);
+  return { result, serveMs, postgresMs: (pg * 1000) / Math.max(1, result['2xx']) };
+}
+
+function report(name: string, r: AutocannonResult, cost: { serveMs: number; postgresMs: number }): void {
   const ok = r['2xx'];
   console.log(
     `${name.padEnd(24)} ${fmt(ok / r.duration).padStart(7)} req/s  p50 ${fmt(r.latency.p50, 1)} ms  p90 ${fmt(r.latency.p90, 1)} ms  p99 ${fmt(r.latency.p99, 1)} ms  max ${fmt(r.latency.max)} ms  (${fmt(ok)} ok, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts)`,
+  );
+  console.log(
+    `${''.padEnd(24)} CPU per request: serve ${fmt(cost.serveMs, 2)} ms, PostgreSQL backends ${fmt(cost.postgresMs, 2)} ms`,
   );
 }
 
@@ -124,43 +165,49 @@ async function main(): Promise<void> {
     const cookie = (form.headers.get('set-cookie') ?? '').split(';')[0]!;
     const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
     let n = 0;
-    const signup = await autocannon({
-      url: base,
-      connections: CONNECTIONS,
-      duration: SECONDS,
-      requests: [
-        {
-          method: 'POST',
-          path: '/subscribe',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
-          setupRequest: (request: Record<string, unknown>) => ({
-            ...request,
-            body: `_csrf=${encodeURIComponent(csrf)}&email=new${n++}%40example.org&name=Bench&lists=${list.id}`,
-          }),
-        },
-      ],
-    });
-    report('POST /subscribe', signup);
+    const signupRun = await measure(serve.pid!, db, () =>
+      autocannon({
+        url: base,
+        connections: CONNECTIONS,
+        duration: SECONDS,
+        requests: [
+          {
+            method: 'POST',
+            path: '/subscribe',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+            setupRequest: (request: Record<string, unknown>) => ({
+              ...request,
+              body: `_csrf=${encodeURIComponent(csrf)}&email=new${n++}%40example.org&name=Bench&lists=${list.id}`,
+            }),
+          },
+        ],
+      }),
+    );
+    const signup = signupRun.result;
+    report('POST /subscribe', signup, signupRun);
 
     const signer = new TokenSigner(SECRET);
     let next = 1;
-    const oneClick = await autocannon({
-      url: base,
-      connections: CONNECTIONS,
-      duration: SECONDS,
-      requests: [
-        {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: 'List-Unsubscribe=One-Click',
-          setupRequest: (request: Record<string, unknown>) => ({
-            ...request,
-            path: `/unsubscribe/${signUnsubscribe(signer, next++ > READERS ? READERS : next - 1, list.id)}`,
-          }),
-        },
-      ],
-    });
-    report('POST /unsubscribe/:token', oneClick);
+    const oneClickRun = await measure(serve.pid!, db, () =>
+      autocannon({
+        url: base,
+        connections: CONNECTIONS,
+        duration: SECONDS,
+        requests: [
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: 'List-Unsubscribe=One-Click',
+            setupRequest: (request: Record<string, unknown>) => ({
+              ...request,
+              path: `/unsubscribe/${signUnsubscribe(signer, next++ > READERS ? READERS : next - 1, list.id)}`,
+            }),
+          },
+        ],
+      }),
+    );
+    const oneClick = oneClickRun.result;
+    report('POST /unsubscribe/:token', oneClick, oneClickRun);
 
     const counts = await sql<{ pending: number; unsubscribed: number; outbox: number; sent: number }>`
       select

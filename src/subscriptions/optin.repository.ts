@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/db.types.ts';
-import { countHits, type RateLimitHit } from './rate-limit.repository.ts';
+import type { RateLimitHit } from './rate-limit.repository.ts';
 
 export interface SignupInput {
   /** Canonical address (checkEmail). */
@@ -83,85 +83,34 @@ export class OptinRepository {
    *   a confirmation mail for those lists, at most one per address per window;
    * - already confirmed: nothing.
    * The rate limits are counted in the same statement (one round trip per signup); when one is
-   * exceeded nothing else is written.
+   * exceeded nothing else is written. The statement is the function digestmail_signup (migration
+   * 021), planned once per connection rather than once per signup.
    */
   async signup(input: SignupInput): Promise<SignupOutcome> {
-    const maxes = input.limits.map((l) => l.max);
-    const limitKeys = input.limits.map((l) => l.key);
     const result = await sql<{
-      limited: boolean;
-      accepted: boolean;
-      needs_confirm: number[] | null;
-      confirm_hits: number | null;
-      joined: number[] | null;
+      r_limited: boolean;
+      r_accepted: boolean;
+      r_needs_confirm: number[] | null;
+      r_confirm_hits: number | null;
+      r_joined: number[] | null;
     }>`
-      with hits as (${countHits(input.limits)}),
-      allowed as (
-        select coalesce(bool_and(h.hits <= l.max), true) as ok
-        from hits h join unnest(${limitKeys}::text[], ${maxes}::int[]) as l(key, max) using (key)
-      ),
-      sub as (
-        insert into subscribers as s (email, name)
-        select ${input.email}, ${input.name}
-        where (select ok from allowed)
-          and not exists (select 1 from suppressions where email = ${input.email})
-        on conflict (email) do update set updated_at = s.updated_at
-        returning id, email, status
-      ),
-      active as (select id, email from sub where status = 'active'),
-      lists_in as (select id, opt_in from lists where id = any(${input.listIds}::int[])),
-      prior as (
-        select list_id, status from subscriptions
-        where subscriber_id = (select id from active) and list_id = any(${input.listIds}::int[])
-      ),
-      added as (
-        insert into subscriptions (subscriber_id, list_id, status, source, ip, confirmed_at)
-        select a.id, l.id,
-          case when l.opt_in = 'single' then 'confirmed' else 'pending' end,
-          'form', ${input.ip},
-          case when l.opt_in = 'single' then now() end
-        from active a cross join lists_in l
-        on conflict (subscriber_id, list_id) do nothing
-        returning list_id, status
-      ),
-      needs_confirm as (
-        select list_id from added where status = 'pending'
-        union
-        select list_id from prior where status in ('pending', 'unsubscribed')
-      ),
-      joined as (select list_id from added where status = 'confirmed'),
-      throttle as (${countHits(
-        [{ key: input.confirmKey, windowSeconds: input.confirmWindowSeconds }],
-        sql<boolean>`exists (select 1 from needs_confirm)`,
-      )}),
-      mail as (
-        insert into outbox (kind, to_email, subscriber_id, payload)
-        select 'confirm', a.email, a.id,
-          jsonb_build_object('lists', (select jsonb_agg(list_id order by list_id) from needs_confirm), 'lang', ${input.lang}::text)
-        from active a where (select hits from throttle) = 1
-        union all
-        select 'welcome', a.email, a.id,
-          jsonb_build_object('lists', (select jsonb_agg(list_id order by list_id) from joined), 'lang', ${input.lang}::text)
-        from active a where exists (select 1 from joined)
-        returning id
+      select * from digestmail_signup(
+        ${input.email}, ${input.name}, ${input.listIds}::int[], ${input.ip}, ${input.lang},
+        ${input.limits.map((l) => l.key)}::text[],
+        ${input.limits.map((l) => l.windowSeconds)}::int[],
+        ${input.limits.map((l) => l.max)}::int[],
+        ${input.confirmKey}, ${input.confirmWindowSeconds}::int
       )
-      select
-        not (select ok from allowed) as limited,
-        exists (select 1 from active) as accepted,
-        (select array_agg(list_id order by list_id) from needs_confirm) as needs_confirm,
-        (select hits from throttle) as confirm_hits,
-        (select array_agg(list_id order by list_id) from joined) as joined,
-        (select count(*) from mail) as mails
     `.execute(this.db);
     const row = result.rows[0]!;
-    const needsConfirm = row.needs_confirm ?? [];
-    const confirmSent = row.confirm_hits === 1;
+    const needsConfirm = row.r_needs_confirm ?? [];
+    const confirmSent = row.r_confirm_hits === 1;
     return {
-      limited: row.limited,
-      accepted: row.accepted,
+      limited: row.r_limited,
+      accepted: row.r_accepted,
       confirmQueued: confirmSent ? needsConfirm : [],
       confirmThrottled: needsConfirm.length > 0 && !confirmSent,
-      joined: row.joined ?? [],
+      joined: row.r_joined ?? [],
     };
   }
 

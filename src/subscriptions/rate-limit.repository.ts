@@ -10,21 +10,16 @@ export interface RateLimitHit {
 /**
  * The upsert that counts one hit on each key and returns `(key, hits)` with the hits in the key's
  * current window, this one included. The row lock of the upsert serialises concurrent hits on one
- * key, so two processes can never both see "first". A statement of its own, or a CTE inside a larger
- * one (the signup counts its limits in the same round trip as the rest of its work).
+ * key, so two processes can never both see "first". (The signup counts its limits with the same
+ * upsert inside digestmail_signup, migration 021, in the same round trip as the rest of its work.)
  */
-export function countHits(
-  hits: RateLimitHit[],
-  /** Count only when this holds (a condition on other CTEs of the same statement). */
-  when: RawBuilder<boolean> = sql<boolean>`true`,
-): RawBuilder<{ key: string; hits: number }> {
+export function countHits(hits: RateLimitHit[]): RawBuilder<{ key: string; hits: number }> {
   const keys = hits.map((h) => h.key);
   const windows = hits.map((h) => h.windowSeconds);
   return sql<{ key: string; hits: number }>`
     insert into rate_limits as r (key, hits, expires_at)
     select key, 1, now() + make_interval(secs => seconds)
     from unnest(${keys}::text[], ${windows}::int[]) as t(key, seconds)
-    where ${when}
     on conflict (key) do update set
       hits = case when r.expires_at <= now() then 1 else r.hits + 1 end,
       expires_at = case when r.expires_at <= now() then excluded.expires_at else r.expires_at end
