@@ -34,13 +34,13 @@ let dataDir: string;
 let server: ChildProcess | undefined;
 let baseUrl: string;
 
-const env = () => ({
+const env = (endpoint = ses.endpoint) => ({
   ...AWS_TEST_ENV,
   DATABASE_URL: database.url,
   DATA_DIR: dataDir,
   SECRET_KEY: 'ses-e2e-secret-0123456789abcdef0123456789',
   MAIL_URL: 'ses://us-east-1?configurationSet=digestmail',
-  SES_ENDPOINT: ses.endpoint,
+  SES_ENDPOINT: endpoint,
   MAIL_FROM: 'AI Daily <news@news.example.org>',
   SEND_RATE: '50',
   RETRY_BASE_SECONDS: '0.05',
@@ -49,9 +49,10 @@ const env = () => ({
   LOG_LEVEL: 'warn',
 });
 
-async function cli(args: string[]) {
-  const res = await runCli(args, env(), { timeoutMs: 120_000 });
-  if (res.code !== 0) throw new Error(`digestmail ${args.join(' ')} exited ${res.code}: ${res.stderr}`);
+async function cli(args: string[], options: { endpoint?: string; allowFailure?: boolean } = {}) {
+  const res = await runCli(args, env(options.endpoint), { timeoutMs: 120_000 });
+  if (res.code !== 0 && !options.allowFailure)
+    throw new Error(`digestmail ${args.join(' ')} exited ${res.code}: ${res.stderr}`);
   return res;
 }
 
@@ -118,7 +119,8 @@ async function sendIssue(): Promise<number> {
   return id;
 }
 
-describe('end to end through SES', () => {
+// Each step is a real CLI process on a shared, busy machine: a generous limit, not a timing assertion.
+describe('end to end through SES', { timeout: 240_000 }, () => {
   it('bounce and complaint notifications for two readers stop every later issue to them', async () => {
     await cli(['list', 'create', 'ai-daily', '--name', 'AI Daily', '--single-opt-in']);
     await cli(['list', 'create', 'tech-weekly', '--name', 'Tech Weekly', '--single-opt-in']);
@@ -229,5 +231,31 @@ describe('end to end through SES', () => {
       'dara@example.net',
       'eli@example.net',
     ]);
+  });
+
+  it('a suspended SES account pauses the issue with the reason in its status instead of burning through the list', async () => {
+    const readers = Array.from({ length: 6 }, (_, i) => `paused${i}@example.net`);
+    const suspended = await startLocalSes({
+      errorsFor: Object.fromEntries(readers.map((r) => [r, 'AccountSuspendedException'])),
+    });
+    try {
+      await cli(['list', 'create', 'paused-list', '--name', 'Paused', '--single-opt-in']);
+      for (const email of readers) await cli(['subscribers', 'add', email, '--list', 'paused-list']);
+      const created = await cli(['issue', 'create', DIGEST, '--list', 'paused-list']);
+      const id = created.stdout.trim().match(/\d+/)?.[0]!;
+      const send = await cli(['issue', 'send', id, '--wait'], {
+        endpoint: suspended.endpoint,
+        allowFailure: true,
+      });
+      expect(send.code).toBe(1);
+      const status = JSON.parse((await cli(['issue', 'status', id, '--json'])).stdout);
+      expect(status.status).toBe('paused');
+      expect(status.pause_reason).toMatch(/suspended/i);
+      expect(status.counts.failed).toBe(0);
+      expect(status.counts.queued + status.counts.sending).toBeGreaterThan(0);
+      expect(suspended.accepted()).toHaveLength(0);
+    } finally {
+      await suspended.close();
+    }
   });
 });
