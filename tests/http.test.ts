@@ -87,6 +87,11 @@ describe('http app', () => {
   it('escapes the language switch and path on every page', async () => {
     const res = await t.app.inject({ url: '/nowhere"><script>alert(1)</script>' });
     expect(res.body).not.toContain('<script>alert(1)');
+    // a path that a browser would read as another site never comes back as a link
+    for (const url of ['//evil.example/x', '/\\evil.example/x']) {
+      const page = await t.app.inject({ url });
+      expect(page.body, url).not.toMatch(/href="(\/\/|\/\\)/);
+    }
   });
 
   it('lets a route registered by another module take a text/plain body up to its own limit (SNS posts JSON as text/plain)', async () => {

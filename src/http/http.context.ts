@@ -33,10 +33,19 @@ export function langOf(request: FastifyRequest): Lang {
 export function pageContext(request: FastifyRequest, config: Config, lang = langOf(request)): PageContext {
   return {
     lang,
-    path: request.url.split('?')[0] ?? '/',
+    path: localPath(request.url),
     orgName: config.ORG_NAME,
     postalAddress: config.POSTAL_ADDRESS,
   };
+}
+
+/**
+ * The request's path, safe to put back in a link or a form action on the same site: `//host` or
+ * `/\\host` would otherwise be read by a browser as another site.
+ */
+function localPath(url: string): string {
+  const path = url.split(/[?#]/)[0] ?? '/';
+  return `/${path.replace(/^[/\\]+/, '').replace(/\\/g, '/')}`;
 }
 
 /** Pages carry tokens and CSRF values: never cached, never indexed. */
