@@ -242,7 +242,7 @@ describe('end to end through SES', { timeout: 240_000 }, () => {
       await cli(['list', 'create', 'paused-list', '--name', 'Paused', '--single-opt-in']);
       for (const email of readers) await cli(['subscribers', 'add', email, '--list', 'paused-list']);
       const created = await cli(['issue', 'create', DIGEST, '--list', 'paused-list']);
-      const id = created.stdout.trim().match(/\d+/)?.[0]!;
+      const id = String(Number(created.stdout.trim().match(/\d+/)?.[0]));
       const send = await cli(['issue', 'send', id, '--wait'], {
         endpoint: suspended.endpoint,
         allowFailure: true,
