@@ -131,7 +131,9 @@ describe('a reader in a real browser, with a real SMTP server and a running dige
       await page.goto(`${base}/`);
       await page.screenshot({ path: join(ARTIFACTS, `signup-${width}.png`), fullPage: true });
       // nothing overflows sideways on a phone
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      const overflow = await page.evaluate<number>(
+        'document.documentElement.scrollWidth - window.innerWidth',
+      );
       expect(overflow).toBeLessThanOrEqual(0);
       expect(await page.getByLabel('Email address').isVisible()).toBe(true);
       await page.close();
