@@ -65,8 +65,11 @@ export class DkimSigner {
    * Returns the complete `DKIM-Signature: …` header line (without the final CRLF) for the given
    * headers (name, value exactly as written) and body.
    */
-  sign(headers: readonly (readonly [string, string])[], body: string | Buffer): string {
-    const bodyHash = createHash('sha256').update(body).digest('base64');
+  sign(headers: readonly (readonly [string, string])[], body: string | Buffer | readonly Buffer[]): string {
+    const hash = createHash('sha256');
+    if (Array.isArray(body)) for (const chunk of body) hash.update(chunk);
+    else hash.update(body as string | Buffer);
+    const bodyHash = hash.digest('base64');
     const present = new Map<string, string>();
     for (const [name, value] of headers) present.set(name.toLowerCase(), value);
     const signed = DKIM_SIGNED_HEADERS.filter((h) => present.has(h));

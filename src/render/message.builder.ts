@@ -46,7 +46,12 @@ interface PreparedIssue {
   testSubject: string;
   fixedHeaders: string;
   fixedHeaderPairs: [string, string][];
-  boundary: string;
+  /** From the first boundary to the start of the text part's content. */
+  textHead: Buffer;
+  /** From the end of the text part to the start of the HTML part's content. */
+  htmlHead: Buffer;
+  /** The closing boundary. */
+  tail: Buffer;
   html: EncodedSlotted;
   text: EncodedSlotted;
   greetingHtml: { before: string; after: string; anonymous: string };
@@ -54,7 +59,8 @@ interface PreparedIssue {
 }
 
 interface EncodedSlotted {
-  parts: string[];
+  /** Quoted-printable, ASCII; the last part without its final CRLF (the boundary line brings one). */
+  parts: Buffer[];
   slots: SlotName[];
 }
 
@@ -123,16 +129,12 @@ export class MessageBuilder {
       (test ? 'X-Digestmail-Test: 1\r\n' : '') +
       p.fixedHeaders;
 
-    const body =
-      `--${p.boundary}\r\n` +
-      'Content-Type: text/plain; charset=utf-8\r\n' +
-      'Content-Transfer-Encoding: quoted-printable\r\n\r\n' +
-      fill(p.text, textValues) +
-      `\r\n--${p.boundary}\r\n` +
-      'Content-Type: text/html; charset=utf-8\r\n' +
-      'Content-Transfer-Encoding: quoted-printable\r\n\r\n' +
-      fill(p.html, htmlValues) +
-      `\r\n--${p.boundary}--\r\n`;
+    // The body is assembled from precomputed buffers; only the slot values are encoded here.
+    const body: Buffer[] = [p.textHead];
+    fill(p.text, textValues, body);
+    body.push(p.htmlHead);
+    fill(p.html, htmlValues, body);
+    body.push(p.tail);
 
     let signature = '';
     if (this.dkim) {
@@ -149,11 +151,12 @@ export class MessageBuilder {
         body,
       )}\r\n`;
     }
+    body.unshift(Buffer.from(`${signature}${headerLines}\r\n`, 'utf8'));
 
     return {
       envelopeFrom: this.envelopeFrom(recipient.deliveryId),
       to: [to],
-      raw: Buffer.from(`${signature}${headerLines}\r\n${body}`, 'utf8'),
+      raw: Buffer.concat(body),
       messageId,
       tags: {
         issueId: issue.id,
@@ -281,7 +284,13 @@ export class MessageBuilder {
       testSubject: encodeHeaderText(`[TEST] ${t.subject}`),
       fixedHeaders: pairs.map(([k, v]) => `${k}: ${v}\r\n`).join(''),
       fixedHeaderPairs: pairs,
-      boundary,
+      textHead: Buffer.from(
+        `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n`,
+      ),
+      htmlHead: Buffer.from(
+        `\r\n--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n`,
+      ),
+      tail: Buffer.from(`\r\n--${boundary}--\r\n`),
       html: encodeSlotted(t.html),
       text: encodeSlotted(t.text),
       greetingHtml: {
@@ -316,20 +325,24 @@ function cleanName(name: string | null): string {
 }
 
 function encodeSlotted(text: SlottedText): EncodedSlotted {
-  const parts = text.parts.map((part, i) =>
-    // The last part gets a final line break so the MIME part ends cleanly before its boundary.
-    encodeQuotedPrintableChunk(i === text.parts.length - 1 ? ensureFinalNewline(part) : part),
-  );
+  const last = text.parts.length - 1;
+  const parts = text.parts.map((part, i) => {
+    if (i < last) return Buffer.from(encodeQuotedPrintableChunk(part), 'latin1');
+    // The last part ends with a line break, which the boundary line that follows provides.
+    const encoded = encodeQuotedPrintableChunk(ensureFinalNewline(part));
+    return Buffer.from(encoded.endsWith('\r\n') ? encoded.slice(0, -2) : encoded, 'latin1');
+  });
   return { parts, slots: [...text.slots] };
 }
 
-function fill(encoded: EncodedSlotted, values: Record<SlotName, string>): string {
-  let out = encoded.parts[0]!;
+function fill(encoded: EncodedSlotted, values: Record<SlotName, string>, out: Buffer[]): void {
+  out.push(encoded.parts[0]!);
   for (let i = 0; i < encoded.slots.length; i++) {
-    out += encodeQuotedPrintableChunk(values[encoded.slots[i]!]) + encoded.parts[i + 1]!;
+    out.push(
+      Buffer.from(encodeQuotedPrintableChunk(values[encoded.slots[i]!]), 'latin1'),
+      encoded.parts[i + 1]!,
+    );
   }
-  // Each part ends with a hard line break already; the boundary line adds its own CRLF before it.
-  return out.endsWith('\r\n') ? out.slice(0, -2) : out;
 }
 
 function multipart(boundary: string, text: string, html: string): string {
