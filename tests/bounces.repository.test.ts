@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { expect, it } from 'vitest';
 import { BouncesRepository } from '../src/bounces/bounces.repository.ts';
+import { BouncesService } from '../src/bounces/bounces.service.ts';
 import type { MailEvent } from '../src/bounces/bounces.types.ts';
 import { parseSesNotification } from '../src/bounces/ses-events.parser.ts';
 import { seedIssue } from './bounces.seed.ts';
@@ -150,5 +151,35 @@ describeEachEngine('bounce events', (current) => {
       n: number;
     }>`select count(*)::int as n from suppressions where email = ${email}`.execute(db);
     expect(n.rows[0]?.n).toBe(1);
+  });
+
+  it('SNS message ids are forgotten only once a replay would fail the timestamp check anyway', async () => {
+    const { db } = current();
+    const old = `old-${randomUUID()}`;
+    const recent = `recent-${randomUUID()}`;
+    await db
+      .insertInto('sns_messages')
+      .values([
+        {
+          message_id: old,
+          type: 'Notification',
+          topic_arn: 't',
+          received_at: new Date(Date.now() - 2 * 3600 * 1000),
+        },
+        {
+          message_id: recent,
+          type: 'Notification',
+          topic_arn: 't',
+          received_at: new Date(Date.now() - 50 * 60 * 1000),
+        },
+      ])
+      .execute();
+    expect(await new BouncesService(db, THRESHOLDS).forgetOldSnsMessages()).toBeGreaterThanOrEqual(1);
+    const left = await db
+      .selectFrom('sns_messages')
+      .select('message_id')
+      .where('message_id', 'in', [old, recent])
+      .execute();
+    expect(left.map((r) => r.message_id)).toEqual([recent]);
   });
 });

@@ -37,6 +37,15 @@ export class BouncesRepository {
     return this.db.transaction().execute((trx) => work(new BouncesRepository(trx)));
   }
 
+  /** Forgets SNS message ids received more than `ms` ago; returns how many. */
+  async forgetSnsMessagesOlderThan(ms: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom('sns_messages')
+      .where('received_at', '<', new Date(Date.now() - ms))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   /** Remembers an SNS message; false when it had been seen before (a replay or a re-delivery). */
   async rememberSnsMessage(message: { messageId: string; type: string; topicArn: string }): Promise<boolean> {
     const row = await this.db

@@ -5,7 +5,7 @@ import type { BounceThresholds, EventOutcome, MailEvent } from './bounces.types.
 import { type DsnReport, parseDsn } from './dsn.parser.ts';
 import { fetchHttps } from './https.fetcher.ts';
 import { parseSesNotification } from './ses-events.parser.ts';
-import { rejected, type SnsVerifier } from './sns.verifier.ts';
+import { REPLAY_WINDOW_MS, rejected, type SnsVerifier } from './sns.verifier.ts';
 
 export type SnsOutcome =
   | { result: 'duplicate'; messageId: string }
@@ -82,6 +82,11 @@ export class BouncesService {
       for (const event of parsed.events) events.push(await repo.applyEvent(event, this.thresholds));
       return { result: 'processed', messageId: message.MessageId, kind: parsed.kind, events };
     });
+  }
+
+  /** Drops remembered SNS message ids that no replay could use any more (their timestamp is too old). */
+  forgetOldSnsMessages(): Promise<number> {
+    return this.repo.forgetSnsMessagesOlderThan(REPLAY_WINDOW_MS);
   }
 
   /**

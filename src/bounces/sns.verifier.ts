@@ -42,6 +42,11 @@ export interface SnsVerifierOptions {
 const MAX_AGE_MS = 60 * 60 * 1000;
 /** Clocks differ a little; a timestamp further in the future than this is not a real SNS message. */
 const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+/**
+ * How long a message id must be remembered: a replay of anything older is refused by its timestamp
+ * anyway, so remembering it longer only grows the table.
+ */
+export const REPLAY_WINDOW_MS = MAX_AGE_MS + 2 * MAX_CLOCK_SKEW_MS;
 const CERT_CACHE_LIMIT = 32;
 const MAX_FIELD_LENGTH = 300 * 1024;
 

@@ -15,6 +15,7 @@ export interface WebhookRoutesOptions {
 
 /** SNS messages are at most 256 KB; with the JSON envelope around them anything past this is not SNS. */
 const BODY_LIMIT = 512 * 1024;
+const PRUNE_EVERY_MS = 10 * 60 * 1000;
 
 /**
  * POST /webhooks/ses: Amazon SNS delivering SES bounce, complaint and delivery events (JSON sent as
@@ -31,6 +32,15 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
     softBounceLimit: options.config.SOFT_BOUNCE_LIMIT,
     softBounceDays: options.config.SOFT_BOUNCE_DAYS,
   });
+
+  // Remembered SNS message ids are needed only while a replay would still pass the timestamp check.
+  const pruner = setInterval(() => {
+    service
+      .forgetOldSnsMessages()
+      .catch((error: Error) => app.log.warn({ err: error.message }, 'sns prune failed'));
+  }, PRUNE_EVERY_MS);
+  pruner.unref();
+  app.addHook('onClose', async () => clearInterval(pruner));
 
   app.post('/webhooks/ses', { bodyLimit: BODY_LIMIT }, async (request, reply) => {
     try {
