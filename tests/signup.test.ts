@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { signConfirm } from '../src/subscriptions/reader-tokens.ts';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
+import { RateLimitRepository } from '../src/subscriptions/rate-limit.repository.ts';
 import { openForm, postForm, startTestApp, type TestApp } from './helpers/http-app.ts';
 import { createTestDatabase, type TestDatabase, truncateAll } from './helpers/test-db.ts';
 
@@ -270,6 +271,34 @@ describe('signup rate limits', () => {
     // the counters hold no address or IP in the clear
     const keys = await db.db.selectFrom('rate_limits').select('key').execute();
     expect(keys.some((k) => /example\.com|127\.0\.0\.1/.test(k.key))).toBe(false);
+  });
+});
+
+describe('rate-limit counters', () => {
+  it('a closed window starts again at one, and pruning removes only closed windows', async () => {
+    const limits = new RateLimitRepository(db.db);
+    expect(
+      await limits.hit([
+        { key: 'k:open', windowSeconds: 600 },
+        { key: 'k:closed', windowSeconds: 600 },
+      ]),
+    ).toEqual([1, 1]);
+    expect(
+      await limits.hit([
+        { key: 'k:open', windowSeconds: 600 },
+        { key: 'k:closed', windowSeconds: 600 },
+      ]),
+    ).toEqual([2, 2]);
+    await sql`update rate_limits set expires_at = now() - interval '1 second' where key = 'k:closed'`.execute(
+      db.db,
+    );
+    expect(await limits.prune()).toBe(1);
+    expect(
+      await limits.hit([
+        { key: 'k:open', windowSeconds: 600 },
+        { key: 'k:closed', windowSeconds: 600 },
+      ]),
+    ).toEqual([3, 1]);
   });
 });
 
