@@ -19,8 +19,8 @@ import { parseDigestDate } from './digest.date.ts';
 
 export interface ParseOptions {
   /**
-   * Zone for a `date` or `send_at` written without an offset (`2025-11-10` or `2025-11-10T07:00`).
-   * A date with an offset always keeps its own.
+   * Zone for a `date` or `send_at` written without an offset (`2025-11-10` or `2025-11-10T07:00`);
+   * default: the process's zone (the TZ setting). A date with an offset always keeps its own.
    */
   timeZone?: string;
 }
@@ -122,7 +122,8 @@ export function parseDigest(source: string, fileName: string, options: ParseOpti
 
   const title = text('title', true)!;
   const dateRaw = text('date', true)!;
-  const timeZone = options.timeZone ?? 'UTC';
+  // The process zone follows the TZ variable, which is also the TZ setting.
+  const timeZone = options.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC';
   const date = parseDigestDate(dateRaw, timeZone);
   if (!date) {
     throw fail(
