@@ -4,7 +4,8 @@
  * the real PostgreSQL. Prints notifications/s and latency, then counts rows to show nothing was lost:
  * one sns_messages row and one event per notification, and the deliveries and suppressions they imply.
  *
- * BENCH_NOTIFICATIONS (default 20000) sets how many; BENCH_DATABASE_URL the server (default local).
+ * BENCH_NOTIFICATIONS (default 20000) sets how many; BENCH_DATABASE_URL the server (default local);
+ * BENCH_CPU_PROF=<dir> profiles the server.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -118,7 +119,9 @@ async function main(): Promise<void> {
     }
     console.log('done');
 
-    server = spawn(process.execPath, [BIN, 'serve'], {
+    // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server there (open it in Chrome DevTools).
+    const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+    server = spawn(process.execPath, [...profile, BIN, 'serve'], {
       env: {
         ...process.env,
         DATABASE_URL: url,

@@ -272,30 +272,41 @@ describe('SNS notifications that pass every check', () => {
 });
 
 describe('replays', () => {
-  it('the same SNS message posted twice is processed once', async () => {
-    const { deliveries } = await seedIssue(database.db, ['soft-twice@example.net']);
-    const d = deliveries[0]!;
-    const bounce = sesFixture(
+  for (const [kind, fixture, extra] of [
+    [
+      'a soft bounce',
       'bounce',
-      values(d, {
-        BOUNCE_TYPE: 'Transient',
-        BOUNCE_SUBTYPE: 'MailboxFull',
-        STATUS: '4.2.2',
-        DIAGNOSTIC: 'full',
-      }),
-    );
-    const message = signed(bounce);
-    expect((await post(message)).json()).toMatchObject({ result: 'processed' });
-    const before = await snapshot(database.db);
-    for (let i = 0; i < 3; i++) {
-      const again = await post(message);
-      expect(again.statusCode).toBe(200);
-      expect(again.json()).toEqual({ result: 'duplicate' });
-    }
-    expect(await snapshot(database.db)).toEqual(before);
-    const soft = await database.db.selectFrom('events').select('id').where('email', '=', d.email).execute();
-    expect(soft).toHaveLength(1);
-  });
+      { BOUNCE_TYPE: 'Transient', BOUNCE_SUBTYPE: 'MailboxFull', STATUS: '4.2.2', DIAGNOSTIC: 'full' },
+    ],
+    [
+      'a hard bounce',
+      'bounce',
+      { BOUNCE_TYPE: 'Permanent', BOUNCE_SUBTYPE: 'General', STATUS: '5.1.1', DIAGNOSTIC: 'gone' },
+    ],
+    ['a complaint', 'complaint', {}],
+    ['a delivery', 'delivery', {}],
+    ['two recipients', 'bounce-two-recipients', { EMAIL2: 'other-twice@example.net' }],
+  ] as const) {
+    it(`the same SNS message posted twice is processed once: ${kind}`, async () => {
+      const { deliveries } = await seedIssue(database.db, [`twice-${randomUUID().slice(0, 6)}@example.net`]);
+      const d = deliveries[0]!;
+      const message = signed(sesFixture(fixture, values(d, extra)));
+      expect((await post(message)).json()).toMatchObject({ result: 'processed' });
+      const before = await snapshot(database.db);
+      for (let i = 0; i < 3; i++) {
+        const again = await post(message);
+        expect(again.statusCode).toBe(200);
+        expect(again.json()).toEqual({ result: 'duplicate' });
+      }
+      expect(await snapshot(database.db)).toEqual(before);
+      const events = await database.db
+        .selectFrom('events')
+        .select('id')
+        .where('email', '=', d.email)
+        .execute();
+      expect(events).toHaveLength(1);
+    });
+  }
 
   it('the same bounce delivered under a second SNS MessageId (SES publishing to two topics) is recorded once', async () => {
     const { deliveries } = await seedIssue(database.db, ['two-topics@example.net']);

@@ -2,6 +2,32 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database, DeliveryStatus } from '../db/db.types.ts';
 import type { BounceThresholds, EventOutcome, MailEvent } from './bounces.types.ts';
 
+export interface SnsRef {
+  messageId: string;
+  type: string;
+  topicArn: string;
+}
+
+interface EventRow {
+  /** The SNS message was new (false for a replay, and when no SNS message was given). */
+  fresh: boolean;
+  /** The event was new (false for a replay: nothing changed). */
+  recorded: boolean;
+  delivery_id: number | null;
+  issue_id: number | null;
+  suppressed: 'hard_bounce' | 'complaint' | null;
+}
+
+function outcomeOf(event: MailEvent, row: EventRow): EventOutcome {
+  return {
+    event,
+    recorded: row.recorded,
+    deliveryId: row.delivery_id,
+    issueId: row.issue_id,
+    suppressed: row.suppressed,
+  };
+}
+
 export interface DeliveryRef {
   id: number;
   issue_id: number;
@@ -47,7 +73,7 @@ export class BouncesRepository {
   }
 
   /** Remembers an SNS message; false when it had been seen before (a replay or a re-delivery). */
-  async rememberSnsMessage(message: { messageId: string; type: string; topicArn: string }): Promise<boolean> {
+  async rememberSnsMessage(message: SnsRef): Promise<boolean> {
     const row = await this.db
       .insertInto('sns_messages')
       .values({ message_id: message.messageId, type: message.type, topic_arn: message.topicArn })
@@ -57,42 +83,59 @@ export class BouncesRepository {
     return row !== undefined;
   }
 
+  /**
+   * Applies everything one notification says, atomically; 'duplicate' (and nothing changed) when the
+   * SNS message was handled before. The usual notification, one recipient and not a soft bounce, is a
+   * single statement, which is atomic by itself: at a thousand notifications a second, round trips
+   * are what costs.
+   */
+  async applyNotification(
+    sns: SnsRef | undefined,
+    events: MailEvent[],
+    thresholds: BounceThresholds,
+  ): Promise<EventOutcome[] | 'duplicate'> {
+    const only = events.length === 1 ? events[0] : undefined;
+    if (only && only.type !== 'soft_bounce') {
+      const row = await this.applyEventStatement(only, sns);
+      return sns && !row.fresh ? 'duplicate' : [outcomeOf(only, row)];
+    }
+    if (events.length === 0) {
+      if (!sns) return [];
+      return (await this.rememberSnsMessage(sns)) ? [] : 'duplicate';
+    }
+    return this.transaction(async (repo) => {
+      if (sns && !(await repo.rememberSnsMessage(sns))) return 'duplicate';
+      const outcomes: EventOutcome[] = [];
+      for (const event of events) outcomes.push(await repo.applyEvent(event, thresholds));
+      return outcomes;
+    });
+  }
+
+  /** Applies one event; call inside a transaction when it is one of several. */
   async applyEvent(event: MailEvent, thresholds: BounceThresholds): Promise<EventOutcome> {
     if (event.type === 'soft_bounce') {
       // Two soft bounces for one address handled at once must not both count below the limit.
       await sql`select pg_advisory_xact_lock(hashtext(${`soft:${event.email}`}))`.execute(this.db);
     }
-    const recorded = await this.recordEvent(event);
-    const outcome: EventOutcome = {
-      event,
-      recorded: recorded !== undefined,
-      deliveryId: recorded?.delivery_id ?? null,
-      issueId: recorded?.issue_id ?? null,
-      suppressed: null,
-    };
-    if (!recorded) return outcome;
+    const outcome = outcomeOf(event, await this.applyEventStatement(event, undefined));
+    if (!outcome.recorded || event.type !== 'soft_bounce') return outcome;
 
-    if (event.type === 'hard_bounce') {
-      outcome.suppressed = (await this.suppress(event.email, 'hard_bounce', event.detail))
-        ? 'hard_bounce'
-        : null;
-    } else if (event.type === 'complaint') {
-      await this.unsubscribeEverywhere(event.email);
-      outcome.suppressed = (await this.suppress(event.email, 'complaint', event.detail)) ? 'complaint' : null;
-    } else if (event.type === 'soft_bounce') {
-      const recent = await this.db
-        .selectFrom('events')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('email', '=', event.email)
-        .where('type', '=', 'soft_bounce')
-        .where('occurred_at', '>', sql<Date>`now() - make_interval(days => ${thresholds.softBounceDays})`)
-        .executeTakeFirstOrThrow();
-      if (Number(recent.n) >= thresholds.softBounceLimit) {
-        const note = `${recent.n} soft bounces in ${thresholds.softBounceDays} days; last: ${event.detail}`;
-        outcome.suppressed = (await this.suppress(event.email, 'soft_bounce_limit', note))
-          ? 'soft_bounce_limit'
-          : null;
-      }
+    const recent = await this.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('email', '=', event.email)
+      .where('type', '=', 'soft_bounce')
+      .where('occurred_at', '>', sql<Date>`now() - make_interval(days => ${thresholds.softBounceDays})`)
+      .executeTakeFirstOrThrow();
+    if (Number(recent.n) >= thresholds.softBounceLimit) {
+      const note = `${recent.n} soft bounces in ${thresholds.softBounceDays} days; last: ${event.detail}`;
+      const row = await this.db
+        .insertInto('suppressions')
+        .values({ email: event.email, reason: 'soft_bounce_limit', note: note.slice(0, 500) })
+        .onConflict((oc) => oc.column('email').doNothing())
+        .returning('email')
+        .executeTakeFirst();
+      if (row) outcome.suppressed = 'soft_bounce_limit';
     }
     return outcome;
   }
@@ -117,20 +160,29 @@ export class BouncesRepository {
   }
 
   /**
-   * One statement (this runs for every notification, so round trips count): find the delivery, insert
-   * the event unless its external id is known, and move the delivery forward if the event allows.
-   * Returns undefined for a replayed event, which then has changed nothing.
+   * One statement for one event. In order: remember the SNS message (when given; if it was known,
+   * nothing below happens), find the delivery, insert the event unless its external id is known, move
+   * the delivery forward if the event allows, suppress the address for a hard bounce or a complaint
+   * (the first reason recorded is kept), and unsubscribe a complainer from every list.
    */
-  private async recordEvent(
-    event: MailEvent,
-  ): Promise<{ delivery_id: number | null; issue_id: number | null } | undefined> {
+  private async applyEventStatement(event: MailEvent, sns: SnsRef | undefined): Promise<EventRow> {
     const next = event.final === false ? null : NEXT_STATUS[event.type];
     const allowed = next ? [...MAY_BECOME[next]] : [];
     const detail = event.detail.slice(0, 1000);
     const deliveryId = event.deliveryId ?? null;
     const providerId = event.providerMessageId ?? null;
-    const result = await sql<{ delivery_id: number | null; issue_id: number | null }>`
-      with target as (
+    const snsId = sns?.messageId ?? null;
+    const suppressAs =
+      event.type === 'hard_bounce' ? 'hard_bounce' : event.type === 'complaint' ? 'complaint' : null;
+    const result = await sql<EventRow>`
+      with remembered as (
+        insert into sns_messages (message_id, type, topic_arn)
+        select ${snsId}::text, ${sns?.type ?? null}::text, ${sns?.topicArn ?? null}::text
+        where ${snsId}::text is not null
+        on conflict (message_id) do nothing
+        returning message_id
+      ),
+      target as (
         select id, issue_id, subscriber_id from deliveries
         where id = ${deliveryId}::bigint
            or provider_message_id = ${providerId}::text
@@ -145,8 +197,9 @@ export class BouncesRepository {
                t.id, t.issue_id, ${detail}::text, ${JSON.stringify(event.payload ?? {})}::jsonb,
                ${event.occurredAt}::timestamptz
         from (values (1)) as one (x) left join target t on true
+        where ${snsId}::text is null or exists (select 1 from remembered)
         on conflict (external_id) do nothing
-        returning delivery_id, issue_id
+        returning id, delivery_id, issue_id
       ),
       advanced as (
         update deliveries d
@@ -158,35 +211,26 @@ export class BouncesRepository {
         from recorded r
         where d.id = r.delivery_id and ${next}::text is not null and d.status = any(${allowed}::text[])
         returning d.id
+      ),
+      suppressed as (
+        insert into suppressions (email, reason, note)
+        select ${event.email}::text, ${suppressAs}::text, ${detail.slice(0, 500)}::text
+        from recorded where ${suppressAs}::text is not null
+        on conflict (email) do nothing
+        returning reason
+      ),
+      unsubscribed as (
+        update subscriptions
+        set status = 'unsubscribed', unsubscribed_at = now(), updated_at = now()
+        where ${event.type}::text = 'complaint'
+          and exists (select 1 from recorded)
+          and subscriber_id in (select id from subscribers where email = ${event.email}::text)
+          and status <> 'unsubscribed'
+        returning 1
       )
-      select delivery_id, issue_id from recorded`.execute(this.db);
-    return result.rows[0];
-  }
-
-  /** True when the address was not suppressed before. The first reason recorded is kept. */
-  private async suppress(
-    email: string,
-    reason: 'hard_bounce' | 'soft_bounce_limit' | 'complaint',
-    note: string,
-  ): Promise<boolean> {
-    const row = await this.db
-      .insertInto('suppressions')
-      .values({ email, reason, note: note.slice(0, 500) })
-      .onConflict((oc) => oc.column('email').doNothing())
-      .returning('email')
-      .executeTakeFirst();
-    return row !== undefined;
-  }
-
-  /** A complaint means "stop": every list, not only the one the complained-about issue came from. */
-  private async unsubscribeEverywhere(email: string): Promise<void> {
-    await this.db
-      .updateTable('subscriptions')
-      .set({ status: 'unsubscribed', unsubscribed_at: sql`now()`, updated_at: sql`now()` })
-      .where('subscriber_id', 'in', (eb) =>
-        eb.selectFrom('subscribers').select('id').where('email', '=', email),
-      )
-      .where('status', '<>', 'unsubscribed')
-      .execute();
+      select exists (select 1 from remembered) as fresh, r.id is not null as recorded,
+             r.delivery_id, r.issue_id, (select reason from suppressed) as suppressed
+      from (values (1)) as one (x) left join recorded r on true`.execute(this.db);
+    return result.rows[0]!;
   }
 }

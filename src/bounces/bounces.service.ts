@@ -75,13 +75,9 @@ export class BouncesService {
     }
 
     const parsed = parseSesNotification(message.Message, message.MessageId);
-    return this.repo.transaction(async (repo) => {
-      if (!(await repo.rememberSnsMessage(remember)))
-        return { result: 'duplicate', messageId: message.MessageId };
-      const events: EventOutcome[] = [];
-      for (const event of parsed.events) events.push(await repo.applyEvent(event, this.thresholds));
-      return { result: 'processed', messageId: message.MessageId, kind: parsed.kind, events };
-    });
+    const events = await this.repo.applyNotification(remember, parsed.events, this.thresholds);
+    if (events === 'duplicate') return { result: 'duplicate', messageId: message.MessageId };
+    return { result: 'processed', messageId: message.MessageId, kind: parsed.kind, events };
   }
 
   /** Drops remembered SNS message ids that no replay could use any more (their timestamp is too old). */
@@ -112,34 +108,31 @@ export class BouncesService {
         reason: `no delivery of ours matches this report (VERP address ${deliveryId === undefined ? 'absent or invalid' : `for delivery ${deliveryId} unknown`}, Message-ID ${report.originalMessageId ?? 'absent'})`,
       };
     }
-    const single = bounces.length === 1;
-    return this.repo.transaction(async (repo) => {
-      const events: EventOutcome[] = [];
-      for (const r of bounces) {
-        // One delivery is one recipient. With one failed recipient in the report it is that delivery's
-        // address (whatever the remote server calls it); with several, only the matching one is ours.
-        if (!single && delivery.email !== null && r.email !== delivery.email) continue;
-        const event: MailEvent = {
-          type: r.severity === 'hard' ? 'hard_bounce' : 'soft_bounce',
-          source: 'dsn',
-          // Servers repeat "still trying" warnings every few hours; they count once per delivery.
-          externalId:
-            r.action === 'delayed'
-              ? `dsn:delayed:${delivery.id}:${r.email}`
-              : `dsn:${report.reportId}:${r.email}:${r.action}`,
-          final: r.action !== 'delayed',
-          email: delivery.email ?? r.email,
-          deliveryId: delivery.id,
-          detail: [`${r.action} ${r.status}`.trim(), r.diagnostic, `(reported by ${report.reportingMta})`]
-            .filter(Boolean)
-            .join(' '),
-          occurredAt: new Date(),
-          payload: { reportId: report.reportId, reportingMta: report.reportingMta, recipient: r },
-        };
-        events.push(await repo.applyEvent(event, this.thresholds));
-      }
-      return { result: 'processed', events };
-    });
+    // One delivery is one recipient. With one failed recipient in the report it is that delivery's
+    // address (whatever the remote server calls it); with several, only the matching one is ours.
+    const ours =
+      bounces.length === 1 || delivery.email === null
+        ? bounces
+        : bounces.filter((r) => r.email === delivery.email);
+    const events: MailEvent[] = ours.map((r) => ({
+      type: r.severity === 'hard' ? 'hard_bounce' : 'soft_bounce',
+      source: 'dsn',
+      // Servers repeat "still trying" warnings every few hours; they count once per delivery.
+      externalId:
+        r.action === 'delayed'
+          ? `dsn:delayed:${delivery.id}:${r.email}`
+          : `dsn:${report.reportId}:${r.email}:${r.action}`,
+      final: r.action !== 'delayed',
+      email: delivery.email ?? r.email,
+      deliveryId: delivery.id,
+      detail: [`${r.action} ${r.status}`.trim(), r.diagnostic, `(reported by ${report.reportingMta})`]
+        .filter(Boolean)
+        .join(' '),
+      occurredAt: new Date(),
+      payload: { reportId: report.reportId, reportingMta: report.reportingMta, recipient: r },
+    }));
+    const outcomes = await this.repo.applyNotification(undefined, events, this.thresholds);
+    return { result: 'processed', events: outcomes === 'duplicate' ? [] : outcomes };
   }
 
   private verpDeliveryId(report: DsnReport): number | undefined {
