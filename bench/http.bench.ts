@@ -2,8 +2,10 @@
  * npm run bench:http — the readers' routes of a real `digestmail serve` process against the real
  * PostgreSQL, driven by autocannon:
  *   1. POST /unsubscribe/:token, the RFC 8058 one-click body, each request a different subscriber;
- *   2. POST /subscribe with a distinct address per request (signup limits raised for the run), each
- *      one writing a subscriber, a pending subscription, rate-limit counters and an outbox row.
+ *   2. POST /subscribe with a distinct address per request, from distinct client addresses (sent as
+ *      X-Forwarded-For with TRUST_PROXY on, as many readers behind a proxy; limits raised for the
+ *      run), each one writing a subscriber, a pending subscription, rate-limit counters and an outbox
+ *      row. (From one client address every signup would queue on that address's counter row.)
  * Prints requests/s and latency percentiles for each, then counts rows to show every accepted request
  * was stored. The outbox sender runs in the server as in production (writing .eml files to a
  * temporary folder), so confirmation mail is rendered and "sent" while the signups come in.
@@ -111,6 +113,11 @@ async function measure(
   return { result, serveMs, postgresMs: (pg * 1000) / Math.max(1, result['2xx']) };
 }
 
+/** A distinct client address per signup, as a real burst of readers would have. */
+function clientAddress(i: number): string {
+  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+}
+
 function report(name: string, r: AutocannonResult, cost: { serveMs: number; postgresMs: number }): void {
   const ok = r['2xx'];
   console.log(
@@ -154,6 +161,8 @@ async function main(): Promise<void> {
     MAIL_URL: `outbox:${outboxDir}`,
     LOG_LEVEL: 'warn',
     SIGNUP_LIMIT_PER_IP: '100000000',
+    // Signups come from many readers: each request names its own client address (as a proxy would).
+    TRUST_PROXY: 'true',
     SIGNUP_LIMIT_PER_ADDRESS: '100000000',
     NODE_ENV: 'production',
   });
@@ -220,10 +229,14 @@ async function main(): Promise<void> {
             method: 'POST',
             path: '/subscribe',
             headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
-            setupRequest: (request: Record<string, unknown>) => ({
-              ...request,
-              body: `_csrf=${encodeURIComponent(csrf)}&email=new${n++}%40example.org&name=Bench&lists=${list.id}`,
-            }),
+            setupRequest: (request: Record<string, unknown>) => {
+              const i = n++;
+              return {
+                ...request,
+                headers: { ...(request.headers as object), 'x-forwarded-for': clientAddress(i) },
+                body: `_csrf=${encodeURIComponent(csrf)}&email=new${i}%40example.org&name=Bench&lists=${list.id}`,
+              };
+            },
           },
         ],
       }),

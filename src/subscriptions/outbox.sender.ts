@@ -109,6 +109,9 @@ export class OutboxSender {
 
   private async deliver(message: OutboxMessage): Promise<void> {
     const fields = { outboxId: message.id, kind: message.kind, to: maskEmail(message.toEmail) };
+    // Rendering is CPU work on the event loop the web server shares in `digestmail serve`: let the
+    // requests waiting for it go first, so a burst of signups is not slowed by its own mail.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     try {
       const outgoing = await this.compose(message);
       if (typeof outgoing === 'string') {
