@@ -11,7 +11,7 @@ import {
   seedAudience,
   senderEnv,
   spawnWorker,
-  until,
+  waitForIssue,
 } from './sender.helpers.ts';
 
 describe('a worker killed with SIGKILL mid-send', () => {
@@ -56,14 +56,7 @@ describe('a worker killed with SIGKILL mid-send', () => {
 
     // A restarted worker resumes the sending issue by itself.
     const worker = spawnWorker(env);
-    const done = await until(
-      async () => {
-        const s = await issueStatus(env, id);
-        return s.status === 'sent' ? s : undefined;
-      },
-      90_000,
-      'the issue to finish after the restart',
-    );
+    const done = await waitForIssue(db.db, id, 'sent', 90_000).then(() => issueStatus(env, id));
     worker.kill('SIGTERM');
     expect(await exited(worker)).toBe(0);
 

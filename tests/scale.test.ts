@@ -11,7 +11,7 @@ import {
   seedAudience,
   senderEnv,
   spawnWorker,
-  until,
+  waitForIssue,
 } from './sender.helpers.ts';
 
 const RECIPIENTS = 20_000;
@@ -63,14 +63,7 @@ describe('three workers draining one issue', () => {
     const id = await createIssue(env);
     const workers = [spawnWorker(env), spawnWorker(env), spawnWorker(env)];
     expect((await runCli(['issue', 'send', String(id)], env)).code).toBe(0);
-    await until(
-      async () => {
-        const s = await issueStatus(env, id);
-        return s.status === 'sent' ? s : undefined;
-      },
-      180_000,
-      'the issue to be sent',
-    );
+    await waitForIssue(db.db, id, 'sent', 180_000).then(() => issueStatus(env, id));
     for (const w of workers) w.kill('SIGTERM');
     for (const w of workers) expect(await exited(w)).toBe(0);
 
@@ -98,14 +91,7 @@ describe('three workers draining one issue', () => {
     const id = await createIssue(env);
     const workers = [spawnWorker(env), spawnWorker(env), spawnWorker(env)];
     expect((await runCli(['issue', 'send', String(id)], env)).code).toBe(0);
-    const done = await until(
-      async () => {
-        const s = await issueStatus(env, id);
-        return s.status === 'sent' ? s : undefined;
-      },
-      120_000,
-      'the issue to be sent',
-    );
+    const done = await waitForIssue(db.db, id, 'sent', 120_000).then(() => issueStatus(env, id));
     for (const w of workers) w.kill('SIGTERM');
     for (const w of workers) expect(await exited(w)).toBe(0);
     expect(done.counts.sent).toBe(900);

@@ -137,3 +137,15 @@ export function perRecipient(messages: { to: string[] }[]): Map<string, number> 
   for (const m of messages) for (const to of m.to) counts.set(to, (counts.get(to) ?? 0) + 1);
   return counts;
 }
+
+/** Waits (polling the database, not the CLI) until the issue has the given status. */
+export function waitForIssue(db: Kysely<Database>, id: number, status: string, timeoutMs = 120_000) {
+  return until(
+    async () => {
+      const row = await db.selectFrom('issues').select('status').where('id', '=', id).executeTakeFirst();
+      return row?.status === status ? row : undefined;
+    },
+    timeoutMs,
+    `issue ${id} to be ${status}`,
+  );
+}

@@ -1,0 +1,244 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/config.loader.ts';
+import { DeliveryScheduler } from '../src/delivery/delivery.scheduler.ts';
+import { runCli } from './helpers/cli.ts';
+import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
+import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
+import {
+  createIssue,
+  DIGEST,
+  exited,
+  issueStatus,
+  seedAudience,
+  senderEnv,
+  spawnWorker,
+  waitForIssue,
+} from './sender.helpers.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('scheduling, pausing and cancelling issues', () => {
+  let db: TestDatabase;
+  let smtp: TestSmtpServer;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    smtp = await startSmtpServer();
+    await seedAudience(db.db, 300);
+    env = senderEnv(db.url!, smtp.url);
+  });
+  beforeEach(async () => {
+    await sql`truncate deliveries, issues restart identity cascade`.execute(db.db);
+  });
+  afterEach(async () => {
+    // A test that failed half-way must not leave its worker sending into the next one.
+    for (const worker of workers.splice(0)) {
+      worker.kill('SIGKILL');
+      await exited(worker);
+    }
+  });
+  const workers: ReturnType<typeof spawnWorker>[] = [];
+  function startWorker(workerEnv: Record<string, string>) {
+    const worker = spawnWorker(workerEnv);
+    workers.push(worker);
+    return worker;
+  }
+  afterAll(async () => {
+    await smtp?.close();
+    await db?.close();
+  });
+
+  async function sentIssue(id: number) {
+    await waitForIssue(db.db, id, 'sent', 60_000);
+    return issueStatus(env, id);
+  }
+
+  it('starts an issue whose time passed while nothing was running as soon as a worker starts', async () => {
+    const id = await createIssue(env, ['--at', new Date(Date.now() + 5_000).toISOString()]);
+    // The time passes with no worker up (moved back rather than waited for).
+    await sql`update issues set send_at = now() - interval '1 hour' where id = ${id}`.execute(db.db);
+    const worker = startWorker(env);
+    const done = await sentIssue(id);
+    worker.kill('SIGTERM');
+    await exited(worker);
+    expect(done.counts.sent).toBe(300);
+  }, 120_000);
+
+  it('does not start an issue scheduled for later before its time', async () => {
+    const worker = startWorker(env);
+    const at = new Date(Date.now() + 12_000);
+    const id = await createIssue(env, ['--at', at.toISOString()]);
+    const early = await db.db
+      .selectFrom('issues')
+      .select('status')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(early.status).toBe('scheduled');
+    await sentIssue(id);
+    worker.kill('SIGTERM');
+    await exited(worker);
+    const issue = await db.db.selectFrom('issues').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    expect(issue.started_at!.getTime()).toBeGreaterThanOrEqual(at.getTime());
+    const first = await db.db
+      .selectFrom('deliveries')
+      .select((eb) => eb.fn.min('sent_at').as('first'))
+      .where('issue_id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(new Date(first.first as Date).getTime()).toBeGreaterThanOrEqual(at.getTime());
+  }, 120_000);
+
+  it('sends nothing for a paused issue until it is resumed', async () => {
+    const id = await createIssue(env, ['--at', new Date(Date.now() + 60_000).toISOString()]);
+    expect((await runCli(['issue', 'pause', String(id)], env)).stdout).toContain('paused');
+    // Its time comes while it is paused.
+    await sql`update issues set send_at = now() - interval '1 second' where id = ${id}`.execute(db.db);
+    const worker = startWorker(env);
+    const before = smtp.messages().length;
+    await sleep(5_000); // past its time, and a couple of scheduler ticks
+    expect(smtp.messages().length).toBe(before);
+    const paused = await issueStatus(env, id);
+    expect(paused.status).toBe('paused');
+    expect(paused.counts.total).toBe(0);
+
+    expect((await runCli(['issue', 'resume', String(id)], env)).stdout).toContain('scheduled');
+    const done = await sentIssue(id);
+    worker.kill('SIGTERM');
+    await exited(worker);
+    expect(done.counts.sent).toBe(300);
+    expect(smtp.messages().length).toBe(before + 300);
+  }, 120_000);
+
+  it('pauses mid-send within the in-flight window, and a resume sends the rest once', async () => {
+    const slowEnv = { ...env, SEND_RATE: '50', SEND_BATCH_SIZE: '10' };
+    const id = await createIssue(slowEnv);
+    const before = smtp.messages().length;
+    const worker = startWorker(slowEnv);
+    expect((await runCli(['issue', 'send', String(id)], slowEnv)).code).toBe(0);
+    await smtp.waitFor(before + 30);
+    expect((await runCli(['issue', 'pause', String(id)], slowEnv)).code).toBe(0);
+    await sleep(2_500); // the worker rereads issue statuses every second
+    const atPause = smtp.messages().length;
+    await sleep(2_000);
+    expect(smtp.messages().length).toBe(atPause);
+    const paused = await issueStatus(slowEnv, id);
+    expect(paused.status).toBe('paused');
+    expect(paused.pause_reason).toBe('paused by a user');
+    expect(paused.counts.sending).toBe(0);
+    expect(paused.counts.queued).toBeGreaterThan(0);
+
+    expect((await runCli(['issue', 'resume', String(id)], slowEnv)).stdout).toContain('sending');
+    const done = await sentIssue(id);
+    worker.kill('SIGTERM');
+    await exited(worker);
+    expect(done.counts.sent).toBe(300);
+    expect(smtp.messages().length).toBe(before + 300);
+  }, 120_000);
+
+  it('cancel stops a sending issue for good', async () => {
+    const slowEnv = { ...env, SEND_RATE: '50', SEND_BATCH_SIZE: '10' };
+    const id = await createIssue(slowEnv);
+    const before = smtp.messages().length;
+    const worker = startWorker(slowEnv);
+    expect((await runCli(['issue', 'send', String(id)], slowEnv)).code).toBe(0);
+    await smtp.waitFor(before + 20);
+    expect((await runCli(['issue', 'cancel', String(id)], slowEnv)).stdout).toContain('cancelled');
+    await sleep(2_500);
+    const atCancel = smtp.messages().length;
+    await sleep(2_000);
+    expect(smtp.messages().length).toBe(atCancel);
+    worker.kill('SIGTERM');
+    await exited(worker);
+    const status = await issueStatus(slowEnv, id);
+    expect(status.status).toBe('cancelled');
+    expect(status.counts.sent).toBeLessThan(300);
+    expect((await runCli(['issue', 'resume', String(id)], slowEnv)).stderr).toContain('cannot resume issue');
+  }, 120_000);
+
+  it('starts due issues in one process only: the others find the advisory lock taken', async () => {
+    const id = await createIssue(env, ['--at', new Date(Date.now() + 5_000).toISOString()]);
+    await sql`update issues set send_at = now() - interval '1 minute' where id = ${id}`.execute(db.db);
+    const config = loadConfig({ ...env });
+    const schedulers = [new DeliveryScheduler(db.db, config), new DeliveryScheduler(db.db, config)];
+    // Another process is mid-tick: it holds the lock in its transaction.
+    const holder = await db.db.connection().execute(async (conn) => {
+      await sql`begin`.execute(conn);
+      await sql`select pg_advisory_xact_lock(${0x646d7301})`.execute(conn);
+      const whileHeld = await Promise.all(schedulers.map((s) => s.startDue()));
+      await sql`rollback`.execute(conn);
+      return whileHeld;
+    });
+    expect(holder).toEqual([[], []]);
+    const started = await Promise.all(schedulers.map((s) => s.startDue()));
+    expect(started.flat()).toEqual([id]);
+    const status = await issueStatus(env, id);
+    expect(status.status).toBe('sending');
+    expect(status.counts.total).toBe(300);
+  }, 60_000);
+});
+
+describe('picking up digests from DIGESTS_DIR', () => {
+  let db: TestDatabase;
+  let dir: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    await seedAudience(db.db, 5);
+    dir = mkdtempSync(join(tmpdir(), 'dm-digests-'));
+  });
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await db?.close();
+  });
+
+  it('schedules each due, non-draft digest file exactly once, keyed by name and content', async () => {
+    const source = readFileSync(DIGEST, 'utf8');
+    const dated = (date: string, extra = '') => source.replace(/^date: .*$/m, `date: ${date}${extra}`);
+    writeFileSync(join(dir, '2026-11-20-due.md'), source);
+    writeFileSync(join(dir, '2099-01-01-future.md'), dated('2099-01-01T08:00:00+01:00'));
+    writeFileSync(join(dir, '2026-11-19-draft.md'), dated('2026-11-19T08:00:00+01:00', '\ndraft: true'));
+    writeFileSync(join(dir, '2026-11-18-broken.md'), '---\ntitle: [unclosed\n---\n');
+    writeFileSync(join(dir, 'notes.txt'), 'not a digest');
+    const config = loadConfig({
+      ...senderEnv('postgres://unused', 'outbox:/tmp/unused'),
+      DIGESTS_DIR: dir,
+      AUTO_SEND_LIST: 'news',
+      AUTO_SEND_CRON: '0 7 * * *',
+    });
+    const scheduler = new DeliveryScheduler(db.db, config);
+    await Promise.all([scheduler.pickUpDigests(), scheduler.pickUpDigests()]);
+    await scheduler.pickUpDigests();
+    let issues: { digest_path: string | null }[] = await db.db
+      .selectFrom('issues')
+      .select(['id', 'status', 'digest_path', 'send_at'])
+      .execute();
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ status: 'scheduled', digest_path: '2026-11-20-due.md' });
+
+    // Edited content is a new digest: a new issue, once.
+    writeFileSync(join(dir, '2026-11-20-due.md'), source.replace('This week', 'This week (corrected)'));
+    await scheduler.pickUpDigests();
+    await scheduler.pickUpDigests();
+    issues = await db.db.selectFrom('issues').select(['digest_path']).execute();
+    expect(issues).toHaveLength(2);
+
+    // Its date came: the future one is picked up when the clock says so.
+    await scheduler.pickUpDigests(new Date('2099-01-02T00:00:00Z'));
+    issues = await db.db.selectFrom('issues').select(['digest_path']).execute();
+    expect(issues.map((i) => i.digest_path)).toContain('2099-01-01-future.md');
+    expect(issues.map((i) => i.digest_path)).not.toContain('2026-11-19-draft.md');
+  });
+
+  it('refuses an AUTO_SEND_CRON that is not a cron expression', () => {
+    const config = loadConfig({
+      ...senderEnv('postgres://unused', 'outbox:/tmp/unused'),
+      DIGESTS_DIR: dir,
+      AUTO_SEND_CRON: 'every morning',
+    });
+    expect(() => new DeliveryScheduler(db.db, config).start()).toThrow(/AUTO_SEND_CRON/);
+  });
+});
