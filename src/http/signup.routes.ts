@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isAppError } from '../core/errors.ts';
+import { AppError, isAppError } from '../core/errors.ts';
 import { SignupService } from '../subscriptions/signup.service.ts';
 import { type AppDeps, field, fields, ids, langOf, pageContext, sendPage, signerOf } from './http.context.ts';
 import { messages } from './i18n.ts';
@@ -36,10 +36,11 @@ export async function signupRoutes(app: FastifyInstance, deps: AppDeps): Promise
     const name = field(body, 'name');
     const listIds = ids(fields(body, 'lists'));
     try {
+      if (!listIds) throw new AppError('subscriptions.list_unknown', 'the lists field must hold list ids');
       const outcome = await service.signup({
         email,
         name,
-        listIds: listIds ?? [-1],
+        listIds,
         ip: request.ip ?? null,
         lang,
         trap: field(body, 'website'),
