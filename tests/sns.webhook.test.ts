@@ -271,6 +271,30 @@ describe('SNS notifications that pass every check', () => {
   });
 });
 
+describe('the signed fields', () => {
+  it('a Subject, when present, is part of what is signed', async () => {
+    const { deliveries } = await seedIssue(database.db, ['subject@example.net']);
+    const d = deliveries[0]!;
+    const unsigned = notification(sesFixture('delivery', values(d)), {
+      key: pki.signingKey,
+      certUrl: certs.certUrl,
+    });
+    const { Signature: _s, SignatureVersion: _v, ...fields } = unsigned;
+    const withSubject = signSns(
+      { ...fields, Subject: 'Amazon SES Email Event Notification' },
+      pki.signingKey,
+      '2',
+    );
+    const before = await snapshot(database.db);
+    const changed = await post({ ...withSubject, Subject: 'Something else' });
+    expect(changed.statusCode).toBe(403);
+    expect(changed.json().error).toBe('webhooks.bad_signature');
+    expect(await snapshot(database.db)).toEqual(before);
+    expect((await post(withSubject)).statusCode).toBe(200);
+    expect((await delivery(d.id)).status).toBe('delivered');
+  });
+});
+
 describe('replays', () => {
   for (const [kind, fixture, extra] of [
     [

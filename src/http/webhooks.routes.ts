@@ -33,6 +33,9 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
     softBounceDays: options.config.SOFT_BOUNCE_DAYS,
   });
 
+  if (options.config.SNS_TOPIC_ARNS.length === 0) {
+    app.log.warn('SNS_TOPIC_ARNS is empty: POST /webhooks/ses will refuse every SNS message');
+  }
   // Remembered SNS message ids are needed only while a replay would still pass the timestamp check.
   const pruner = setInterval(() => {
     service
