@@ -148,6 +148,23 @@ describe('RFC 8058 one-click unsubscribe', () => {
     const page = await t.app.inject({ url: `/unsubscribe/${token}` });
     expect(page.body).toContain('This link came from a test message');
     expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+    // a test send to an editor who is no subscriber carries subscriber 0
+    const editor = t.signer.sign('unsubscribe', { s: 0, l: list, t: 1 });
+    expect(
+      (await postForm(t.app, `/unsubscribe/${editor}`, { 'List-Unsubscribe': 'One-Click' })).statusCode,
+    ).toBe(200);
+    expect((await t.app.inject({ url: `/unsubscribe/${editor}` })).body).toContain(
+      'This link came from a test message',
+    );
+    const preferences = t.signer.sign('preferences', { s: 0, l: list });
+    const prefPage = await t.app.inject({ url: `/preferences/${preferences}` });
+    expect(prefPage.statusCode).toBe(200);
+    expect(prefPage.body).toContain('This link came from a test message');
+    // subscriber 0 without the test mark is no valid link
+    expect(
+      (await t.app.inject({ url: `/unsubscribe/${t.signer.sign('unsubscribe', { s: 0, l: list })}` }))
+        .statusCode,
+    ).toBe(400);
   });
 
   it('refuses a 1 MB body with 413 before touching anything', async () => {

@@ -43,7 +43,15 @@ export async function preferencesRoutes(app: FastifyInstance, deps: AppDeps): Pr
     );
   }
 
+  /** Links from an editor's test send lead to a notice, never to someone's settings. */
+  function testNotice(request: FastifyRequest, reply: FastifyReply) {
+    const ctx = pageContext(request, deps.config);
+    const t = messages(ctx.lang);
+    return sendPage(reply, 200, messagePage(ctx, t.testTitle, [t.testBody]));
+  }
+
   app.get<{ Params: TokenParams }>('/preferences/:token', async (request, reply) => {
+    if (service.isTestLink(request.params.token)) return testNotice(request, reply);
     return show(request, reply, await service.view(request.params.token), 200);
   });
 
@@ -52,6 +60,7 @@ export async function preferencesRoutes(app: FastifyInstance, deps: AppDeps): Pr
     { preHandler: app.csrfProtection },
     async (request, reply) => {
       const { token } = request.params;
+      if (service.isTestLink(token)) return testNotice(request, reply);
       const ctx = pageContext(request, deps.config);
       const t = messages(ctx.lang);
       const body = request.body;

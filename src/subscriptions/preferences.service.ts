@@ -35,6 +35,11 @@ export class PreferencesService {
     this.readers = new ReaderRepository(db);
   }
 
+  /** The link came from an editor's test send: there is no reader behind it. */
+  isTestLink(token: string): boolean {
+    return readPreferences(this.signer, token) === 0;
+  }
+
   async view(token: string): Promise<PreferencesView> {
     const subscriberId = readPreferences(this.signer, token);
     const reader = await this.readers.find(subscriberId);

@@ -5,7 +5,8 @@ import type { TokenSigner } from './tokens.ts';
  * The claims carried by the links readers get, in one place so the mail that makes a link and the
  * page that reads it agree: confirm `{ s, l }` (48 h), unsubscribe `{ s, l, t? }` (never expires:
  * last year's mail must still let its reader leave; `t: 1` marks an editor's test mail) and
- * preferences `{ s }`. A token whose claims have the wrong shape is as invalid as a forged one.
+ * preferences `{ s }`. A token whose claims have the wrong shape is as invalid as a forged one. Links
+ * in an editor's test send carry subscriber 0 (and `t: 1` on unsubscribe): they show a notice.
  */
 
 export const CONFIRM_TTL_SECONDS = 48 * 3600;
@@ -52,14 +53,19 @@ export function readConfirm(signer: TokenSigner, token: string): ConfirmClaims {
 
 export function readUnsubscribe(signer: TokenSigner, token: string): UnsubscribeClaims {
   const claims = signer.verify('unsubscribe', token);
-  if (!isId(claims.s) || !isId(claims.l)) throw badClaims();
-  return { subscriberId: claims.s, listId: claims.l, test: claims.t === 1 || claims.t === true };
+  const test = claims.t === 1 || claims.t === true;
+  // An editor's test send has no subscriber behind it: subscriber 0.
+  const subscriber = claims.s;
+  if (!isId(claims.l) || !((test && subscriber === 0) || isId(subscriber))) throw badClaims();
+  return { subscriberId: subscriber as number, listId: claims.l, test };
 }
 
+/** The subscriber id; 0 for the link in an editor's test send, which has no subscriber behind it. */
 export function readPreferences(signer: TokenSigner, token: string): number {
   const claims = signer.verify('preferences', token);
-  if (!isId(claims.s)) throw badClaims();
-  return claims.s;
+  const subscriber = claims.s;
+  if (subscriber === 0 || isId(subscriber)) return subscriber;
+  throw badClaims();
 }
 
 function isId(value: unknown): value is number {
