@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import pino from 'pino';
+import { type SendingRuntime, startSending } from '../delivery/worker.runtime.ts';
 import { buildApp } from '../http/app.ts';
 import { OutboxSender } from '../subscriptions/outbox.sender.ts';
 import { RateLimitRepository } from '../subscriptions/rate-limit.repository.ts';
@@ -33,6 +34,7 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
     log: logger.child({ service: 'outbox' }),
   });
   let pruner: NodeJS.Timeout | undefined;
+  let sending: SendingRuntime | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   return [
     {
@@ -55,6 +57,17 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
         pruner.unref();
       },
       stop: async () => clearInterval(pruner),
+    },
+    {
+      // The scheduler and a delivery worker: a restarted serve resumes every issue still sending.
+      name: 'issue sender',
+      start: async () => {
+        const log = logger.child({ service: 'delivery' });
+        sending = await startSending(db, config, { log: (event, fields) => log.info(fields ?? {}, event) });
+      },
+      stop: async () => {
+        await sending?.stop();
+      },
     },
     {
       name: 'web server',
