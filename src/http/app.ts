@@ -7,6 +7,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isAppError } from '../core/errors.ts';
 import { TokenSigner } from '../subscriptions/tokens.ts';
+import { archiveRoutes } from './archive.routes.ts';
 import { confirmRoutes } from './confirm.routes.ts';
 import { healthRoutes } from './health.routes.ts';
 import { type AppDeps, field, pageContext, redactUrl, sendPage } from './http.context.ts';
@@ -130,6 +131,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(confirmRoutes, routeDeps);
   await app.register(unsubscribeRoutes, routeDeps);
   await app.register(preferencesRoutes, routeDeps);
+  await app.register(archiveRoutes, routeDeps);
   await app.register(webhookRoutes, routeDeps);
   await app.register(metricsRoutes, routeDeps);
   return app;

@@ -1,0 +1,55 @@
+import type { FastifyInstance } from 'fastify';
+import { IssuesRepository } from '../issues/issues.repository.ts';
+import { fillSlots } from '../render/issue.compiler.ts';
+import type { IssueTemplate } from '../render/render.types.ts';
+import { ListsRepository } from '../subscriptions/lists.repository.ts';
+import { escapeHtml } from './html.ts';
+import { type AppDeps, pageContext, sendPage } from './http.context.ts';
+import { messages } from './i18n.ts';
+import { messagePage } from './pages.ts';
+
+interface IdParams {
+  id: string;
+}
+
+/**
+ * The web version of a sent issue ("view in browser" in every mail). The copy is the same for every
+ * reader: the personal links (unsubscribe, preferences) exist only in each reader's own mail, so on
+ * the web they lead to the signup page. Only issues of public lists that have gone out are shown.
+ * The mail's HTML has inline styles and remote images, so this page has a CSP of its own, still
+ * without any script.
+ */
+export async function archiveRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const issues = new IssuesRepository(deps.db);
+  const lists = new ListsRepository(deps.db);
+
+  app.get<{ Params: IdParams }>('/archive/:id', async (request, reply) => {
+    const notFound = () => {
+      const ctx = pageContext(request, deps.config);
+      const t = messages(ctx.lang);
+      return sendPage(reply, 404, messagePage(ctx, t.notFoundTitle, [t.notFoundBody]));
+    };
+    if (!/^[1-9][0-9]{0,9}$/.test(request.params.id)) return notFound();
+    const id = Number(request.params.id);
+    const issue = await issues.find(id);
+    if (!issue || (issue.status !== 'sent' && issue.status !== 'sending')) return notFound();
+    const list = await lists.findById(issue.listId);
+    const template = (await issues.template(id)) as IssueTemplate | null;
+    if (!list?.isPublic || !template?.html) return notFound();
+    const signup = escapeHtml(`${deps.config.PUBLIC_URL}/subscribe`);
+    const html = fillSlots(template.html, {
+      greeting: escapeHtml(template.greeting.anonymous),
+      webUrl: escapeHtml(`${deps.config.PUBLIC_URL}/archive/${id}`),
+      preferencesUrl: signup,
+      unsubscribeUrl: signup,
+    });
+    return reply
+      .header(
+        'content-security-policy',
+        "default-src 'none'; style-src 'unsafe-inline' https:; img-src https: http: data:; font-src https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+      )
+      .header('cache-control', 'public, max-age=300')
+      .type('text/html; charset=utf-8')
+      .send(html);
+  });
+}
