@@ -174,7 +174,7 @@ export function statusTable({ issue, counts }: IssueStatusReport): string {
  * Works as a sender in this process until the issue is no longer sending, following it with a
  * progress bar. 0 when every delivery ended well; 1 when anything failed for good or the issue stopped.
  */
-async function waitForIssue(
+export async function waitForIssue(
   db: Kysely<Database>,
   config: Config,
   service: IssuesService,

@@ -24,6 +24,7 @@ const COMMAND_GROUPS: Record<string, () => Promise<Register>> = {
     };
   },
   worker: async () => (await import('./worker.commands.ts')).registerWorkerCommands,
+  demo: async () => (await import('./demo.commands.ts')).registerDemoCommand,
   suppressions: async () => (await import('./suppressions.commands.ts')).registerSuppressionCommands,
   bounces: async () => (await import('./bounces.commands.ts')).registerBounceCommands,
   serve: async () => (await import('./serve.commands.ts')).registerServeCommands,

@@ -43,7 +43,7 @@ export class AutoSendService {
       const skip = (reason: string) => report.skipped.push({ file, reason });
       let digest: ReturnType<typeof parseDigest>;
       try {
-        digest = parseDigest(await fs.readFile(join(dir, file), 'utf8'), file);
+        digest = parseDigest(await fs.readFile(join(dir, file), 'utf8'), file, { timeZone: this.config.TZ });
       } catch (error) {
         // One broken file never holds up the others.
         skip(isAppError(error) ? error.message : `cannot read: ${(error as Error).message}`);

@@ -42,7 +42,7 @@ export class IssuesService {
   async create(input: { digestPath: string; listSlug: string; at?: string }): Promise<Issue> {
     const sendAt = input.at === undefined ? null : parseFutureTime(input.at);
     const list = await this.lists.require(input.listSlug);
-    const digest = await loadDigest(input.digestPath);
+    const digest = await loadDigest(input.digestPath, { timeZone: this.config.TZ });
     const id = await this.createFromDigest(digest, list, {
       status: sendAt ? 'scheduled' : 'draft',
       sendAt,

@@ -77,7 +77,7 @@ export class TestSendService {
   }
 
   private async fromDigest(path: string, listSlug: string | undefined) {
-    const digest = await loadDigest(path);
+    const digest = await loadDigest(path, { timeZone: this.config.TZ });
     let list: { id: number; slug: string; name: string };
     if (listSlug) {
       list = await this.lists.require(listSlug);
