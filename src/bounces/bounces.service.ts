@@ -26,7 +26,7 @@ export type VerpResolver = (address: string) => number | undefined;
 
 /**
  * Turns what providers tell us (SNS notifications from SES, DSN mails) into recorded events and
- * suppressions. Every notification is applied in one transaction, so a crash halfway leaves nothing
+ * suppressions. Every notification is applied atomically, so a crash halfway leaves nothing
  * half-done and the provider's retry applies it whole.
  */
 export class BouncesService {
@@ -114,6 +114,12 @@ export class BouncesService {
       bounces.length === 1 || delivery.email === null
         ? bounces
         : bounces.filter((r) => r.email === delivery.email);
+    if (ours.length === 0) {
+      return {
+        result: 'unmatched',
+        reason: `the report does not name ${delivery.email}, the recipient of delivery ${delivery.id}`,
+      };
+    }
     const events: MailEvent[] = ours.map((r) => ({
       type: r.severity === 'hard' ? 'hard_bounce' : 'soft_bounce',
       source: 'dsn',

@@ -164,7 +164,7 @@ export class SnsVerifier {
   private readonly certificates = new Map<string, Promise<KeyObject>>();
 
   constructor(private readonly options: SnsVerifierOptions) {
-    this.hostPattern = anchored(options.certHostPattern);
+    this.hostPattern = hostPattern(options.certHostPattern);
     this.topics = new Set(options.topicArns);
   }
 
@@ -259,7 +259,7 @@ export class SnsVerifier {
 }
 
 /** The setting is matched against the whole host, whether or not it was written with ^ and $. */
-function anchored(pattern: string): RegExp {
+export function hostPattern(pattern: string): RegExp {
   const body = pattern.replace(/^\^/, '').replace(/\$$/, '');
   return new RegExp(`^(?:${body})$`, 'i');
 }
