@@ -96,10 +96,14 @@ describe('signup form', () => {
     ]);
   });
 
-  it('answers a new, a pending, a confirmed, an unsubscribed and a suppressed address with the identical page', async () => {
+  it('answers a new, a pending, a confirmed, an unsubscribed, a suppressed and a blocklisted address with the identical page', async () => {
     await db.db
       .insertInto('suppressions')
       .values({ email: 'gone@example.com', reason: 'hard_bounce' })
+      .execute();
+    await db.db
+      .insertInto('subscribers')
+      .values({ email: 'blocked@example.com', status: 'blocklisted' })
       .execute();
     await subscribe({ email: 'pending@example.com' });
     await subscribe({ email: 'confirmed@example.com' });
@@ -122,6 +126,7 @@ describe('signup form', () => {
       'confirmed@example.com',
       'left@example.com',
       'gone@example.com',
+      'blocked@example.com',
     ]) {
       const res = await subscribe({ email });
       expect(res.statusCode).toBe(200);
@@ -130,9 +135,10 @@ describe('signup form', () => {
     }
     expect(new Set(bodies).size).toBe(1);
     expect(new Set(headerNames).size).toBe(1);
-    // and nothing was written for the suppressed address
+    // and nothing was written or queued for the suppressed or blocklisted address
     expect(await subscription('gone@example.com')).toEqual([]);
-    expect((await outbox()).filter((m) => m.to_email === 'gone@example.com')).toEqual([]);
+    expect(await subscription('blocked@example.com')).toEqual([]);
+    expect((await outbox()).filter((m) => /gone|blocked/.test(m.to_email))).toEqual([]);
   });
 
   it('sends at most one confirmation mail per address per ten minutes', async () => {
