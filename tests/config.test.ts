@@ -67,11 +67,18 @@ describe('config', () => {
 });
 
 describe('addresses in settings', () => {
-  it.each(['bounce@example.org', '<bounce@example.org>', 'News 日报 <news@example.org>'])('%s is accepted', (value) => {
-    expect(loadConfig({ DATA_DIR: dataDir(), BOUNCE_ADDRESS: value, MAIL_FROM: value }).BOUNCE_ADDRESS).toBe(value);
-  });
+  it.each(['bounce@example.org', '<bounce@example.org>', 'News 日报 <news@example.org>'])(
+    '%s is accepted',
+    (value) => {
+      expect(
+        loadConfig({ DATA_DIR: dataDir(), BOUNCE_ADDRESS: value, MAIL_FROM: value }).BOUNCE_ADDRESS,
+      ).toBe(value);
+    },
+  );
 
   it.each(['bounce', 'a@b@c', 'News <news>'])('%s is refused', (value) => {
-    expect(() => loadConfig({ DATA_DIR: dataDir(), MAIL_FROM: value })).toThrow(/MAIL_FROM: expected an address/);
+    expect(() => loadConfig({ DATA_DIR: dataDir(), MAIL_FROM: value })).toThrow(
+      /MAIL_FROM: expected an address/,
+    );
   });
 });
