@@ -93,6 +93,13 @@ export function parseSesNotification(message: string, snsMessageId: string): Par
 
   const delivery = object(record.delivery, 'delivery');
   const occurredAt = date(delivery.timestamp) ?? new Date();
+  // One Delivery event per message sent: keep its row small (the full notification repeats every
+  // header of the message), which matters at a million recipients an issue.
+  const slim = {
+    eventType: kind,
+    mail: { messageId: providerMessageId, timestamp: mail.timestamp },
+    delivery,
+  };
   const list = Array.isArray(delivery.recipients) ? delivery.recipients : [];
   return {
     kind,
@@ -104,6 +111,7 @@ export function parseSesNotification(message: string, snsMessageId: string): Par
         type: 'delivery' as const,
         email,
         externalId: `ses:delivery:${providerMessageId}:${email}`,
+        payload: slim,
         detail: text(delivery.smtpResponse) ?? 'delivered',
         occurredAt,
       })),
