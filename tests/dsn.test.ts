@@ -116,6 +116,12 @@ describe('digestmail bounces ingest', () => {
     expect(s.suppression?.reason).toBe('hard_bounce');
     expect(s.events).toHaveLength(1);
     expect(s.events[0]).toMatchObject({ type: 'hard_bounce', source: 'dsn', delivery_id: d.id });
+    const status = await runCli(['issue', 'status', String(d.issueId), '--json'], {
+      DATABASE_URL: database.url,
+      SECRET_KEY: SECRET,
+    });
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout).counts).toMatchObject({ total: 1, bounced: 1, sent: 0 });
   });
 
   for (const file of ['exim-failed.eml', 'exchange-recipient-not-found.eml', 'gmail-550-5.1.1.eml']) {
