@@ -160,77 +160,26 @@ export class BouncesRepository {
   }
 
   /**
-   * One statement for one event. In order: remember the SNS message (when given; if it was known,
-   * nothing below happens), find the delivery, insert the event unless its external id is known, move
-   * the delivery forward if the event allows, suppress the address for a hard bounce or a complaint
-   * (the first reason recorded is kept), and unsubscribe a complainer from every list.
+   * One event in one round trip, through the function of migration 041 (whose comment lists the
+   * steps): remember the SNS message when given, record the event, move the delivery forward,
+   * suppress for a hard bounce or a complaint, unsubscribe a complainer everywhere. A known SNS message
+   * or a known event changes nothing.
    */
   private async applyEventStatement(event: MailEvent, sns: SnsRef | undefined): Promise<EventRow> {
     const next = event.final === false ? null : NEXT_STATUS[event.type];
-    const allowed = next ? [...MAY_BECOME[next]] : [];
-    const detail = event.detail.slice(0, 1000);
-    const deliveryId = event.deliveryId ?? null;
-    const providerId = event.providerMessageId ?? null;
-    const snsId = sns?.messageId ?? null;
     const suppressAs =
       event.type === 'hard_bounce' ? 'hard_bounce' : event.type === 'complaint' ? 'complaint' : null;
     const result = await sql<EventRow>`
-      with remembered as (
-        insert into sns_messages (message_id, type, topic_arn)
-        select ${snsId}::text, ${sns?.type ?? null}::text, ${sns?.topicArn ?? null}::text
-        where ${snsId}::text is not null
-        on conflict (message_id) do nothing
-        returning message_id
-      ),
-      target as (
-        select id, issue_id, subscriber_id from deliveries
-        where id = ${deliveryId}::bigint
-           or provider_message_id = ${providerId}::text
-           or message_id = ${event.messageId ?? null}::text
-        order by (id = ${deliveryId}::bigint) is true desc, (provider_message_id = ${providerId}::text) is true desc
-        limit 1
-      ),
-      recorded as (
-        insert into events (type, source, external_id, email, subscriber_id, delivery_id, issue_id, detail, payload, occurred_at)
-        select ${event.type}::text, ${event.source}::text, ${event.externalId}::text, ${event.email}::text,
-               coalesce(t.subscriber_id, (select id from subscribers where email = ${event.email}::text)),
-               t.id, t.issue_id, ${detail}::text, ${JSON.stringify(event.payload ?? {})}::jsonb,
-               ${event.occurredAt}::timestamptz
-        from (values (1)) as one (x) left join target t on true
-        where ${snsId}::text is null or exists (select 1 from remembered)
-        on conflict (external_id) do nothing
-        returning id, delivery_id, issue_id
-      ),
-      advanced as (
-        update deliveries d
-        set status = ${next}::text,
-            delivered_at = case when ${next}::text = 'delivered' then ${event.occurredAt}::timestamptz else d.delivered_at end,
-            last_error = case when ${next}::text = 'delivered' then d.last_error else ${detail}::text end,
-            lease_until = case when ${next}::text = 'delivered' then d.lease_until end,
-            updated_at = now()
-        from recorded r
-        where d.id = r.delivery_id and ${next}::text is not null and d.status = any(${allowed}::text[])
-        returning d.id
-      ),
-      suppressed as (
-        insert into suppressions (email, reason, note)
-        select ${event.email}::text, ${suppressAs}::text, ${detail.slice(0, 500)}::text
-        from recorded where ${suppressAs}::text is not null
-        on conflict (email) do nothing
-        returning reason
-      ),
-      unsubscribed as (
-        update subscriptions
-        set status = 'unsubscribed', unsubscribed_at = now(), updated_at = now()
-        where ${event.type}::text = 'complaint'
-          and exists (select 1 from recorded)
-          and subscriber_id in (select id from subscribers where email = ${event.email}::text)
-          and status <> 'unsubscribed'
-        returning 1
-      )
-      select exists (select 1 from remembered) as fresh, r.id is not null as recorded,
-             r.delivery_id, r.issue_id, (select reason from suppressed) as suppressed
-      from (values (1)) as one (x) left join recorded r on true`.execute(this.db);
+      select r_fresh as fresh, r_recorded as recorded, r_delivery_id as delivery_id,
+             r_issue_id as issue_id, r_suppressed as suppressed
+      from digestmail_apply_mail_event(
+        ${sns?.messageId ?? null}::text, ${sns?.type ?? null}::text, ${sns?.topicArn ?? null}::text,
+        ${event.type}::text, ${event.source}::text, ${event.externalId}::text, ${event.email}::text,
+        ${event.deliveryId ?? null}::bigint, ${event.providerMessageId ?? null}::text, ${event.messageId ?? null}::text,
+        ${event.detail.slice(0, 1000)}::text, ${JSON.stringify(event.payload ?? {})}::jsonb,
+        ${event.occurredAt}::timestamptz, ${next}::text, ${next ? [...MAY_BECOME[next]] : []}::text[],
+        ${suppressAs}::text
+      )`.execute(this.db);
     return result.rows[0]!;
   }
 }
