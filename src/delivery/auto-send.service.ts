@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import { isAppError } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
-import { parseDigest } from '../digest/digest.parser.ts';
+import type { Digest } from '../digest/digest.types.ts';
 import { IssuesRepository } from '../issues/issues.repository.ts';
 import { IssuesService } from '../issues/issues.service.ts';
 import { ListsService } from '../subscriptions/lists.service.ts';
@@ -39,9 +39,11 @@ export class AutoSendService {
     const dir = this.config.DIGESTS_DIR;
     if (!dir) return report;
     const files = (await fs.readdir(dir)).filter((f) => f.endsWith('.md')).sort();
+    // Loaded on use, so a worker without DIGESTS_DIR never holds the Markdown parser.
+    const { parseDigest } = await import('../digest/digest.parser.ts');
     for (const file of files) {
       const skip = (reason: string) => report.skipped.push({ file, reason });
-      let digest: ReturnType<typeof parseDigest>;
+      let digest: Digest;
       try {
         digest = parseDigest(await fs.readFile(join(dir, file), 'utf8'), file, { timeZone: this.config.TZ });
       } catch (error) {

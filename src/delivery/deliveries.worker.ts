@@ -144,6 +144,9 @@ export class DeliveryWorker {
     try {
       const senders = Array.from({ length: config.SEND_CONCURRENCY }, () => this.sender());
       await Promise.all(senders);
+      // A claim may still be on its way back from the database: wait for it, or its rows would sit
+      // leased until the lease ran out and then count as crash resends.
+      await this.refilling;
       // Claimed but never started: hand them back at once rather than waiting for the lease.
       for (const delivery of this.queue.splice(0)) this.release(delivery);
     } finally {
@@ -254,6 +257,7 @@ export class DeliveryWorker {
     try {
       await this.refreshIssues();
       for (let tried = 0; tried < this.sendingIssueIds.length; tried++) {
+        if (this.stopping) return;
         const issueId = this.sendingIssueIds[this.nextIssue++ % this.sendingIssueIds.length]!;
         const issue = await this.loadIssue(issueId);
         if (issue?.status !== 'sending') continue;
@@ -375,7 +379,6 @@ export class DeliveryWorker {
       }
     }
   }
-
 
   private log(event: string, fields: Record<string, unknown> = {}): void {
     this.options.log?.(event, { workerId: this.id, ...fields });

@@ -4,9 +4,7 @@ import type { Config } from '../config/config.loader.ts';
 import { AppError, invalid, notFound } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
 import { DeliveriesRepository, type IssueCounts } from '../delivery/deliveries.repository.ts';
-import { loadDigest } from '../digest/digest.parser.ts';
 import type { Digest } from '../digest/digest.types.ts';
-import { compileIssue } from '../render/issue.compiler.ts';
 import type { List } from '../subscriptions/lists.repository.ts';
 import { ListsService } from '../subscriptions/lists.service.ts';
 import { type Issue, IssuesRepository, type IssueSummary } from './issues.repository.ts';
@@ -42,6 +40,9 @@ export class IssuesService {
   async create(input: { digestPath: string; listSlug: string; at?: string }): Promise<Issue> {
     const sendAt = input.at === undefined ? null : parseFutureTime(input.at);
     const list = await this.lists.require(input.listSlug);
+    // Loaded on use: workers and the scheduler create issues rarely and should not carry the
+    // Markdown parser and MJML in memory for it.
+    const { loadDigest } = await import('../digest/digest.parser.ts');
     const digest = await loadDigest(input.digestPath, { timeZone: this.config.TZ });
     const id = await this.createFromDigest(digest, list, {
       status: sendAt ? 'scheduled' : 'draft',
@@ -60,6 +61,7 @@ export class IssuesService {
     list: Pick<List, 'id' | 'slug' | 'name'>,
     options: { status: 'draft' | 'scheduled'; sendAt: Date | null; digestPath?: string; autoKey?: string },
   ): Promise<number | undefined> {
+    const { compileIssue } = await import('../render/issue.compiler.ts');
     const template = await compileIssue(digest, {
       config: this.config,
       list: { slug: list.slug, name: list.name },

@@ -1,0 +1,185 @@
+/**
+ * npm run bench:send — the sender against the real PostgreSQL and Postfix's smtp-sink:
+ *   1. enqueue one issue to 1,000,000 confirmed readers (one INSERT … SELECT); target ≤ 10 s;
+ *   2. a `digestmail worker` process dispatches 100,000 of those messages to smtp-sink (its own
+ *      process) with every delivery's state committed; prints messages/s and the worker's peak RSS
+ *      (targets ≥ 2,000 msg/s, < 250 MB);
+ *   3. smtp-source sends messages of the same size over the same number of connections to the same
+ *      sink, as the ceiling this machine allows; target: the worker reaches ≥ 25 % of it.
+ * BENCH_RECIPIENTS, BENCH_DISPATCH, BENCH_CONNECTIONS change the sizes.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import { loadConfig } from '../src/config/config.loader.ts';
+import { openPostgres } from '../src/db/db.factory.ts';
+import { migrateToLatest } from '../src/db/migrator.ts';
+import { IssuesService } from '../src/issues/issues.service.ts';
+import { MessageBuilder } from '../src/render/message.builder.ts';
+import type { IssueTemplate } from '../src/render/render.types.ts';
+import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { fmt, freshDatabase, runMeasured } from './bench.util.ts';
+
+const RECIPIENTS = Number(process.env.BENCH_RECIPIENTS ?? 1_000_000);
+const DISPATCH = Number(process.env.BENCH_DISPATCH ?? 100_000);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const DIGEST = join(root, 'examples', 'digests', '2026-11-30-ai-daily.md');
+const dataDir = join(root, 'bench', '.data', 'send');
+mkdirSync(dataDir, { recursive: true });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Postfix's smtp-sink in its own process: accepts everything, keeps nothing. */
+async function startSink(): Promise<{ port: number; stop: () => void }> {
+  const port = await freePort();
+  const sink = spawn('/usr/sbin/smtp-sink', ['-u', 'postfix', `127.0.0.1:${port}`, '1000'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let i = 0; i < 50; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(true));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
+    });
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { port, stop: () => sink.kill('SIGTERM') };
+}
+
+function peakRssMiB(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? 0) / 1024;
+}
+
+async function main(): Promise<void> {
+  const url = await freshDatabase('digestmail_bench_send');
+  const env = {
+    DATABASE_URL: url,
+    DATA_DIR: join(dataDir, 'home'),
+    SECRET_KEY: 'bench-secret-key-bench-secret-key-0123456789',
+    PUBLIC_URL: 'https://news.example.org',
+    MAIL_FROM: 'AI 每日简报 <news@example.org>',
+    BOUNCE_ADDRESS: 'bounces@example.org',
+    LOG_LEVEL: 'warn',
+  };
+  const config = loadConfig({ ...process.env, ...env });
+  const handle = openPostgres(url, 4);
+  const db = handle.db;
+  await migrateToLatest(db);
+
+  process.stdout.write(`seeding ${fmt(RECIPIENTS)} confirmed readers … `);
+  let t = performance.now();
+  await sql`insert into lists (slug, name, opt_in) values ('ai-daily', 'AI 每日简报', 'single')`.execute(db);
+  await sql`insert into subscribers (email, name)
+            select 'reader' || g || '@example' || (g % 97) || '.org', '读者 ' || g
+              from generate_series(1, ${RECIPIENTS}::int) g`.execute(db);
+  await sql`insert into subscriptions (subscriber_id, list_id, status, confirmed_at)
+            select id, 1, 'confirmed', now() from subscribers`.execute(db);
+  await sql`vacuum analyze`.execute(db);
+  console.log(`${((performance.now() - t) / 1000).toFixed(1)} s (not measured)`);
+
+  const issues = new IssuesService(db, config);
+  const issue = await issues.create({ digestPath: DIGEST, listSlug: 'ai-daily' });
+  t = performance.now();
+  const { enqueued } = await issues.send(String(issue.id));
+  const enqueueSeconds = (performance.now() - t) / 1000;
+  console.log(`enqueue: ${fmt(enqueued)} deliveries in ${enqueueSeconds.toFixed(2)} s (target ≤ 10 s)`);
+
+  // The size of what goes on the wire, for smtp-source to send the same.
+  const template = (
+    await db.selectFrom('issues').select('template').where('id', '=', issue.id).executeTakeFirstOrThrow()
+  ).template as IssueTemplate;
+  const sample = new MessageBuilder(config, new TokenSigner(config.SECRET_KEY)).build(
+    { id: issue.id, template, list: { id: 1, slug: 'ai-daily', name: 'AI 每日简报' } },
+    { email: 'reader1@example1.org', name: '读者 1', subscriberId: 1, deliveryId: 1 },
+  );
+  const size = sample.raw.length;
+  console.log(`message size: ${fmt(size)} bytes (digest ${DIGEST.replace(root, '')})`);
+
+  const sink = await startSink();
+  const worker = spawn(process.execPath, [join(root, 'bin', 'digestmail.js'), 'worker'], {
+    env: {
+      ...process.env,
+      ...env,
+      MAIL_URL: `smtp://127.0.0.1:${sink.port}`,
+      SEND_RATE: '1000000',
+      SEND_CONCURRENCY: String(CONNECTIONS),
+      SEND_BATCH_SIZE: '500',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const started = performance.now();
+  let sent = 0;
+  while (sent < DISPATCH) {
+    await new Promise((r) => setTimeout(r, 500));
+    const row = await sql<{
+      n: number;
+    }>`select count(*)::int as n from deliveries where status = 'sent'`.execute(db);
+    sent = row.rows[0]!.n;
+    if (worker.exitCode !== null) throw new Error(`the worker exited early (${worker.exitCode})`);
+  }
+  const wall = (performance.now() - started) / 1000;
+  const rss = peakRssMiB(worker.pid!);
+  worker.kill('SIGTERM');
+  await new Promise((r) => worker.once('exit', r));
+  // Rate over the first DISPATCH messages by their committed send times (process start excluded).
+  const span = await sql<{ seconds: number }>`
+    select extract(epoch from max(sent_at) - min(sent_at))::float8 as seconds
+      from (select sent_at from deliveries where status = 'sent' order by sent_at limit ${DISPATCH}) s
+  `.execute(db);
+  const seconds = span.rows[0]!.seconds;
+  const rate = DISPATCH / seconds;
+  const leftovers = await sql<{
+    n: number;
+  }>`select count(*)::int as n from deliveries where status = 'sending'`.execute(db);
+  console.log(
+    `dispatch: ${fmt(DISPATCH)} messages over ${CONNECTIONS} connections in ${seconds.toFixed(1)} s = ${fmt(rate)} msg/s (target ≥ 2,000); ${fmt(wall, 1)} s with start-up`,
+  );
+  console.log(
+    `worker peak RSS: ${fmt(rss)} MiB (target < 250 MB); deliveries left 'sending' after stop: ${leftovers.rows[0]!.n}`,
+  );
+
+  const source = await runMeasured(
+    '/usr/sbin/smtp-source',
+    [
+      '-s',
+      String(CONNECTIONS),
+      '-l',
+      String(size),
+      '-m',
+      String(DISPATCH),
+      '-f',
+      'bench@example.org',
+      '-t',
+      'sink@example.org',
+      `127.0.0.1:${sink.port}`,
+    ],
+    {},
+  );
+  if (source.code !== 0) throw new Error(`smtp-source failed: ${source.stderr}`);
+  const ceiling = DISPATCH / source.seconds;
+  console.log(
+    `smtp-source: ${fmt(DISPATCH)} messages of ${fmt(size)} bytes over ${CONNECTIONS} connections in ${source.seconds.toFixed(1)} s = ${fmt(ceiling)} msg/s`,
+  );
+  console.log(`digestmail reaches ${((rate / ceiling) * 100).toFixed(0)} % of smtp-source (target ≥ 25 %)`);
+
+  sink.stop();
+  await handle.close();
+}
+
+await main();
