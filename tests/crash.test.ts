@@ -7,6 +7,7 @@ import {
   createIssue,
   exited,
   issueStatus,
+  killWorkers,
   perRecipient,
   seedAudience,
   senderEnv,
@@ -25,6 +26,7 @@ describe('a worker killed with SIGKILL mid-send', () => {
     audience = await seedAudience(db.db, 2000);
   });
   afterAll(async () => {
+    await killWorkers();
     await smtp?.close();
     await db?.close();
   });

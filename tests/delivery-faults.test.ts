@@ -7,6 +7,7 @@ import {
   createIssue,
   exited,
   issueStatus,
+  killWorkers,
   perRecipient,
   seedAudience,
   senderEnv,
@@ -22,11 +23,13 @@ describe('a flaky or refusing mail server', () => {
     db = await createTestDatabase('postgres');
   });
   afterEach(async () => {
+    await killWorkers();
     await smtp?.close();
     smtp = undefined;
     await db?.close();
   });
   afterAll(async () => {
+    await killWorkers();
     await smtp?.close();
   });
 

@@ -7,6 +7,7 @@ import {
   createIssue,
   exited,
   issueStatus,
+  killWorkers,
   perRecipient,
   seedAudience,
   senderEnv,
@@ -54,6 +55,7 @@ describe('three workers draining one issue', () => {
     await seedAudience(db.db, RECIPIENTS);
   });
   afterAll(async () => {
+    await killWorkers();
     await smtp?.close();
     await db?.close();
   });

@@ -97,6 +97,19 @@ export async function issueStatus(env: Record<string, string>, id: number) {
   };
 }
 
+const liveWorkers = new Set<ChildProcess>();
+// A test that fails half-way must not leave workers running after the test process is gone.
+process.on('exit', () => {
+  for (const child of liveWorkers) child.kill('SIGKILL');
+});
+
+/** Kills every worker a test started that is still running (for afterAll/afterEach). */
+export async function killWorkers(): Promise<void> {
+  const children = [...liveWorkers];
+  for (const child of children) child.kill('SIGKILL');
+  await Promise.all(children.map(exited));
+}
+
 /** A `digestmail worker` process. */
 export function spawnWorker(env: Record<string, string>): ChildProcess & { output: () => string } {
   const child = spawn(process.execPath, [BIN, 'worker'], {
@@ -104,6 +117,8 @@ export function spawnWorker(env: Record<string, string>): ChildProcess & { outpu
     env: { ...process.env, NODE_ENV: 'test', DEBUG: '', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  liveWorkers.add(child);
+  child.once('exit', () => liveWorkers.delete(child));
   let output = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     output += d;
