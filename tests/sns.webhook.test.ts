@@ -482,6 +482,15 @@ describe('forged, broken or stale messages get a 4xx and change nothing', () => 
     );
   });
 
+  it('a certificate URL on an allowed host that names no certificate', async () => {
+    const message = signed(bounce);
+    await expectRejected(
+      await post({ ...message, SigningCertURL: `${certs.origin}/SimpleNotificationService-missing.pem` }),
+      403,
+      'webhooks.bad_certificate',
+    );
+  });
+
   it('a topic that is not in SNS_TOPIC_ARNS', async () => {
     const message = signed(bounce, { topicArn: 'arn:aws:sns:us-east-1:999999999999:someone-else' });
     await expectRejected(await post(message), 403, 'webhooks.unknown_topic');

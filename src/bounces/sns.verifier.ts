@@ -235,13 +235,16 @@ export class SnsVerifier {
 
   private async loadCertificate(url: string): Promise<KeyObject> {
     const response = await fetchHttps(url, { ...this.fetchOptions, maxBytes: 64 * 1024 });
+    // The host is an SNS host, so a 4xx means the URL names no certificate: a forgery, not an outage.
+    // A 5xx may pass, and a 502 from us lets SNS deliver the message again later.
+    if (response.status >= 400 && response.status < 500) {
+      throw rejected('bad_certificate', `the signing certificate URL answered HTTP ${response.status}`);
+    }
     if (response.status !== 200) {
       throw new AppError(
         'webhooks.cert_unavailable',
         `the signing certificate answered HTTP ${response.status}`,
-        {
-          status: 502,
-        },
+        { status: 502 },
       );
     }
     let certificate: X509Certificate;
