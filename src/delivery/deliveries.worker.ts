@@ -292,7 +292,9 @@ export class DeliveryWorker {
     const statuses = await this.issuesRepo.statuses([...this.issues.keys()]);
     for (const [id, issue] of this.issues) {
       const status = statuses.get(id);
-      if (status === undefined) this.issues.delete(id);
+      // Forget issues that stopped sending, so a long-running worker does not keep every template
+      // it ever sent; one that is resumed is loaded again.
+      if (status !== 'sending') this.issues.delete(id);
       else issue.status = status;
     }
   }
