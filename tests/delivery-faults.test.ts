@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.ts';
@@ -13,6 +16,7 @@ import {
   senderEnv,
   spawnWorker,
   until,
+  waitForIssue,
 } from './sender.helpers.ts';
 
 describe('a flaky or refusing mail server', () => {
@@ -138,6 +142,32 @@ describe('a flaky or refusing mail server', () => {
     expect(got.size).toBe(198);
     const status = await issueStatus(env, id);
     expect(status.counts).toMatchObject({ sent: 198, suppressed: 1, unsubscribed: 1 });
+  }, 120_000);
+
+  it('pauses the issue with the reason when the transport cannot send at all, and fails nobody', async () => {
+    await seedAudience(db.db, 50);
+    const outbox = join(mkdtempSync(join(tmpdir(), 'dm-fatal-')), 'outbox');
+    const env = senderEnv(db.url!, `outbox:${outbox}`, { SEND_RATE: '5', LOG_LEVEL: 'info' });
+    const id = await createIssue(env);
+    expect((await runCli(['issue', 'send', String(id)], env)).code).toBe(0);
+    const worker = spawnWorker(env);
+    await until(
+      async () => (existsSync(outbox) && readdirSync(outbox).length >= 2 ? true : undefined),
+      30_000,
+      'the first messages',
+    );
+    // The folder disappears and a file takes its place: no message can be written any more.
+    rmSync(outbox, { recursive: true, force: true });
+    writeFileSync(outbox, 'not a folder');
+    await waitForIssue(db.db, id, 'paused', 30_000);
+    worker.kill('SIGTERM');
+    expect(await exited(worker)).toBe(0);
+    const status = await issueStatus(env, id);
+    expect(status.pause_reason).toMatch(/^the mail provider refused to send: outbox\.enotdir/);
+    expect(status.counts.failed).toBe(0);
+    expect(status.counts.sending).toBe(0);
+    expect(status.counts.queued).toBeGreaterThan(30);
+    expect(worker.output()).toContain('issue_paused');
   }, 120_000);
 
   it('keeps every delivery queued while the server is down, and sends them all once it is back', async () => {
