@@ -99,12 +99,18 @@ beforeAll(async () => {
   certs = await startCertServer(pki);
 });
 
-afterAll(async () => {
+/** `serve` also runs a sender: stop it before another test sends through a different endpoint. */
+async function stopServe(): Promise<void> {
   if (server && server.exitCode === null) {
     const exited = new Promise((resolve) => server!.once('exit', resolve));
     server.kill('SIGTERM');
     await exited;
   }
+  server = undefined;
+}
+
+afterAll(async () => {
+  await stopServe();
   await certs?.close();
   pki?.remove();
   await ses?.close();
@@ -224,6 +230,7 @@ describe('end to end through SES', { timeout: 240_000 }, () => {
       .execute();
     expect(boSubs.map((s) => s.status)).toEqual(['unsubscribed', 'unsubscribed']);
 
+    await stopServe();
     const second = await sendIssue();
     const secondSends = ses.accepted().filter((a) => a.tags.issue === String(second));
     expect(secondSends.map((a) => a.to[0]).sort()).toEqual([
