@@ -74,6 +74,9 @@ describe('a worker killed with SIGKILL mid-send', () => {
       .execute();
     const resentEmails = new Set(resent.map((r) => r.email));
     const twice = [...got].filter(([, n]) => n > 1).map(([email]) => email);
+    console.info(
+      `crash test: resent_after_crash ${done.counts.resent_after_crash}, duplicates received ${twice.length}, in-flight window ${window} per kill`,
+    );
     for (const email of twice) expect(resentEmails.has(email)).toBe(true);
     expect(Math.max(...got.values())).toBeLessThanOrEqual(4);
     expect(done.counts.resent_after_crash).toBe(resent.length);
