@@ -55,7 +55,7 @@ export async function startSending(
   });
   const scheduler = options.scheduler === false ? undefined : new DeliveryScheduler(db, config, options.log);
   scheduler?.start();
-  void worker.start();
+  worker.start().catch((error: Error) => options.log?.('worker_failed', { error: error.message }));
   return {
     worker,
     scheduler,
