@@ -108,8 +108,22 @@ describeEachEngine('lists and subscribers', (current) => {
   });
 
   it('removing a person erases their rows and keeps the address suppressed', async () => {
-    await subscribers.add({ email: 'erase-me@example.com', listSlug: 'ai-daily', name: 'E' });
+    const person = await subscribers.add({ email: 'erase-me@example.com', listSlug: 'ai-daily', name: 'E' });
+    const issue = await current()
+      .db.insertInto('issues')
+      .values({ list_id: 1, subject: 's', title: 't', digest_source: '', digest_hash: 'h' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await current()
+      .db.insertInto('deliveries')
+      .values({ issue_id: issue.id, subscriber_id: person.id, email: person.email, status: 'sent' })
+      .execute();
     expect(await subscribers.remove('Erase-Me@example.com')).toBe(true);
+    const deliveries = await current()
+      .db.selectFrom('deliveries')
+      .select(['subscriber_id', 'email', 'status'])
+      .execute();
+    expect(deliveries).toEqual([{ subscriber_id: null, email: null, status: 'sent' }]);
     expect(await repo.findByEmail('erase-me@example.com')).toBeUndefined();
     expect(await repo.suppressionOf('erase-me@example.com')).toBe('erased');
     expect(await exported()).toBe('email,name,status,subscribed_at\n');

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import { type SendingRuntime, startSending } from '../delivery/worker.runtime.ts';
 import { buildApp } from '../http/app.ts';
+import { verifyTemplates } from '../render/templates.verify.ts';
 import { OutboxSender } from '../subscriptions/outbox.sender.ts';
 import { RateLimitRepository } from '../subscriptions/rate-limit.repository.ts';
 import { TokenSigner } from '../subscriptions/tokens.ts';
@@ -72,6 +73,8 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
     {
       name: 'web server',
       start: async () => {
+        // A broken template stops serve here, not at the first signup or send.
+        await verifyTemplates(config);
         app = await buildApp({ config, db, signer, onMailQueued: () => outbox.wake() });
         const address = await app.listen({ port: config.PORT, host: config.HOST });
         // One plain line a supervisor or a test can read (PORT=0 picks a free port).

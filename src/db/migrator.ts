@@ -23,7 +23,8 @@ class TypeScriptMigrationProvider implements MigrationProvider {
 }
 
 function migrator(db: Kysely<any>): Migrator {
-  return new Migrator({ db, provider: new TypeScriptMigrationProvider() });
+  // Migrations written on parallel branches land in any order; each is applied once whatever its date.
+  return new Migrator({ db, provider: new TypeScriptMigrationProvider(), allowUnorderedMigrations: true });
 }
 
 export interface MigrationOutcome {

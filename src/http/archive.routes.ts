@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { IssuesRepository } from '../issues/issues.repository.ts';
-import { fillSlots } from '../render/issue.compiler.ts';
 import type { IssueTemplate } from '../render/render.types.ts';
+import { fillSlots } from '../render/template.engine.ts';
 import { ListsRepository } from '../subscriptions/lists.repository.ts';
 import { escapeHtml } from './html.ts';
 import { type AppDeps, pageContext, sendPage } from './http.context.ts';

@@ -3,8 +3,11 @@ import type { Config } from '../config/config.loader.ts';
 import type { Digest } from '../digest/digest.types.ts';
 import { type MailStrings, stringsFor } from './mail.strings.ts';
 import { compileMjml } from './mjml.compiler.ts';
-import { SLOT_NAMES, type IssueTemplate, type SlotName, type SlottedText } from './render.types.ts';
-import { escapeHtml, fillTemplate } from './template.engine.ts';
+
+export { fillSlots } from './template.engine.ts';
+
+import { type IssueTemplate, SLOT_NAMES, type SlotName, type SlottedText } from './render.types.ts';
+import { escapeHtml, fillSlots, fillTemplate } from './template.engine.ts';
 
 export interface CompileOptions {
   config: Config;
@@ -100,13 +103,6 @@ export function splitSlots(text: string, marks: SlotMarks): SlottedText {
   }
   parts.push(text.slice(last));
   return { parts, slots };
-}
-
-/** Fills a SlottedText; used by the message builder's slow path and by previews and tests. */
-export function fillSlots(text: SlottedText, values: Record<SlotName, string>): string {
-  let out = text.parts[0]!;
-  for (let i = 0; i < text.slots.length; i++) out += values[text.slots[i]!] + text.parts[i + 1]!;
-  return out;
 }
 
 function typicalBytes(html: SlottedText): number {

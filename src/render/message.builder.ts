@@ -3,7 +3,6 @@ import type { Config } from '../config/config.loader.ts';
 import type { TokenSigner } from '../subscriptions/tokens.ts';
 import type { OutgoingMessage } from '../transports/transport.types.ts';
 import { DkimSigner } from './dkim.signer.ts';
-import { fillSlots } from './issue.compiler.ts';
 import {
   assertPlainAddress,
   encodeHeaderText,
@@ -15,7 +14,7 @@ import {
   stripControl,
 } from './mime.encoding.ts';
 import type { IssueTemplate, SlotName, SlottedText } from './render.types.ts';
-import { escapeHtml } from './template.engine.ts';
+import { escapeHtml, fillSlots } from './template.engine.ts';
 
 export interface IssueRef {
   id: number;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../core/errors.ts';
+import type { SlotName, SlottedText } from './render.types.ts';
 
 /**
  * A deliberately small template language for the MJML files in `emails/`, so that templates stay
@@ -92,4 +93,11 @@ function templateError(name: string, reason: string): AppError {
     status: 500,
     exitCode: 1,
   });
+}
+
+/** Fills a SlottedText; used by the message builder's slow path and by previews and tests. */
+export function fillSlots(text: SlottedText, values: Record<SlotName, string>): string {
+  let out = text.parts[0]!;
+  for (let i = 0; i < text.slots.length; i++) out += values[text.slots[i]!] + text.parts[i + 1]!;
+  return out;
 }

@@ -216,8 +216,14 @@ export class SubscribersRepository {
         .where('email', '=', email)
         .returning('id')
         .executeTakeFirst();
-      // The delivery rows stay for the issue counts (their subscriber_id is set null by the FK).
-      await trx.updateTable('deliveries').set({ email: null }).where('email', '=', email).execute();
+      if (subscriber) {
+        // The delivery rows stay for the issue counts, with nothing left that names the person.
+        await trx
+          .updateTable('deliveries')
+          .set({ subscriber_id: null, email: null })
+          .where('subscriber_id', '=', subscriber.id)
+          .execute();
+      }
       await trx.deleteFrom('events').where('email', '=', email).execute();
       await trx
         .insertInto('suppressions')
