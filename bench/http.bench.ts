@@ -13,19 +13,17 @@
  * BENCH_SECONDS (default 10) and BENCH_CONNECTIONS (default 32) tune the run; BENCH_DATABASE_URL the
  * server (default local).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type Kysely, sql } from 'kysely';
 import { openPostgres } from '../src/db/db.factory.ts';
 import type { Database } from '../src/db/db.types.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { signUnsubscribe } from '../src/subscriptions/reader-tokens.ts';
 import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { freePort, startServe } from '../tests/helpers/serve.ts';
 import { fmt, freshDatabase } from './bench.util.ts';
 
 interface AutocannonResult {
@@ -45,36 +43,6 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
 /** Enough readers that every one-click request in the run unsubscribes someone new. */
 const READERS = 200_000;
-const BIN = fileURLToPath(new URL('../bin/digestmail.js', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startServe(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('listening on')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${output}`)));
-  });
-  return child;
-}
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 function cpuSeconds(pid: number): number {
@@ -193,7 +161,7 @@ async function main(): Promise<void> {
       ],
     });
     let next = 1;
-    const oneClickRun = await measure(serve.pid!, db, () =>
+    const oneClickRun = await measure(serve.child.pid!, db, () =>
       autocannon({
         url: base,
         connections: CONNECTIONS,
@@ -219,7 +187,7 @@ async function main(): Promise<void> {
     const cookie = (form.headers.get('set-cookie') ?? '').split(';')[0]!;
     const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
     let n = 0;
-    const signupRun = await measure(serve.pid!, db, () =>
+    const signupRun = await measure(serve.child.pid!, db, () =>
       autocannon({
         url: base,
         connections: CONNECTIONS,
@@ -264,8 +232,7 @@ async function main(): Promise<void> {
     ] as const;
     console.log(`targets: ${targets.map(([name, met]) => `${name} ${met ? 'met' : 'NOT met'}`).join('; ')}`);
   } finally {
-    serve.kill('SIGTERM');
-    await new Promise((resolve) => serve.once('exit', resolve));
+    await serve.stop();
     await handle.close();
     rmSync(outboxDir, { recursive: true, force: true });
   }

@@ -21,6 +21,7 @@ import { IssuesService } from '../src/issues/issues.service.ts';
 import { MessageBuilder } from '../src/render/message.builder.ts';
 import type { IssueTemplate } from '../src/render/render.types.ts';
 import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { freePort } from '../tests/helpers/serve.ts';
 import { fmt, freshDatabase, runMeasured } from './bench.util.ts';
 
 const RECIPIENTS = Number(process.env.BENCH_RECIPIENTS ?? 1_000_000);
@@ -30,18 +31,6 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const DIGEST = join(root, 'examples', 'digests', '2026-11-30-ai-daily.md');
 const dataDir = join(root, 'bench', '.data', 'send');
 mkdirSync(dataDir, { recursive: true });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Postfix's smtp-sink in its own process: accepts everything, keeps nothing. */
 async function startSink(): Promise<{ port: number; stop: () => void }> {

@@ -7,16 +7,15 @@
  * BENCH_NOTIFICATIONS (default 20000) sets how many; BENCH_DATABASE_URL the server (default local);
  * BENCH_CPU_PROF=<dir> profiles the server.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { openPostgres } from '../src/db/db.factory.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
+import { type RunningServe, startServe } from '../tests/helpers/serve.ts';
 import { createTestPki, notification, sesFixture, startCertServer, TOPIC_ARN } from '../tests/sns.signer.ts';
 import { fmt, freshDatabase } from './bench.util.ts';
 
@@ -34,7 +33,6 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 const N = Number(process.env.BENCH_NOTIFICATIONS ?? 20_000);
 const CONNECTIONS = 64;
-const BIN = fileURLToPath(new URL('../bin/digestmail.js', import.meta.url));
 
 async function main(): Promise<void> {
   const url = await freshDatabase('dm_bench_webhook');
@@ -73,7 +71,7 @@ async function main(): Promise<void> {
   const pki = createTestPki();
   const certs = await startCertServer(pki);
   const dataDir = mkdtempSync(join(tmpdir(), 'dm-bench-webhook-'));
-  let server: ChildProcess | undefined;
+  let server: RunningServe | undefined;
   try {
     // 70 % Delivery, 15 % Permanent bounce, 10 % Transient bounce, 5 % Complaint: one per reader.
     process.stdout.write(`signing ${fmt(N)} notifications (SHA256withRSA)… `);
@@ -123,9 +121,8 @@ async function main(): Promise<void> {
     const profile = process.env.BENCH_CPU_PROF
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
       : [];
-    server = spawn(process.execPath, [...profile, BIN, 'serve'], {
-      env: {
-        ...process.env,
+    server = await startServe(
+      {
         DATABASE_URL: url,
         DATA_DIR: dataDir,
         SECRET_KEY: 'bench-webhook-secret-0123456789abcdef012345',
@@ -137,17 +134,9 @@ async function main(): Promise<void> {
         SNS_CERT_HOST_PATTERN: '^127\\.0\\.0\\.1$',
         NODE_EXTRA_CA_CERTS: pki.caPath,
       },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const base = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      server!.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-        out += chunk;
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      server!.on('exit', (code) => reject(new Error(`digestmail serve exited with ${code}`)));
-    });
+      { nodeArgs: profile },
+    );
+    const base = server.url;
 
     let next = 0;
     const result = await autocannon({
@@ -213,11 +202,7 @@ async function main(): Promise<void> {
     );
     if (lost.length > 0 || result.non2xx > 0 || result.errors > 0) process.exitCode = 1;
   } finally {
-    if (server && server.exitCode === null) {
-      const exited = new Promise((resolve) => server!.once('exit', resolve));
-      server.kill('SIGTERM');
-      await exited;
-    }
+    await server?.stop();
     await certs.close();
     pki.remove();
     rmSync(dataDir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDigest } from '../src/digest/digest.parser.ts';
 import { compileIssue } from '../src/render/issue.compiler.ts';
@@ -8,6 +8,7 @@ import { MessageBuilder } from '../src/render/message.builder.ts';
 import { TokenSigner } from '../src/subscriptions/tokens.ts';
 import { renderTestConfig } from './fixtures/digests/config.ts';
 import { manyItemsDigest } from './fixtures/digests/generated.ts';
+import { launchChromium } from './helpers/browser.ts';
 import { ROOT } from './helpers/cli.ts';
 
 /**
@@ -52,18 +53,7 @@ async function renderToFile(name: string, source: string): Promise<{ file: strin
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -1,12 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT } from './helpers/cli.ts';
+import { launchChromium } from './helpers/browser.ts';
+import { ROOT } from './helpers/cli.ts';
 import { TEST_SECRET } from './helpers/http-app.ts';
+import { freePort, type RunningServe, startServe } from './helpers/serve.ts';
 import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 
@@ -14,22 +14,10 @@ const ARTIFACTS = join(ROOT, 'tests', '.artifacts');
 
 let db: TestDatabase;
 let smtp: TestSmtpServer;
-let serve: ChildProcess;
-let serveOutput = '';
+let serve: RunningServe;
 let base: string;
 let browser: Browser;
 let listId: number;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   db = await createTestDatabase('postgres');
@@ -49,55 +37,24 @@ beforeAll(async () => {
   // The links in mail must name the server's own address, so its port is chosen before it starts.
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  serve = spawn(process.execPath, [BIN, 'serve'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      DATABASE_URL: db.url,
-      MAIL_URL: smtp.url,
-      SECRET_KEY: TEST_SECRET,
-      PUBLIC_URL: base,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      ORG_NAME: 'AI Daily Press',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  serve = await startServe({
+    NODE_ENV: 'test',
+    DATABASE_URL: db.url!,
+    MAIL_URL: smtp.url,
+    SECRET_KEY: TEST_SECRET,
+    PUBLIC_URL: base,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ORG_NAME: 'AI Daily Press',
+    LOG_LEVEL: 'warn',
   });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${serveOutput}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      serveOutput += chunk.toString();
-      if (/listening on http:\/\/127\.0\.0\.1:\d+/.test(serveOutput)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    serve.stdout!.on('data', onData);
-    serve.stderr!.on('data', onData);
-    serve.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${serveOutput}`)));
-  });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   mkdirSync(ARTIFACTS, { recursive: true });
 });
 
 afterAll(async () => {
   await browser?.close();
-  if (serve && serve.exitCode === null) {
-    serve.kill('SIGKILL');
-  }
+  if (serve && serve.child.exitCode === null) serve.child.kill('SIGKILL');
   await smtp?.close();
   await db?.close();
 });
@@ -200,9 +157,7 @@ describe('a reader in a real browser, with a real SMTP server and a running dige
   });
 
   it('stops gracefully on SIGTERM', async () => {
-    const exited = new Promise<number | null>((resolve) => serve.once('exit', (code) => resolve(code)));
-    serve.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(serveOutput).toContain('stopped');
+    expect(await serve.stop()).toBe(0);
+    expect(serve.output()).toContain('stopped');
   });
 });

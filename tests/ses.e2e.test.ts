@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, runCli } from './helpers/cli.ts';
+import { runCli } from './helpers/cli.ts';
+import { type RunningServe, startServe } from './helpers/serve.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 import { AWS_TEST_ENV, type LocalSes, startLocalSes } from './ses.local.ts';
 import {
@@ -13,8 +13,8 @@ import {
   notification,
   sesFixture,
   startCertServer,
-  TOPIC_ARN,
   type TestPki,
+  TOPIC_ARN,
 } from './sns.signer.ts';
 
 const DIGEST = fileURLToPath(new URL('./fixtures/sender/2026-11-20-weekly-notes.md', import.meta.url));
@@ -31,7 +31,7 @@ let ses: LocalSes;
 let pki: TestPki;
 let certs: CertServer;
 let dataDir: string;
-let server: ChildProcess | undefined;
+let server: RunningServe | undefined;
 let baseUrl: string;
 
 const env = (endpoint = ses.endpoint) => ({
@@ -57,37 +57,9 @@ async function cli(args: string[], options: { endpoint?: string; allowFailure?: 
 }
 
 /** `digestmail serve` in its own process, trusting the test CA the way an operator would: NODE_EXTRA_CA_CERTS. */
-async function startServe(): Promise<void> {
-  const child = spawn(process.execPath, [BIN, 'serve'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ...env(),
-      PORT: '0',
-      HOST: '127.0.0.1',
-      NODE_EXTRA_CA_CERTS: pki.caPath,
-      NODE_ENV: 'test',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server = child;
-  baseUrl = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${out} ${err}`)), 60_000);
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      err += chunk;
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-  });
+async function startDigestmailServe(): Promise<void> {
+  server = await startServe({ ...env(), NODE_EXTRA_CA_CERTS: pki.caPath, NODE_ENV: 'test' });
+  baseUrl = server.url;
 }
 
 beforeAll(async () => {
@@ -101,11 +73,7 @@ beforeAll(async () => {
 
 /** `serve` also runs a sender: stop it before another test sends through a different endpoint. */
 async function stopServe(): Promise<void> {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server!.once('exit', resolve));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   server = undefined;
 }
 
@@ -154,7 +122,7 @@ describe('end to end through SES', { timeout: 240_000 }, () => {
       expect(send.raw).toContain(`Message-ID: ${d.message_id}`);
     }
 
-    await startServe();
+    await startDigestmailServe();
     const byEmail = (email: string) => deliveries.find((d) => d.email === email)!;
     const post = (message: unknown) =>
       fetch(`${baseUrl}/webhooks/ses`, {
