@@ -59,6 +59,9 @@ export class SesTransport implements Transport {
 
   /** The AWS SDK is loaded on first use, so commands that never send through SES never pay for it. */
   private client() {
+    // The pinned SDK runs on Node 20; its notice that *later* SDK versions will need Node 22 would
+    // otherwise land on stderr of every command that sends through SES. An operator may set it to false.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.sdk ??= import('@aws-sdk/client-sesv2').then((sdk) => ({
       sdk,
       client: new sdk.SESv2Client({
