@@ -82,3 +82,20 @@ describe('addresses in settings', () => {
     );
   });
 });
+
+describe('TRUST_PROXY', () => {
+  it.each([
+    ['false', false],
+    ['true', true],
+    ['1', 1],
+    ['10.0.0.1, 10.1.0.0/16', ['10.0.0.1', '10.1.0.0/16']],
+  ])('%s is read as %j', (value, expected) => {
+    expect(loadConfig({ DATA_DIR: dataDir(), TRUST_PROXY: value }).TRUST_PROXY).toEqual(expected);
+  });
+
+  it('anything else is refused', () => {
+    expect(() => loadConfig({ DATA_DIR: dataDir(), TRUST_PROXY: 'proxy.example.org' })).toThrow(
+      /TRUST_PROXY: expected false/,
+    );
+  });
+});

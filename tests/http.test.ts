@@ -156,4 +156,29 @@ describe('http app', () => {
     expect(log).not.toContain(unsub);
     expect(log).not.toContain(confirm.split('.')[0]!);
   });
+
+  it.each(['/subscribe', '/unsubscribe/x.y', '/webhooks/ses'])(
+    'a multipart body the parser cannot read is a 400 at %s, not a server error',
+    async (url) => {
+      for (const [contentType, payload] of [
+        ['multipart/form-data', 'garbage'],
+        ['multipart/form-data; boundary=zz', 'garbage'],
+        ['multipart/form-data; boundary=zz', '--zz\r\nContent-Disposition: form-data; name="a"\r\n\r\nx'],
+      ] as const) {
+        const res = await t.app.inject({
+          method: 'POST',
+          url,
+          headers: { 'content-type': contentType },
+          payload,
+        });
+        expect(res.statusCode, `${contentType} ${JSON.stringify(payload)}`).toBeGreaterThanOrEqual(400);
+        expect(res.statusCode).toBeLessThan(500);
+      }
+    },
+  );
+
+  it('an id too large for the database is a 404, not a server error', async () => {
+    expect((await t.app.inject({ url: '/archive/9999999999' })).statusCode).toBe(404);
+    expect((await t.app.inject({ url: '/archive/2147483648' })).statusCode).toBe(404);
+  });
 });

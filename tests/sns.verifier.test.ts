@@ -23,6 +23,7 @@ describe('which URLs SNS may send us to (default SNS_CERT_HOST_PATTERN)', () => 
     ['https://sns.us-east-1.amazonaws.com@evil.com/x.pem', /not an SNS host|user info/],
     ['https://evil.sns.us-east-1.amazonaws.com/x.pem', /not an SNS host/],
     ['https://sns.us-east-1.amazonaws.com/x.txt', /does not end in \.pem/],
+    ['https://sns.us-east-1.amazonaws.com:8443/x.pem', /port other than 443/],
     ['not a url', /not a URL/],
   ] as const) {
     it(`refuses ${url}`, () => {

@@ -47,3 +47,14 @@ describe('signed tokens', () => {
     expect(signer.verify('unsubscribe', token, new Date('2099-01-01T00:00:00Z'))).toEqual({ s: 1, l: 1 });
   });
 });
+
+describe('token shape', () => {
+  it('characters a base64url decoder would skip make a token invalid', () => {
+    const token = signer.sign('confirm', { s: 1 });
+    for (const bad of [`${token}!!`, `${token}=`, `${token.slice(0, 5)} ${token.slice(5)}`, `${token}\n`]) {
+      expect(() => signer.verify('confirm', bad)).toThrow(
+        expect.objectContaining({ code: 'subscriptions.token_invalid' }),
+      );
+    }
+  });
+});

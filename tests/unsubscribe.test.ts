@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BODY_LIMIT } from '../src/http/app.ts';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
 import { signUnsubscribe } from '../src/subscriptions/reader-tokens.ts';
-import { BODY_LIMIT } from '../src/http/app.ts';
 import { openForm, postForm, startTestApp, type TestApp } from './helpers/http-app.ts';
 import { createTestDatabase, type TestDatabase, truncateAll } from './helpers/test-db.ts';
 
@@ -37,8 +37,8 @@ beforeEach(async () => {
     .insertInto('subscriptions')
     .values(
       [ana, ben].flatMap((s) => [
-        { subscriber_id: s, list_id: list, status: 'confirmed' as const },
-        { subscriber_id: s, list_id: other, status: 'confirmed' as const },
+        { subscriber_id: s, list_id: list, status: 'confirmed' as const, confirmed_at: new Date() },
+        { subscriber_id: s, list_id: other, status: 'confirmed' as const, confirmed_at: new Date() },
       ]),
     )
     .execute();
@@ -291,6 +291,39 @@ describe('unsubscribe page', () => {
     );
     expect(refused.statusCode).toBe(409);
     expect(await statuses(ana)).toEqual({ list: 'unsubscribed', other: 'unsubscribed' });
+  });
+
+  it('"changed my mind" never confirms a list the reader had not confirmed before leaving', async () => {
+    const third = (await new ListsService(db.db).create({ slug: 'third', name: 'Third' })).id;
+    // Someone signed Ana up for a third list; she never confirmed it, then left everything.
+    await db.db
+      .insertInto('subscriptions')
+      .values({ subscriber_id: ana, list_id: third, status: 'pending' })
+      .execute();
+    await db.db
+      .updateTable('subscriptions')
+      .set({ status: 'unsubscribed' })
+      .where('subscriber_id', '=', ana)
+      .execute();
+    const token = signUnsubscribe(t.signer, ana, list);
+    const form = await openForm(t.app, `/unsubscribe/${token}`);
+    await postForm(
+      t.app,
+      `/unsubscribe/${token}`,
+      { _csrf: form.csrf, action: 'resubscribe', lists: [String(list), String(third)] },
+      { cookie: form.cookie },
+    );
+    const rows = await db.db
+      .selectFrom('subscriptions')
+      .select(['list_id', 'status'])
+      .where('subscriber_id', '=', ana)
+      .where('list_id', 'in', [list, third])
+      .orderBy('list_id')
+      .execute();
+    expect(rows).toEqual([
+      { list_id: list, status: 'confirmed' },
+      { list_id: third, status: 'unsubscribed' },
+    ]);
   });
 
   it('the page form needs its CSRF token; an unknown action is a 400', async () => {

@@ -1,4 +1,4 @@
-import { type KeyObject, X509Certificate, verify as verifySignature } from 'node:crypto';
+import { type KeyObject, verify as verifySignature, X509Certificate } from 'node:crypto';
 import { AppError } from '../core/errors.ts';
 import { fetchHttps } from './https.fetcher.ts';
 
@@ -133,6 +133,8 @@ export function canonicalString(message: SnsMessage): string {
   return out;
 }
 
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
 /**
  * The rule for every URL SNS gives us to fetch (SigningCertURL, SubscribeURL): https, on the default
  * port, with a host that the whole pattern matches, and no user info. Parsing with URL first means
@@ -150,6 +152,10 @@ export function checkSnsUrl(raw: string, hostPattern: RegExp, kind: 'certificate
   if (url.username || url.password) throw rejected('bad_cert_url', `the ${kind} URL carries user info`);
   if (!hostPattern.test(url.hostname)) {
     throw rejected('bad_cert_url', `the ${kind} URL's host ${url.hostname.slice(0, 100)} is not an SNS host`);
+  }
+  // SNS serves on 443 only; another port is allowed for a loopback host, where a local test server runs.
+  if (url.port !== '' && !LOOPBACK_HOSTS.has(url.hostname)) {
+    throw rejected('bad_cert_url', `the ${kind} URL names a port other than 443`);
   }
   if (kind === 'certificate' && !url.pathname.endsWith('.pem')) {
     throw rejected('bad_cert_url', 'the certificate URL does not end in .pem');

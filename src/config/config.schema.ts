@@ -154,7 +154,30 @@ export const envSchema = z.object({
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   SIGNUP_LIMIT_PER_IP: positiveInt(10),
   SIGNUP_LIMIT_PER_ADDRESS: positiveInt(3),
-  TRUST_PROXY: flag(false),
+  /**
+   * Which X-Forwarded-For hops to believe. `true` trusts every hop, which lets a client behind the
+   * proxy name any address it likes (and walk past the per-IP signup limit): prefer the number of
+   * proxies in front of digestmail, or their addresses.
+   */
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .default('false')
+    .refine(
+      (v) =>
+        FLAG_WORDS.has(v.toLowerCase()) ||
+        /^\d{1,2}$/.test(v) ||
+        v.split(',').every((part) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(part.trim())),
+      {
+        error:
+          'expected false, true, a number of proxies (1), or proxy addresses/CIDRs (10.0.0.1,10.1.0.0/16)',
+      },
+    )
+    .transform((v): boolean | number | string[] => {
+      if (/^\d{1,2}$/.test(v)) return Number(v) === 0 ? false : Number(v);
+      if (FLAG_WORDS.has(v.toLowerCase())) return FLAG_WORDS.get(v.toLowerCase()) === true;
+      return v.split(',').map((part) => part.trim());
+    }),
 
   // bounces
   SNS_TOPIC_ARNS: z

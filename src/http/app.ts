@@ -46,7 +46,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
     genReqId: () => randomUUID(),
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: typeof config.TRUST_PROXY === 'number' ? trustHops(config.TRUST_PROXY) : config.TRUST_PROXY,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 2048 },
     return503OnClosing: true,
@@ -78,7 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request) => {
     const length = Number(request.headers['content-length'] ?? 0);
     const limit = request.routeOptions.bodyLimit ?? BODY_LIMIT;
-    if (length > limit && /^multipart\//i.test(request.headers['content-type'] ?? '')) {
+    if (length > limit && isMultipart(request)) {
       throw Object.assign(new Error('the request body is too large'), { statusCode: 413 });
     }
   });
@@ -107,7 +107,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       request.log.info({ code: error.code }, 'refused');
       return sendPage(reply, error.status, messagePage(ctx, t.errorTitle, [error.message]));
     }
-    const status = error.statusCode ?? 500;
+    // A body the multipart parser cannot read (no boundary, cut short) is the sender's mistake.
+    const status = error.statusCode ?? (isMultipart(request) ? 400 : 500);
     if (error.code?.startsWith('FST_CSRF')) {
       return sendPage(reply, 403, messagePage(ctx, t.errorTitle, [t.formExpired]));
     }
@@ -135,4 +136,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(webhookRoutes, routeDeps);
   await app.register(metricsRoutes, routeDeps);
   return app;
+}
+
+/** Believe the last `hops` proxies of X-Forwarded-For (the ones in front of us), not what came before them. */
+function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
+}
+
+function isMultipart(request: { headers: { 'content-type'?: string } }): boolean {
+  return /^multipart\//i.test(request.headers['content-type'] ?? '');
 }

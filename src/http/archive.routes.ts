@@ -4,7 +4,7 @@ import type { IssueTemplate } from '../render/render.types.ts';
 import { fillSlots } from '../render/template.engine.ts';
 import { ListsRepository } from '../subscriptions/lists.repository.ts';
 import { escapeHtml } from './html.ts';
-import { type AppDeps, pageContext, sendPage } from './http.context.ts';
+import { type AppDeps, pageContext, parseId, sendPage } from './http.context.ts';
 import { messages } from './i18n.ts';
 import { messagePage } from './pages.ts';
 
@@ -29,8 +29,8 @@ export async function archiveRoutes(app: FastifyInstance, deps: AppDeps): Promis
       const t = messages(ctx.lang);
       return sendPage(reply, 404, messagePage(ctx, t.notFoundTitle, [t.notFoundBody]));
     };
-    if (!/^[1-9][0-9]{0,9}$/.test(request.params.id)) return notFound();
-    const id = Number(request.params.id);
+    const id = parseId(request.params.id);
+    if (id === undefined) return notFound();
     const issue = await issues.find(id);
     if (!issue || (issue.status !== 'sent' && issue.status !== 'sending')) return notFound();
     const list = await lists.findById(issue.listId);

@@ -69,12 +69,22 @@ export function fields(body: unknown, name: string): string[] {
   return all.filter((v): v is string => typeof v === 'string');
 }
 
+const MAX_ID = 2_147_483_647;
+
+/** A row id from a URL or form (the id columns are PostgreSQL integers), or undefined. */
+export function parseId(value: string): number | undefined {
+  if (!/^[1-9][0-9]{0,9}$/.test(value)) return undefined;
+  const id = Number(value);
+  return id <= MAX_ID ? id : undefined;
+}
+
 /** Checkbox values that must be ids; anything else is reported, not ignored. */
 export function ids(values: string[]): number[] | undefined {
   const out: number[] = [];
   for (const v of values) {
-    if (!/^[1-9][0-9]{0,9}$/.test(v)) return undefined;
-    out.push(Number(v));
+    const id = parseId(v);
+    if (id === undefined) return undefined;
+    out.push(id);
   }
   return out;
 }

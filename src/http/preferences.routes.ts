@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../core/errors.ts';
-import { type PreferencesView, PreferencesService } from '../subscriptions/preferences.service.ts';
+import { PreferencesService, type PreferencesView } from '../subscriptions/preferences.service.ts';
 import { html } from './html.ts';
 import { type AppDeps, field, fields, ids, pageContext, sendPage, signerOf } from './http.context.ts';
 import { messages } from './i18n.ts';

@@ -103,6 +103,8 @@ export class ReaderRepository {
       .where('subscriber_id', '=', subscriberId)
       .where('list_id', 'in', listIds)
       .where('status', '=', 'unsubscribed')
+      // Only lists the reader had confirmed once: coming back is no way around double opt-in.
+      .where('confirmed_at', 'is not', null)
       .returning('list_id')
       .execute();
     return rows.map((r) => r.list_id).sort((a, b) => a - b);

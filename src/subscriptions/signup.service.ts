@@ -72,7 +72,7 @@ export class SignupService {
    * like any other, so the bot learns nothing).
    */
   async signup(request: SignupRequest): Promise<SignupOutcome | undefined> {
-    const ipKey = { key: this.key('ip', request.ip ?? 'unknown'), windowSeconds: IP_WINDOW_SECONDS };
+    const ipKey = { key: this.key('ip', clientNetwork(request.ip)), windowSeconds: IP_WINDOW_SECONDS };
     const checked = checkEmail(request.email.slice(0, 1000));
     if (request.trap || !checked.ok) {
       const [ipHits] = await this.limits.hit([ipKey]);
@@ -141,4 +141,25 @@ export class SignupService {
 
 function rateLimited(): AppError {
   return new AppError('subscriptions.rate_limited', 'too many signups; try again later', { status: 429 });
+}
+
+/**
+ * What the per-IP limit counts: an IPv4 address, or the /64 network of an IPv6 address (one host
+ * usually holds a whole /64 and could otherwise rotate through it).
+ */
+export function clientNetwork(ip: string | null | undefined): string {
+  if (!ip) return 'unknown';
+  const v4 = /^(?:::ffff:)?(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (v4) return v4[1]!;
+  if (!ip.includes(':')) return ip;
+  const [head = '', tail = ''] = ip.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = ip.includes('::')
+    ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

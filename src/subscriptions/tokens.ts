@@ -21,6 +21,8 @@ export interface SignOptions {
 }
 
 const SIGNATURE_BYTES = 16;
+/** base64url payload, a dot, and the 16-byte signature in base64url (22 characters). */
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$/;
 
 export class TokenSigner {
   private readonly keys = new Map<TokenPurpose, Buffer>();
@@ -41,8 +43,10 @@ export class TokenSigner {
 
   /** Returns the claims, or throws `subscriptions.token_invalid` / `subscriptions.token_expired`. */
   verify<T extends Claims = Claims>(purpose: TokenPurpose, token: string, now: Date = new Date()): T {
+    // Strict shape first: Node's base64url decoder skips characters it does not know, so without
+    // this a signature with junk appended would still verify.
+    if (token.length > 2048 || !TOKEN_SHAPE.test(token)) throw tokenInvalid();
     const dot = token.indexOf('.');
-    if (dot <= 0 || dot !== token.lastIndexOf('.') || token.length > 2048) throw tokenInvalid();
     const payload = token.slice(0, dot);
     const given = Buffer.from(token.slice(dot + 1), 'base64url');
     const expected = this.mac(purpose, payload);
