@@ -130,7 +130,12 @@ export const envSchema = z.object({
   SEND_RATE: positiveNumber(10),
   SEND_CONCURRENCY: positiveInt(4),
   SEND_BATCH_SIZE: positiveInt(200),
-  LEASE_SECONDS: positiveInt(30),
+  // Renewed every third of it: below 5 s one slow renewal lets another worker take live work.
+  LEASE_SECONDS: z.coerce
+    .number({ error: 'expected a whole number of seconds, at least 5' })
+    .int({ error: 'expected a whole number of seconds, at least 5' })
+    .min(5, { error: 'expected a whole number of seconds, at least 5' })
+    .default(30),
   MAX_ATTEMPTS: positiveInt(8),
   // First retry delay after a transient failure; each further attempt doubles it (with jitter), capped at an hour.
   RETRY_BASE_SECONDS: positiveNumber(30),
