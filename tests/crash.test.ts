@@ -35,7 +35,7 @@ describe('a worker killed with SIGKILL mid-send', () => {
     const env = senderEnv(db.url!, smtp.url, {
       SEND_RATE: '400',
       SEND_BATCH_SIZE: '50',
-      LEASE_SECONDS: '2',
+      LEASE_SECONDS: '5',
       LOG_LEVEL: 'info',
     });
     const id = await createIssue(env);

@@ -102,6 +102,63 @@ describe('a flaky or refusing mail server', () => {
     expect(suppression.reason).toBe('hard_bounce');
   }, 120_000);
 
+  it('a message refused after DATA or a 5.7.1 policy reply at RCPT fails that delivery but suppresses nobody', async () => {
+    smtp = await startSmtpServer({
+      rejectDataFor: ['news-reader5@example.net'],
+      policyRejectAddresses: ['news-reader9@example.net'],
+    });
+    await seedAudience(db.db, 40);
+    const env = senderEnv(db.url!, smtp.url);
+    const id = await createIssue(env);
+    const result = await runCli(['issue', 'send', String(id), '--wait'], env, { timeoutMs: 60_000 });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('2 of 40 deliveries failed permanently');
+    const status = await issueStatus(env, id);
+    expect(status.status).toBe('sent');
+    expect(status.counts).toMatchObject({ sent: 38, failed: 2 });
+
+    const failed = await db.db
+      .selectFrom('deliveries')
+      .select(['email', 'last_error', 'attempts'])
+      .where('status', '=', 'failed')
+      .orderBy('email')
+      .execute();
+    expect(failed.map((f) => f.email)).toEqual(['news-reader5@example.net', 'news-reader9@example.net']);
+    expect(failed[0]!.last_error).toMatch(/smtp\.554: .*content looks like spam/);
+    expect(failed[1]!.last_error).toMatch(/smtp\.550: .*5\.7\.1 .*Relay access denied/);
+    expect(failed.every((f) => f.attempts === 1)).toBe(true);
+    // Neither is held against the reader: no bounce event, no suppression.
+    expect(await db.db.selectFrom('events').selectAll().execute()).toEqual([]);
+    const suppressed = await db.db
+      .selectFrom('suppressions')
+      .select('email')
+      .where('email', 'in', ['news-reader5@example.net', 'news-reader9@example.net'])
+      .execute();
+    expect(suppressed).toEqual([]);
+  }, 120_000);
+
+  it('a sender refused at MAIL FROM pauses the issue with the reason, and fails or suppresses nobody', async () => {
+    smtp = await startSmtpServer({ rejectSenders: ['bounces@example.org'] });
+    await seedAudience(db.db, 40);
+    const env = senderEnv(db.url!, smtp.url);
+    const id = await createIssue(env);
+    const result = await runCli(['issue', 'send', String(id), '--wait'], env, { timeoutMs: 60_000 });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/is paused: the mail provider refused to send: smtp\.550: .*MAIL FROM/);
+    const status = await issueStatus(env, id);
+    expect(status.status).toBe('paused');
+    expect(status.pause_reason).toContain('Sender address rejected');
+    expect(status.counts).toMatchObject({ failed: 0, sending: 0, sent: 0, queued: 40 });
+    expect(smtp.messages()).toHaveLength(0);
+    expect(await db.db.selectFrom('events').selectAll().execute()).toEqual([]);
+    const bounced = await db.db
+      .selectFrom('suppressions')
+      .select('email')
+      .where('reason', '=', 'hard_bounce')
+      .execute();
+    expect(bounced).toEqual([]);
+  }, 120_000);
+
   it('pauses an issue whose permanent failures pass FAILURE_PAUSE_RATE, with the reason in status', async () => {
     const rejected = Array.from({ length: 60 }, (_, i) => `news-reader${i * 2 + 1}@example.net`);
     smtp = await startSmtpServer({ rejectAddresses: rejected });

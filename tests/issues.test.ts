@@ -45,6 +45,23 @@ describeEachEngine('issue lifecycle', (current) => {
     expect((await new DeliveriesRepository(db).counts(issue.id)).total).toBe(3);
   });
 
+  it('refuses to send an issue whose list has no confirmed readers, naming why, and keeps the draft', async () => {
+    // On PGlite (one connection) the reason used to be looked up outside the send's transaction,
+    // which waited on that transaction for ever.
+    const { db } = current();
+    await db
+      .insertInto('lists')
+      .values({ slug: 'nobody', name: 'Nobody', opt_in: 'single', topics: [] })
+      .execute();
+    const service = new IssuesService(db, config);
+    const issue = await service.create({ digestPath: DIGEST, listSlug: 'nobody' });
+    await expect(service.send(String(issue.id))).rejects.toMatchObject({
+      code: 'issues.no_recipients',
+      message: `issue ${issue.id} would reach nobody: list "nobody" has no confirmed subscribers`,
+    });
+    expect((await service.require(issue.id)).status).toBe('draft');
+  });
+
   it('re-checks suppression and subscription when a delivery is claimed', async () => {
     const { db } = current();
     const audience = await seedAudience(db, 3, 'recheck');

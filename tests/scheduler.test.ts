@@ -186,6 +186,61 @@ describe('scheduling, pausing and cancelling issues', () => {
   }, 60_000);
 });
 
+describe('the scheduler on the embedded database (one connection)', () => {
+  let db: TestDatabase;
+  let dir: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    await seedAudience(db.db, 3);
+    await db.db
+      .insertInto('lists')
+      .values({ slug: 'nobody', name: 'Nobody', opt_in: 'single', topics: [] })
+      .execute();
+    dir = mkdtempSync(join(tmpdir(), 'dm-digests-pglite-'));
+  });
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await db?.close();
+  });
+
+  it('picks up a digest, starts it, and pauses a due issue for an empty list with the reason', async () => {
+    writeFileSync(join(dir, '2026-11-20-due.md'), readFileSync(DIGEST, 'utf8'));
+    const config = loadConfig({
+      ...senderEnv('postgres://unused', 'outbox:/tmp/unused'),
+      DIGESTS_DIR: dir,
+      AUTO_SEND_LIST: 'news',
+      AUTO_SEND_CRON: '0 7 * * *',
+    });
+    const scheduler = new DeliveryScheduler(db.db, config);
+    await scheduler.pickUpDigests();
+    await scheduler.pickUpDigests();
+    const picked = await db.db.selectFrom('issues').select(['id', 'status']).execute();
+    expect(picked).toEqual([{ id: picked[0]!.id, status: 'scheduled' }]);
+
+    const empty = await new IssuesService(db.db, config).create({ digestPath: DIGEST, listSlug: 'nobody' });
+    await db.db
+      .updateTable('issues')
+      .set({ status: 'scheduled', send_at: new Date() })
+      .where('id', '=', empty.id)
+      .execute();
+    expect(await scheduler.startDue()).toEqual([picked[0]!.id]);
+    const issues = await db.db
+      .selectFrom('issues')
+      .select(['id', 'status', 'pause_reason'])
+      .orderBy('id')
+      .execute();
+    expect(issues).toEqual([
+      { id: picked[0]!.id, status: 'sending', pause_reason: null },
+      {
+        id: empty.id,
+        status: 'paused',
+        pause_reason: 'nobody to send to: list "nobody" has no confirmed subscribers',
+      },
+    ]);
+  });
+});
+
 describe('picking up digests from DIGESTS_DIR', () => {
   let db: TestDatabase;
   let dir: string;

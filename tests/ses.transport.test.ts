@@ -126,9 +126,11 @@ describe('SES transport against a local SES v2 endpoint', () => {
         }
       }
     };
+    // A content rejection, not a bounce: the reader is not suppressed for it.
     expect(await attempt('rejected@example.net')).toMatchObject({
       kind: 'permanent',
       code: 'ses.message_rejected',
+      hardBounce: false,
     });
     expect(await attempt('suspended@example.net')).toMatchObject({
       kind: 'fatal',

@@ -72,6 +72,52 @@ describe('smtp transport', () => {
     expect(dropped.kind).toBe('transient');
   });
 
+  it('a 5xx is a hard bounce only at RCPT TO for the mailbox; a refused sender or greeting stops the issue; a refused DATA fails the message alone', async () => {
+    const server = await startSmtpServer({
+      rejectAddresses: ['gone@example.net'],
+      policyRejectAddresses: ['elsewhere@example.net'],
+      rejectDataFor: ['filtered@example.net'],
+    });
+    const refusingSender = await startSmtpServer({ rejectSenders: ['bounces@example.org'] });
+    const refusingAll = await startSmtpServer({ rejectGreeting: true });
+    const transports = [server, refusingSender, refusingAll].map(
+      (s) => new SmtpTransport({ url: s.url, connections: 1 }),
+    );
+    cleanups.push(
+      ...transports.map((t) => () => t.close()),
+      server.close,
+      refusingSender.close,
+      refusingAll.close,
+    );
+
+    expect(await sendError(transports[0]!, message('gone@example.net'))).toMatchObject({
+      kind: 'permanent',
+      code: 'smtp.550',
+      hardBounce: true,
+    });
+    expect(await sendError(transports[0]!, message('elsewhere@example.net'))).toMatchObject({
+      kind: 'permanent',
+      code: 'smtp.550',
+      hardBounce: false,
+    });
+    const filtered = await sendError(transports[0]!, message('filtered@example.net'));
+    expect(filtered).toMatchObject({ kind: 'permanent', code: 'smtp.554', hardBounce: false });
+    expect(filtered.message).toContain('content looks like spam');
+
+    const sender = await sendError(transports[1]!, message('a@example.net'));
+    expect(sender).toMatchObject({ kind: 'fatal', code: 'smtp.550', hardBounce: false });
+    expect(sender.message).toContain('MAIL FROM');
+    expect(sender.message).toContain('Sender address rejected');
+
+    const greeting = await sendError(transports[2]!, message('b@example.net'));
+    expect(greeting).toMatchObject({ kind: 'fatal', code: 'smtp.554', hardBounce: false });
+    expect(greeting.message).toContain('refused the connection');
+
+    // The server still takes mail for everyone else after those refusals.
+    await transports[0]!.send(message('fine@example.net'));
+    expect((await server.waitFor(1)).map((m) => m.to[0])).toEqual(['fine@example.net']);
+  });
+
   it('treats a refused connection as transient and a refused login as fatal', () => {
     expect(classifySmtpError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })).kind).toBe('transient');
     expect(classifySmtpError(Object.assign(new Error('x'), { code: 'EAUTH', responseCode: 535 })).kind).toBe(

@@ -32,7 +32,7 @@ export interface RetryRecord {
 export interface FailedRecord {
   id: number;
   error: string;
-  /** A 5xx (or a provider's hard rejection): recorded as a hard bounce and the address suppressed. */
+  /** The mailbox was refused (a 5xx at RCPT TO): recorded as a hard bounce and the address suppressed. */
   hardBounce: boolean;
 }
 
@@ -239,12 +239,13 @@ export class DeliveriesRepository {
     `.execute(trx);
   }
 
-  /** Marks every sending issue with nothing left to send as sent. Returns their ids. */
-  async finishDrainedIssues(): Promise<number[]> {
+  /** Marks every sending issue (or the one given) with nothing left to send as sent. Returns their ids. */
+  async finishDrainedIssues(issueId?: number): Promise<number[]> {
     const result = await sql<{ id: number }>`
       update issues i
          set status = 'sent', finished_at = now(), updated_at = now()
        where i.status = 'sending'
+         ${issueId === undefined ? sql`` : sql`and i.id = ${issueId}`}
          and not exists (select 1 from deliveries d where d.issue_id = i.id and d.status in ('queued', 'sending'))
       returning i.id
     `.execute(this.db);

@@ -138,7 +138,8 @@ export class DeliveryWorker {
           this.log('lease_renew_failed', { error: (error as Error).message });
         });
       },
-      Math.max(1000, (config.LEASE_SECONDS * 1000) / 3),
+      // Three renewals per lease: one lost to a slow database still leaves the lease alive.
+      (config.LEASE_SECONDS * 1000) / 3,
     );
     const flusher = setInterval(() => void this.flush(), FLUSH_MS);
     try {
@@ -203,7 +204,7 @@ export class DeliveryWorker {
       return this.release(delivery);
     }
     if (error.kind === 'permanent') {
-      this.results.failed.push({ id: delivery.id, error: detail, hardBounce: true });
+      this.results.failed.push({ id: delivery.id, error: detail, hardBounce: error.hardBounce });
       this.stats.failed++;
       return;
     }
@@ -267,17 +268,17 @@ export class DeliveryWorker {
           this.claimSize,
           this.options.config.LEASE_SECONDS,
         );
-        if (claimed.length === 0) continue;
+        if (claimed.length === 0) {
+          // Nothing due in this issue: close it if it is done, whatever the other issues still have.
+          for (const id of await this.repo.finishDrainedIssues(issueId))
+            this.log('issue_sent', { issueId: id });
+          continue;
+        }
         for (const delivery of claimed) {
           this.held.add(delivery.id);
           this.queue.push(delivery);
         }
         return;
-      }
-      // Nothing due anywhere: close the issues that are done, then rest.
-      if (this.held.size === 0) {
-        const finished = await this.repo.finishDrainedIssues();
-        for (const issueId of finished) this.log('issue_sent', { issueId });
       }
     } catch (error) {
       this.log('claim_failed', { error: (error as Error).message });
@@ -337,20 +338,29 @@ export class DeliveryWorker {
     this.results = { sent: [], retry: [], failed: [] };
     this.flushing = this.repo
       .record(this.id, batch, this.options.transport.name === 'ses' ? 'ses' : 'smtp')
-      .then(async () => {
-        for (const list of [batch.sent, batch.retry, batch.failed])
-          for (const r of list) this.held.delete(r.id);
-        if (batch.failed.length > 0) this.failureCheckDue = true;
-        if (this.failureCheckDue) await this.checkFailureRate();
-      })
-      .catch((error) => {
-        // The database is away: keep the results and try again; the leases keep the rows ours.
-        this.results.sent.push(...batch.sent);
-        this.results.retry.push(...batch.retry);
-        this.results.failed.push(...batch.failed);
-        this.log('record_failed', { error: (error as Error).message });
-        return new Promise<void>((resolve) => setTimeout(resolve, 500));
-      })
+      .then(
+        async () => {
+          for (const list of [batch.sent, batch.retry, batch.failed])
+            for (const r of list) this.held.delete(r.id);
+          if (batch.failed.length > 0) this.failureCheckDue = true;
+          // The batch is committed: a failing check must never put it back (a re-recorded retry
+          // could reset a delivery claimed again since, and send it twice). It is tried again later.
+          if (this.failureCheckDue) {
+            await this.checkFailureRate().catch((error) => {
+              this.failureCheckDue = true;
+              this.log('failure_check_failed', { error: (error as Error).message });
+            });
+          }
+        },
+        (error) => {
+          // The database is away: keep the results and try again; the leases keep the rows ours.
+          this.results.sent.push(...batch.sent);
+          this.results.retry.push(...batch.retry);
+          this.results.failed.push(...batch.failed);
+          this.log('record_failed', { error: (error as Error).message });
+          return new Promise<void>((resolve) => setTimeout(resolve, 500));
+        },
+      )
       .finally(() => {
         this.flushing = undefined;
       });

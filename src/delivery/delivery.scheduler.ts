@@ -24,7 +24,6 @@ export type SchedulerLog = (event: string, fields?: Record<string, unknown>) => 
 export class DeliveryScheduler {
   private readonly service: IssuesService;
   private readonly repo: IssuesRepository;
-  private readonly autoSend: AutoSendService;
   private readonly tasks: ScheduledTask[] = [];
   private ticking: Promise<unknown> | undefined;
 
@@ -35,7 +34,6 @@ export class DeliveryScheduler {
   ) {
     this.service = new IssuesService(db, config);
     this.repo = new IssuesRepository(db);
-    this.autoSend = new AutoSendService(db, config);
   }
 
   /** Starts the timers, after one immediate tick, so a past-due issue starts when the process does. */
@@ -90,7 +88,9 @@ export class DeliveryScheduler {
         locked: boolean;
       }>`select pg_try_advisory_xact_lock(${AUTO_SEND_LOCK}) as locked`.execute(trx);
       if (!lock.rows[0]?.locked) return;
-      const report = await this.autoSend.scan(now);
+      // The scan runs on the lock's transaction: on one connection (PGlite, a pool of 1) a query on
+      // the outer handle would wait for this transaction, which waits for the scan.
+      const report = await new AutoSendService(trx, this.config).scan(now);
       for (const c of report.created) this.log('digest_scheduled', c);
       for (const s of report.skipped) this.log('digest_skipped', s);
     });

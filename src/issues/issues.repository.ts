@@ -249,14 +249,14 @@ export class IssuesRepository {
   }
 
   /** Why an issue would reach nobody: the counts behind an "empty list" error. */
-  async audience(listId: number): Promise<{ confirmed: number; suppressed: number }> {
+  async audience(listId: number, db: Db = this.db): Promise<{ confirmed: number; suppressed: number }> {
     const row = await sql<{ confirmed: number; suppressed: number }>`
       select count(*)::int as confirmed,
              count(*) filter (where s.status <> 'active'
                               or exists (select 1 from suppressions x where x.email = s.email))::int as suppressed
         from subscriptions sn join subscribers s on s.id = sn.subscriber_id
        where sn.list_id = ${listId} and sn.status = 'confirmed'
-    `.execute(this.db);
+    `.execute(db);
     return row.rows[0] ?? { confirmed: 0, suppressed: 0 };
   }
 

@@ -147,7 +147,9 @@ export class IssuesService {
     }
     const enqueued = await this.deliveries.enqueue(trx, id);
     if (enqueued === 0) {
-      const audience = await this.repo.audience(issue.listId);
+      // On the caller's transaction: with one connection (PGlite, a pool of 1) a query on the
+      // outer handle would wait for this very transaction to end.
+      const audience = await this.repo.audience(issue.listId, trx);
       const why =
         audience.confirmed === 0
           ? `list "${issue.listSlug}" has no confirmed subscribers`

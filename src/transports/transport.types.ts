@@ -27,7 +27,8 @@ export interface SendResult {
 
 /**
  * transient: try again later (4xx, dropped connection, timeout, throttling).
- * permanent: this message to this recipient will never be accepted (5xx): a hard bounce.
+ * permanent: this message to this recipient will never be accepted (5xx); only a hard bounce when
+ * `hardBounce` says the mailbox itself was refused.
  * fatal: the account or sender cannot send at all (suspended, paused, unverified): stop the issue.
  */
 export type FailureKind = 'transient' | 'permanent' | 'fatal';
@@ -39,12 +40,18 @@ export class TransportError extends Error {
   /** The provider asked us to slow down (throttling): the rate limiter should back off. */
   readonly throttled: boolean;
   readonly retryAfterMs: number | undefined;
+  /**
+   * A permanent failure that says the recipient's mailbox does not exist (SMTP 5xx at RCPT TO): the
+   * address is suppressed for good. A refused sender, a content filter or a policy reply fails the
+   * message without holding it against the reader.
+   */
+  readonly hardBounce: boolean;
 
   constructor(
     kind: FailureKind,
     code: string,
     message: string,
-    options: { throttled?: boolean; retryAfterMs?: number; cause?: unknown } = {},
+    options: { throttled?: boolean; retryAfterMs?: number; hardBounce?: boolean; cause?: unknown } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TransportError';
@@ -52,6 +59,7 @@ export class TransportError extends Error {
     this.code = code;
     this.throttled = options.throttled ?? false;
     this.retryAfterMs = options.retryAfterMs;
+    this.hardBounce = kind === 'permanent' && options.hardBounce === true;
   }
 }
 

@@ -2,8 +2,9 @@
  * A recording SMTP server for tests, run as its own process (started by tests/helpers/smtp.ts).
  * Options come as JSON in SMTP_TEST_OPTIONS. Each accepted message is reported as one JSON line on
  * stdout; the first line is `{"listening": <port>}`. Faults can be injected: a share of messages
- * answered with a transient 4xx, a share of connections dropped mid-transaction, and addresses that
- * are rejected with 550.
+ * answered with a transient 4xx, a share of connections dropped mid-transaction, addresses that
+ * are rejected with 550 (or 5.7.1 policy) at RCPT TO, senders refused at MAIL FROM, messages refused
+ * after DATA, and a 554 greeting.
  */
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 
@@ -15,10 +16,22 @@ interface Options {
   keepRaw?: boolean;
   /** Milliseconds to wait before answering each message. */
   delayMs?: number;
+  /** Envelope senders answered 550 at MAIL FROM. */
+  rejectSenders?: string[];
+  /** Recipients answered 550 5.7.1 (relay denied, a policy reply) at RCPT TO. */
+  policyRejectAddresses?: string[];
+  /** Messages to these recipients are answered 554 after DATA (a content filter). */
+  rejectDataFor?: string[];
+  /** Every connection is greeted with 554 (the server takes nothing from us). */
+  rejectGreeting?: boolean;
 }
 
 const options: Options = JSON.parse(process.env.SMTP_TEST_OPTIONS ?? '{}');
-const rejected = new Set((options.rejectAddresses ?? []).map((a) => a.toLowerCase()));
+const lower = (list: string[] | undefined) => new Set((list ?? []).map((a) => a.toLowerCase()));
+const rejected = lower(options.rejectAddresses);
+const rejectedSenders = lower(options.rejectSenders);
+const policyRejected = lower(options.policyRejectAddresses);
+const refusedContent = lower(options.rejectDataFor);
 
 function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
@@ -29,9 +42,22 @@ const server: SMTPServer = new SMTPServer({
   disabledCommands: ['STARTTLS', 'AUTH'],
   logger: false,
   size: 50 * 1024 * 1024,
+  onConnect(_session, callback) {
+    if (options.rejectGreeting) return callback(smtpError(554, '5.7.1 No SMTP service here'));
+    callback();
+  },
+  onMailFrom(address, _session, callback) {
+    if (rejectedSenders.has(address.address.toLowerCase())) {
+      return callback(smtpError(550, `5.7.1 <${address.address}>: Sender address rejected: Access denied`));
+    }
+    callback();
+  },
   onRcptTo(address, _session, callback) {
     if (rejected.has(address.address.toLowerCase())) {
       return callback(smtpError(550, `5.1.1 <${address.address}>: Recipient address rejected: User unknown`));
+    }
+    if (policyRejected.has(address.address.toLowerCase())) {
+      return callback(smtpError(550, `5.7.1 <${address.address}>: Relay access denied`));
     }
     callback();
   },
@@ -50,6 +76,9 @@ const server: SMTPServer = new SMTPServer({
       }
       if (options.transientRate && Math.random() < options.transientRate) {
         return callback(smtpError(451, '4.3.0 Temporary failure, try again later'));
+      }
+      if (session.envelope.rcptTo.some((r) => refusedContent.has(r.address.toLowerCase()))) {
+        return callback(smtpError(554, '5.7.1 Message rejected: content looks like spam'));
       }
       const raw = Buffer.concat(chunks).toString('utf8');
       const headerEnd = raw.search(/\r?\n\r?\n/);

@@ -12,6 +12,14 @@ export interface SmtpServerOptions {
   /** Record whole messages, not only their headers. */
   keepRaw?: boolean;
   delayMs?: number;
+  /** Envelope senders answered 550 at MAIL FROM. */
+  rejectSenders?: string[];
+  /** Recipients answered 550 5.7.1 (relay denied) at RCPT TO. */
+  policyRejectAddresses?: string[];
+  /** Messages to these recipients are answered 554 after DATA (a content filter). */
+  rejectDataFor?: string[];
+  /** Every connection is greeted with 554. */
+  rejectGreeting?: boolean;
 }
 
 export interface ReceivedMessage {

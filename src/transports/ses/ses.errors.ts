@@ -34,6 +34,10 @@ const THROTTLED = new Set([
   'Throttling',
   'ThrottledException',
 ]);
+/**
+ * Refusals of the request or its content. None is a bounce (TransportError.hardBounce stays false):
+ * SES reports a refused mailbox later, through SNS, so these fail the message and suppress nobody.
+ */
 const PERMANENT = new Set(['MessageRejected', 'BadRequestException', 'InvalidParameterValue']);
 const NETWORK = new Set([
   'ECONNREFUSED',

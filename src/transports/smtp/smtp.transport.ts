@@ -70,13 +70,24 @@ export class SmtpTransport implements Transport {
 }
 
 /**
- * 5xx: this server will never take this message for this recipient (a hard bounce). 4xx, timeouts and
- * dropped connections: try again later; 421 and replies that speak of rates ask us to slow down.
- * A refused login means nothing can be sent at all: the issue stops instead of failing every address.
+ * A 5xx means what the command it answered says (nodemailer names it in `err.command`):
+ * - at RCPT TO, this recipient's mailbox is refused: a hard bounce, unless the enhanced code is 5.7.x
+ *   (relay denied, policy), which says nothing about the mailbox;
+ * - after DATA, this message was refused (a content filter): it fails, the reader is not suppressed;
+ * - anywhere else (greeting, EHLO, AUTH, MAIL FROM), the server will take nothing from us: the issue
+ *   stops instead of failing, let alone suppressing, every address.
+ * 4xx, timeouts and dropped connections: try again later; 421 and replies that speak of rates ask us
+ * to slow down.
  */
 export function classifySmtpError(error: unknown): TransportError {
   if (error instanceof TransportError) return error;
-  const err = error as { code?: string; responseCode?: number; response?: string; message?: string };
+  const err = error as {
+    code?: string;
+    responseCode?: number;
+    response?: string;
+    message?: string;
+    command?: string;
+  };
   const text = (err.response ?? err.message ?? String(error)).replace(/\s+/g, ' ').trim();
   const reply = err.responseCode;
   if (err.code === 'EAUTH' || reply === 535 || reply === 530) {
@@ -85,7 +96,19 @@ export function classifySmtpError(error: unknown): TransportError {
     });
   }
   if (reply !== undefined && reply >= 500 && reply < 600) {
-    return new TransportError('permanent', `smtp.${reply}`, text, { cause: error });
+    if (err.command === 'RCPT TO') {
+      const policy = /^\d{3}[ -]5\.7\.\d{1,3}\b/.test(text) || /\brelay/i.test(text);
+      return new TransportError('permanent', `smtp.${reply}`, text, { hardBounce: !policy, cause: error });
+    }
+    if (err.command === 'DATA') {
+      return new TransportError('permanent', `smtp.${reply}`, `the message was refused: ${text}`, {
+        cause: error,
+      });
+    }
+    const refused = !err.command || err.command === 'CONN' ? 'the connection' : err.command;
+    return new TransportError('fatal', `smtp.${reply}`, `the SMTP server refused ${refused}: ${text}`, {
+      cause: error,
+    });
   }
   if (reply !== undefined && reply >= 400 && reply < 500) {
     const throttled = reply === 421 || /rate|too many|throttl|slow down/i.test(text);
