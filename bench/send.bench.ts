@@ -9,7 +9,7 @@
  * BENCH_RECIPIENTS, BENCH_DISPATCH, BENCH_CONNECTIONS change the sizes.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +56,12 @@ function peakRssMiB(pid: number): number {
 }
 
 async function main(): Promise<void> {
+  for (const tool of ['/usr/sbin/smtp-sink', '/usr/sbin/smtp-source']) {
+    if (!existsSync(tool)) {
+      console.error(`bench:send needs ${tool} from Debian's postfix package (apt-get install postfix)`);
+      process.exit(2);
+    }
+  }
   const url = await freshDatabase('digestmail_bench_send');
   const env = {
     DATABASE_URL: url,
