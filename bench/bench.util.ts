@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import { type DatabaseHandle, openPostgres } from '../src/db/db.factory.ts';
+import { migrateToLatest } from '../src/db/migrator.ts';
 
 export const BENCH_ADMIN_URL =
   process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -18,6 +20,14 @@ export async function freshDatabase(name: string): Promise<string> {
   const url = new URL(BENCH_ADMIN_URL);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** A fresh database with the schema applied, and a small pool on it for the benchmark's own queries. */
+export async function freshMigratedDatabase(name: string): Promise<{ url: string; handle: DatabaseHandle }> {
+  const url = await freshDatabase(name);
+  const handle = openPostgres(url, 4);
+  await migrateToLatest(handle.db);
+  return { url, handle };
 }
 
 export interface ProcessRun {

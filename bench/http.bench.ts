@@ -18,13 +18,11 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
-import { openPostgres } from '../src/db/db.factory.ts';
 import type { Database } from '../src/db/db.types.ts';
-import { migrateToLatest } from '../src/db/migrator.ts';
 import { signUnsubscribe } from '../src/subscriptions/reader-tokens.ts';
 import { TokenSigner } from '../src/subscriptions/tokens.ts';
 import { freePort, startServe } from '../tests/helpers/serve.ts';
-import { fmt, freshDatabase } from './bench.util.ts';
+import { fmt, freshMigratedDatabase } from './bench.util.ts';
 
 interface AutocannonResult {
   duration: number;
@@ -97,9 +95,7 @@ function report(name: string, r: AutocannonResult, cost: { serveMs: number; post
 }
 
 async function main(): Promise<void> {
-  const url = await freshDatabase('dm_bench_http');
-  const handle = openPostgres(url, 4);
-  await migrateToLatest(handle.db);
+  const { url, handle } = await freshMigratedDatabase('dm_bench_http');
   const db = handle.db;
   const list = await db
     .insertInto('lists')

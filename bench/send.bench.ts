@@ -15,14 +15,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { loadConfig } from '../src/config/config.loader.ts';
-import { openPostgres } from '../src/db/db.factory.ts';
-import { migrateToLatest } from '../src/db/migrator.ts';
 import { IssuesService } from '../src/issues/issues.service.ts';
 import { MessageBuilder } from '../src/render/message.builder.ts';
 import type { IssueTemplate } from '../src/render/render.types.ts';
 import { TokenSigner } from '../src/subscriptions/tokens.ts';
 import { freePort } from '../tests/helpers/serve.ts';
-import { fmt, freshDatabase, runMeasured } from './bench.util.ts';
+import { fmt, freshMigratedDatabase, runMeasured } from './bench.util.ts';
 
 const RECIPIENTS = Number(process.env.BENCH_RECIPIENTS ?? 1_000_000);
 const DISPATCH = Number(process.env.BENCH_DISPATCH ?? 100_000);
@@ -62,7 +60,7 @@ async function main(): Promise<void> {
       process.exit(2);
     }
   }
-  const url = await freshDatabase('digestmail_bench_send');
+  const { url, handle } = await freshMigratedDatabase('digestmail_bench_send');
   const env = {
     DATABASE_URL: url,
     DATA_DIR: join(dataDir, 'home'),
@@ -73,9 +71,7 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'warn',
   };
   const config = loadConfig({ ...process.env, ...env });
-  const handle = openPostgres(url, 4);
   const db = handle.db;
-  await migrateToLatest(db);
 
   process.stdout.write(`seeding ${fmt(RECIPIENTS)} confirmed readers … `);
   let t = performance.now();

@@ -13,11 +13,9 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { openPostgres } from '../src/db/db.factory.ts';
-import { migrateToLatest } from '../src/db/migrator.ts';
 import { type RunningServe, startServe } from '../tests/helpers/serve.ts';
 import { createTestPki, notification, sesFixture, startCertServer, TOPIC_ARN } from '../tests/sns.signer.ts';
-import { fmt, freshDatabase } from './bench.util.ts';
+import { fmt, freshMigratedDatabase } from './bench.util.ts';
 
 interface AutocannonResult {
   duration: number;
@@ -35,9 +33,7 @@ const N = Number(process.env.BENCH_NOTIFICATIONS ?? 20_000);
 const CONNECTIONS = 64;
 
 async function main(): Promise<void> {
-  const url = await freshDatabase('dm_bench_webhook');
-  const handle = openPostgres(url, 4);
-  await migrateToLatest(handle.db);
+  const { url, handle } = await freshMigratedDatabase('dm_bench_webhook');
   const db = handle.db;
 
   // One issue to N readers, every delivery sent through SES (so each has an SES MessageId).
