@@ -168,6 +168,27 @@ describe('the CLI on bad input', () => {
     );
   });
 
+  it('serve on a port that is taken says so in one line, exit 2', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const result = await runCli(['serve'], {
+        DATA_DIR: dir,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'silent',
+      });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        `digestmail: cannot listen on 127.0.0.1:${port}: something else is listening there (set PORT or HOST)\n`,
+      );
+    } finally {
+      taken.close();
+    }
+  });
+
   it('every command has --help', async () => {
     for (const args of [
       ['--help'],

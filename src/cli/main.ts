@@ -69,6 +69,14 @@ export function reportError(error: unknown): number {
     return error.exitCode;
   }
   const err = error as NodeJS.ErrnoException;
+  if ((err.code === 'EADDRINUSE' || err.code === 'EACCES') && err.syscall === 'listen') {
+    // A setting the user chose (PORT, HOST), not a fault of ours.
+    const where = `${(err as { address?: string }).address ?? ''}:${(err as { port?: number }).port ?? ''}`;
+    const why =
+      err.code === 'EADDRINUSE' ? 'something else is listening there' : 'this user may not use that port';
+    process.stderr.write(`digestmail: cannot listen on ${where}: ${why} (set PORT or HOST)\n`);
+    return 2;
+  }
   const message =
     err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === '3D000' || err.code === '28P01'
       ? `cannot reach the database: ${err.message} (check DATABASE_URL)`
