@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
 import { SubscribersService } from '../src/subscriptions/subscribers.service.ts';
 import { runCli } from './helpers/cli.ts';
+import { freePort } from './helpers/serve.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'digestmail-import-'));
@@ -158,8 +159,9 @@ describe('the CLI on bad input', () => {
   });
 
   it('an unreachable database is one line, exit 1, no stack', async () => {
+    const closed = await freePort();
     const result = await runCli(['list', 'ls'], {
-      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none',
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${closed}/none`,
       DATA_DIR: dir,
     });
     expect(result.code).toBe(1);

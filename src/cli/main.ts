@@ -78,7 +78,11 @@ export function reportError(error: unknown): number {
     return 2;
   }
   const message =
-    err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === '3D000' || err.code === '28P01'
+    err.code === 'ECONNREFUSED' ||
+    err.code === 'ENOTFOUND' ||
+    err.code === '3D000' ||
+    err.code === '28P01' ||
+    /^Connection terminated/.test(err.message ?? '')
       ? `cannot reach the database: ${err.message} (check DATABASE_URL)`
       : `internal error: ${err.message ?? String(error)}${debug ? '' : ' (set DEBUG=1 for details)'}`;
   process.stderr.write(`digestmail: ${message}\n`);
