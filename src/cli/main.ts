@@ -62,6 +62,14 @@ const COMMAND_GROUPS: Record<string, CommandGroup> = {
     summary: 'run the web pages (signup, confirm, unsubscribe, preferences) and the mail senders',
     load: async () => (await import('./serve.commands.ts')).registerServeCommands,
   },
+  editors: {
+    summary: 'who may use the editor console',
+    load: async () => (await import('./editors.commands.ts')).registerEditorCommands,
+  },
+  audit: {
+    summary: 'what editors changed, and when',
+    load: async () => (await import('./editors.commands.ts')).registerAuditCommands,
+  },
 };
 
 export const COMMAND_GROUP_NAMES = Object.keys(COMMAND_GROUPS);
