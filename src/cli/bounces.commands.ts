@@ -24,7 +24,7 @@ export function registerBounceCommands(program: Command): void {
           { softBounceLimit: config.SOFT_BOUNCE_LIMIT, softBounceDays: config.SOFT_BOUNCE_DAYS },
           (address) => parseVerpAddress(address, signer),
         );
-        const outcome = await service.ingestDsn(raw);
+        const outcome = await service.ingestMail(raw);
         if (outcome.result !== 'processed') {
           // Exit 0: piped from an MTA, a failure status would make it bounce the bounce.
           console.log(`ignored: ${outcome.reason}; nothing changed`);
