@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { isAppError } from '../core/errors.ts';
+import { maskCredentials } from '../core/secrets.text.ts';
+import { forTerminal } from '../core/terminal.text.ts';
 
 type Register = (program: Command) => void;
 
@@ -123,7 +125,7 @@ export function reportError(error: unknown): number {
   }
   const debug = /^(1|true|yes|on)$/i.test(process.env.DEBUG ?? '');
   if (isAppError(error)) {
-    process.stderr.write(`digestmail: ${error.message}\n`);
+    process.stderr.write(`digestmail: ${forStderr(error.message)}\n`);
     if (debug && error.cause) console.error(error.cause);
     return error.exitCode;
   }
@@ -144,9 +146,17 @@ export function reportError(error: unknown): number {
     /^Connection terminated/.test(err.message ?? '')
       ? `cannot reach the database: ${err.message} (check DATABASE_URL)`
       : `internal error: ${err.message ?? String(error)}${debug ? '' : ' (set DEBUG=1 for details)'}`;
-  process.stderr.write(`digestmail: ${message}\n`);
+  process.stderr.write(`digestmail: ${forStderr(message)}\n`);
   if (debug) console.error(error);
   return 1;
+}
+
+/**
+ * Messages may quote what a user or a remote server gave (an address from a CSV, a server's reply,
+ * a connection string): passwords masked and control characters made inert, line by line.
+ */
+function forStderr(message: string): string {
+  return maskCredentials(message).split(/\r?\n/).map(forTerminal).join('\n');
 }
 
 /**
