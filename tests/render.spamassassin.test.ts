@@ -10,7 +10,7 @@ import { renderTestConfig } from './fixtures/digests/config.ts';
 import { ROOT } from './helpers/cli.ts';
 
 /**
- * The example digests as real SpamAssassin 4 scores them (Debian's `spamassassin`, which `.ci/run`
+ * The example digests as real SpamAssassin 4 scores them (Debian's `spamassassin`, listed in `.ci/packages.txt`
  * installs), with its local rules only (`-L`: no DNS or network tests, so the score is the content's).
  */
 
@@ -36,7 +36,7 @@ function spamAssassin(raw: Buffer): Promise<Verdict> {
       err += chunk.toString('utf8');
     });
     child.on('error', (error) =>
-      reject(new Error(`spamassassin could not run (.ci/run installs it): ${error.message}`)),
+      reject(new Error(`spamassassin could not run (it is listed in .ci/packages.txt): ${error.message}`)),
     );
     child.on('close', () => {
       const head = out.slice(0, out.search(/\r?\n\r?\n/)).replace(/\r?\n[ \t]+/g, ' ');
