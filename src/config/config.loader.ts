@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '../core/errors.ts';
+import { maskUrlPassword } from '../core/redact.ts';
 import { type Env, envSchema } from './config.schema.ts';
 
 /** The validated settings, with derived values resolved (absolute paths, the secret key, the mail URL). */
@@ -28,7 +29,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
       const value = env[name];
-      const shown = value === undefined || /SECRET|KEY|PASS/i.test(name) ? '' : ` (got "${value}")`;
+      const shown =
+        value === undefined || /SECRET|KEY|PASS/i.test(name) ? '' : ` (got "${maskUrlPassword(value)}")`;
       return `${name}: ${issue.message}${shown}`;
     });
     throw new ConfigError(`invalid setting ${problems.join('; ')}`);
