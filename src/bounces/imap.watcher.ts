@@ -319,9 +319,10 @@ export class ImapWatcher {
     if (size > MAX_BOUNCE_MAIL_BYTES) return TOO_LARGE;
     const message = await client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
     // Expunged by someone else meanwhile: nothing to take.
-    if (!message?.source) return { result: 'gone' };
+    const source = message ? message.source : undefined;
+    if (!source) return { result: 'gone' };
     try {
-      return await ingestWithinLimits(message.source, this.options.ingest);
+      return await ingestWithinLimits(source, this.options.ingest);
     } catch (error) {
       const ignored = unreadableMail(error);
       if (ignored) return ignored;

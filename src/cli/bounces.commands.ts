@@ -9,7 +9,7 @@ import {
   readCapped,
   TOO_LARGE,
 } from '../bounces/bounce-mail.intake.ts';
-import { BouncesService } from '../bounces/bounces.service.ts';
+import { BouncesService, type MailOutcome } from '../bounces/bounces.service.ts';
 import type { EventOutcome } from '../bounces/bounces.types.ts';
 import { ImapWatcher, parseImapUrl } from '../bounces/imap.watcher.ts';
 import { ingestMaildir } from '../bounces/maildir.reader.ts';
@@ -32,10 +32,8 @@ export function bounceMailIngester(
     { softBounceLimit: config.SOFT_BOUNCE_LIMIT, softBounceDays: config.SOFT_BOUNCE_DAYS },
     (address) => parseVerpAddress(address, signer),
   );
-  return (raw) => service.ingestDsn(raw);
+  return (raw) => service.ingestMail(raw);
 }
-
-type MailOutcome = Awaited<ReturnType<BouncesService['ingestDsn']>>;
 
 export function registerBounceCommands(program: Command): void {
   const bounces = program.command('bounces').description('asynchronous bounce mail (DSN) handling');

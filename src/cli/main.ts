@@ -28,6 +28,8 @@ const COMMAND_GROUPS: Record<string, () => Promise<Register>> = {
   suppressions: async () => (await import('./suppressions.commands.ts')).registerSuppressionCommands,
   bounces: async () => (await import('./bounces.commands.ts')).registerBounceCommands,
   serve: async () => (await import('./serve.commands.ts')).registerServeCommands,
+  editors: async () => (await import('./editors.commands.ts')).registerEditorCommands,
+  audit: async () => (await import('./editors.commands.ts')).registerAuditCommands,
 };
 
 export async function buildProgram(argv: string[] = process.argv): Promise<Command> {

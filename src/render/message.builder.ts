@@ -118,13 +118,19 @@ export class MessageBuilder {
     };
 
     const messageId = this.newMessageId(issue.id, recipient.deliveryId);
+    // Every header value is computed once and used both for the message and for the signature:
+    // reading the clock twice (Date) once broke signatures whenever a build straddled a second.
+    const now = Date.now();
+    const pairs: [string, string][] = [
+      ['From', this.fromHeader],
+      ['To', formatAddress(to, name)],
+      ['Subject', test ? p.testSubject : p.subject],
+      ['Date', rfc5322Date(now)],
+      ['Message-ID', messageId],
+      ['List-Unsubscribe', `<${unsubscribeUrl}>`],
+    ];
     const headerLines =
-      `From: ${this.fromHeader}\r\n` +
-      `To: ${formatAddress(to, name)}\r\n` +
-      `Subject: ${test ? p.testSubject : p.subject}\r\n` +
-      `Date: ${rfc5322Date()}\r\n` +
-      `Message-ID: ${messageId}\r\n` +
-      `List-Unsubscribe: <${unsubscribeUrl}>\r\n` +
+      pairs.map(([k, v]) => `${k}: ${v}\r\n`).join('') +
       (test ? 'X-Digestmail-Test: 1\r\n' : '') +
       p.fixedHeaders;
 
@@ -135,21 +141,7 @@ export class MessageBuilder {
     fill(p.html, htmlValues, body);
     body.push(p.tail);
 
-    let signature = '';
-    if (this.dkim) {
-      signature = `${this.dkim.sign(
-        [
-          ['From', this.fromHeader],
-          ['To', formatAddress(to, name)],
-          ['Subject', test ? p.testSubject : p.subject],
-          ['Date', rfc5322Date()],
-          ['Message-ID', messageId],
-          ['List-Unsubscribe', `<${unsubscribeUrl}>`],
-          ...p.fixedHeaderPairs,
-        ],
-        body,
-      )}\r\n`;
-    }
+    const signature = this.dkim ? `${this.dkim.sign([...pairs, ...p.fixedHeaderPairs], body, now)}\r\n` : '';
     body.unshift(Buffer.from(`${signature}${headerLines}\r\n`, 'utf8'));
 
     return {
@@ -213,11 +205,12 @@ export class MessageBuilder {
     const messageId = this.newMessageId(0, undefined, input.kind);
     const boundary = `dm-${randomBytes(12).toString('hex')}`;
     const subject = encodeHeaderText(input.subject);
+    const now = Date.now();
     const pairs: [string, string][] = [
       ['From', this.fromHeader],
       ['To', to],
       ['Subject', subject],
-      ['Date', rfc5322Date()],
+      ['Date', rfc5322Date(now)],
       ['Message-ID', messageId],
       ...(this.replyTo ? ([['Reply-To', this.replyTo]] as [string, string][]) : []),
       ['Auto-Submitted', 'auto-generated'],
@@ -230,7 +223,7 @@ export class MessageBuilder {
       encodeQuotedPrintableChunk(ensureFinalNewline(input.text)),
       encodeQuotedPrintableChunk(ensureFinalNewline(input.html)),
     );
-    const signature = this.dkim ? `${this.dkim.sign(pairs, body)}\r\n` : '';
+    const signature = this.dkim ? `${this.dkim.sign(pairs, body, now)}\r\n` : '';
     const headers = pairs.map(([k, v]) => `${k}: ${v}\r\n`).join('');
     return {
       envelopeFrom: this.bounce.address,

@@ -5,7 +5,7 @@ import { retryDelayMs } from '../delivery/retry.policy.ts';
 import { MessageBuilder } from '../render/message.builder.ts';
 import { renderSystemMail } from '../render/system-mail.ts';
 import { type OutgoingMessage, type Transport, TransportError } from '../transports/transport.types.ts';
-import { maskEmail } from './email-address.ts';
+import { maskEmail } from '../core/email-address.ts';
 import { OptinRepository } from './optin.repository.ts';
 import { type OutboxMessage, OutboxRepository } from './outbox.repository.ts';
 import { ReaderRepository } from './reader.repository.ts';

@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import { AppError, invalid, notFound } from '../core/errors.ts';
 import type { Database, SubscriptionStatus } from '../db/db.types.ts';
-import { checkEmail } from './email-address.ts';
+import { checkEmail } from '../core/email-address.ts';
 import { ListsService } from './lists.service.ts';
 import { type ImportOptions, type ImportReport, cleanName, importSubscribers } from './subscribers.import.ts';
 import { type SubscriberWithSubscription, SubscribersRepository } from './subscribers.repository.ts';
