@@ -11,7 +11,7 @@ import {
 } from '../bounces/bounce-mail.intake.ts';
 import { BouncesService, type MailOutcome } from '../bounces/bounces.service.ts';
 import type { EventOutcome } from '../bounces/bounces.types.ts';
-import { ImapWatcher, parseImapUrl } from '../bounces/imap.watcher.ts';
+import { ImapWatcher, parseImapUrl, type WatcherLog } from '../bounces/imap.watcher.ts';
 import { ingestMaildir } from '../bounces/maildir.reader.ts';
 import type { Config } from '../config/config.loader.ts';
 import { invalid, notFound } from '../core/errors.ts';
@@ -33,6 +33,25 @@ export function bounceMailIngester(
     (address) => parseVerpAddress(address, signer),
   );
   return (raw) => service.ingestMail(raw);
+}
+
+/**
+ * The watcher of BOUNCE_IMAP_URL that `serve` and `worker` run beside their other work, or
+ * undefined when no bounce mailbox is configured.
+ */
+export function bounceMailboxWatcher(
+  config: Config,
+  db: Kysely<Database>,
+  log: WatcherLog,
+): ImapWatcher | undefined {
+  if (!config.BOUNCE_IMAP_URL) return undefined;
+  return new ImapWatcher({
+    mailbox: parseImapUrl(config.BOUNCE_IMAP_URL),
+    processedFolder: config.BOUNCE_IMAP_FOLDER,
+    db,
+    ingest: bounceMailIngester(config, db),
+    log,
+  });
 }
 
 export function registerBounceCommands(program: Command): void {

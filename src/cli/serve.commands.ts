@@ -7,6 +7,7 @@ import { OutboxSender } from '../subscriptions/outbox.sender.ts';
 import { RateLimitRepository } from '../subscriptions/rate-limit.repository.ts';
 import { TokenSigner } from '../subscriptions/tokens.ts';
 import { createTransport } from '../transports/transport.factory.ts';
+import { bounceMailboxWatcher } from './bounces.commands.ts';
 import { type CliContext, withContext } from './cli.context.ts';
 
 /**
@@ -37,6 +38,10 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
   let pruner: NodeJS.Timeout | undefined;
   let sending: SendingRuntime | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  const bounceLog = logger.child({ service: 'bounce mailbox' });
+  const mailboxWatcher = bounceMailboxWatcher(config, db, (level, event, fields) =>
+    bounceLog[level](fields, event),
+  );
   return [
     {
       name: 'outbox sender',
@@ -70,6 +75,16 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
         await sending?.stop();
       },
     },
+    ...(mailboxWatcher
+      ? [
+          {
+            // BOUNCE_IMAP_URL: bounces read from a mailbox, IDLE or a look every minute.
+            name: 'bounce mailbox watcher',
+            start: () => mailboxWatcher.start(),
+            stop: () => mailboxWatcher.stop(),
+          },
+        ]
+      : []),
     {
       name: 'web server',
       start: async () => {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.loader.ts';
 import { startSending } from '../delivery/worker.runtime.ts';
+import { bounceMailboxWatcher } from './bounces.commands.ts';
 import { withContext } from './cli.context.ts';
 
 /** JSON log lines on stderr, so stdout stays for a command's answer. */
@@ -19,6 +20,11 @@ export function registerWorkerCommands(program: Command): void {
         const runtime = await startSending(db, config, {
           log: (event, fields) => logger.info(fields ?? {}, event),
         });
+        // BOUNCE_IMAP_URL: any number of workers may watch one mailbox; each message is claimed once.
+        const mailboxWatcher = bounceMailboxWatcher(config, db, (level, event, fields) =>
+          logger[level](fields, event),
+        );
+        await mailboxWatcher?.start();
         logger.info(
           {
             workerId: runtime.worker.id,
@@ -35,6 +41,7 @@ export function registerWorkerCommands(program: Command): void {
           process.once('SIGTERM', resolve);
         });
         logger.info({ workerId: runtime.worker.id }, 'worker_stopping');
+        await mailboxWatcher?.stop();
         await runtime.stop();
         logger.info({ workerId: runtime.worker.id, ...runtime.worker.stats }, 'worker_stopped');
       });
