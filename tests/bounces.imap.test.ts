@@ -296,9 +296,7 @@ describe('digestmail bounces watch --imap (Dovecot)', () => {
       },
     );
     expect(malformed.code).toBe(2);
-    expect(malformed.stderr).toMatch(
-      /^digestmail: invalid IMAP URL "pop3:\/\/bounces:\*\*\*@127\.0\.0\.1\/INBOX"/,
-    );
+    expect(malformed.stderr).toMatch(/^digestmail: invalid IMAP URL "pop3:\/\/\*\*\*@127\.0\.0\.1\/INBOX"/);
     expect(malformed.stderr).not.toContain('s3cret-word');
 
     const setting = await runCli(['bounces', 'ingest', '--maildir', '/nonexistent'], {

@@ -107,7 +107,7 @@ describe('bounces ingest on hostile input', () => {
     const shown = await runCli(['bounces', 'ingest', file], env());
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain('escape@example.net');
-    expect(shown.stdout).toContain('gone ]0;owned[2J[31mred1m');
+    expect(shown.stdout).toContain('gone \uFFFD]0;owned\uFFFD\uFFFD[2J\uFFFD[31mred\uFFFD1m');
     expect(shown.stdout.trimEnd()).not.toMatch(CONTROL);
     expect(await eventsOf(d)).toHaveLength(1);
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { ImapFlow } from 'imapflow';
 import { AppError, invalid } from '../core/errors.ts';
-import { maskSecret, maskUrlPassword } from '../core/redact.ts';
+import { maskCredentials } from '../core/secrets.text.ts';
 import type { Database } from '../db/db.types.ts';
 import {
   ingestWithinLimits,
@@ -41,7 +41,7 @@ export function parseImapUrl(text: string): ImapMailbox {
   const bad = (why: string) =>
     invalid(
       'bounces.imap_url_invalid',
-      `invalid IMAP URL "${maskUrlPassword(text)}": ${why} (expected imaps://user:password@host/INBOX)`,
+      `invalid IMAP URL "${maskCredentials(text)}": ${why} (expected imaps://user:password@host/INBOX)`,
     );
   let url: URL;
   try {
@@ -361,6 +361,7 @@ export class ImapWatcher {
   private mask(error: unknown): string {
     const e = error as { message?: string; responseText?: string; code?: string };
     const text = e?.responseText ? `${e.message} (${e.responseText})` : (e?.message ?? String(error));
-    return maskSecret(maskUrlPassword(text), this.mailbox.password);
+    // The server may quote what it was sent: the password is masked wherever it appears.
+    return maskCredentials(text).split(this.mailbox.password).join('***');
   }
 }

@@ -15,11 +15,12 @@ import { ImapWatcher, parseImapUrl, type WatcherLog } from '../bounces/imap.watc
 import { ingestMaildir } from '../bounces/maildir.reader.ts';
 import type { Config } from '../config/config.loader.ts';
 import { invalid, notFound } from '../core/errors.ts';
+import { maskingLogHooks } from '../core/secrets.text.ts';
+import { forTerminal } from '../core/terminal.text.ts';
 import type { Database } from '../db/db.types.ts';
 import { parseVerpAddress } from '../render/message.builder.ts';
 import { TokenSigner } from '../subscriptions/tokens.ts';
 import { withContext } from './cli.context.ts';
-import { terminalSafe } from './cli.output.ts';
 
 /** The bounce service as every mail input uses it (pipe, maildir, IMAP). */
 export function bounceMailIngester(
@@ -80,11 +81,11 @@ export function registerBounceCommands(program: Command): void {
       await withContext(async ({ config, db }) => {
         const outcome = await ingestWithinLimits(raw, bounceMailIngester(config, db));
         if (outcome.result !== 'processed') {
-          console.log(terminalSafe(`ignored: ${(outcome as IgnoredMail).reason}; nothing changed`));
+          console.log(forTerminal(`ignored: ${(outcome as IgnoredMail).reason}; nothing changed`));
           return;
         }
         for (const e of (outcome as Extract<MailOutcome, { result: 'processed' }>).events)
-          console.log(terminalSafe(describe(e)));
+          console.log(forTerminal(describe(e)));
       });
     });
 
@@ -99,7 +100,10 @@ export function registerBounceCommands(program: Command): void {
       const mailbox = parseImapUrl(options.imap);
       await withContext(async ({ config, db }) => {
         // JSON lines on stderr, as `worker` logs (its module would load the whole sender here).
-        const logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid } }, pino.destination(2));
+        const logger = pino(
+          { level: config.LOG_LEVEL, base: { pid: process.pid }, hooks: maskingLogHooks },
+          pino.destination(2),
+        );
         const watcher = new ImapWatcher({
           mailbox,
           processedFolder: options.folder ?? config.BOUNCE_IMAP_FOLDER,
@@ -147,13 +151,13 @@ async function ingestMaildirCommand(dir: string, verbose: boolean): Promise<void
         summary.processed++;
         summary.events += events.length;
         summary.suppressed += events.filter((e) => e.suppressed).length;
-        if (verbose) for (const e of events) console.log(terminalSafe(`${message.name}: ${describe(e)}`));
+        if (verbose) for (const e of events) console.log(forTerminal(`${message.name}: ${describe(e)}`));
         return;
       }
       if (outcome.result === 'unmatched') summary.unmatched++;
       else if (outcome.result === 'ignored') summary.ignored++;
       else summary.notBounces++;
-      if (verbose) console.log(terminalSafe(`${message.name}: ignored: ${(outcome as IgnoredMail).reason}`));
+      if (verbose) console.log(forTerminal(`${message.name}: ignored: ${(outcome as IgnoredMail).reason}`));
     });
     const seconds = (performance.now() - started) / 1000;
     const rate = seconds > 0 ? Math.round(summary.messages / seconds) : summary.messages;

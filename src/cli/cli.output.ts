@@ -28,18 +28,3 @@ function displayWidth(text: string): number {
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
-
-/**
- * Text that came from outside (addresses and diagnostics in bounce mail, names in imports) as it may
- * reach a terminal: C0 and C1 control characters and DEL removed (escape sequences can clear the
- * screen, retitle the window or hide what follows; bidi overrides reorder what is shown), tabs and line breaks turned into spaces so one
- * record stays on one line.
- */
-export function terminalSafe(text: string): string {
-  return (
-    text
-      .replace(/[\t\n\r\u2028\u2029]+/g, ' ')
-      // C0, DEL, C1; and the bidi overrides that make a terminal show text in another order.
-      .replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '')
-  );
-}

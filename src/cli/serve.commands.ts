@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { maskingLogHooks } from '../core/secrets.text.ts';
 import pino from 'pino';
 import { type SendingRuntime, startSending } from '../delivery/worker.runtime.ts';
 import { buildApp } from '../http/app.ts';
@@ -25,7 +26,7 @@ const PRUNE_EVERY_MS = 5 * 60 * 1000;
 
 /** The services of `digestmail serve`, in start order. Add a sending service with a line here. */
 export function serveServices({ config, db }: CliContext): ServeService[] {
-  const logger = pino({ level: config.LOG_LEVEL });
+  const logger = pino({ level: config.LOG_LEVEL, hooks: maskingLogHooks });
   const signer = new TokenSigner(config.SECRET_KEY);
   const transport = createTransport(config);
   const outbox = new OutboxSender({

@@ -6,6 +6,7 @@ import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isAppError } from '../core/errors.ts';
+import { maskingLogHooks } from '../core/secrets.text.ts';
 import { TokenSigner } from '../subscriptions/tokens.ts';
 import { archiveRoutes } from './archive.routes.ts';
 import { confirmRoutes } from './confirm.routes.ts';
@@ -39,6 +40,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: {
       level: config.LOG_LEVEL,
+      hooks: maskingLogHooks,
       ...(deps.logStream ? { stream: deps.logStream } : {}),
       serializers: {
         // No client address, no token: only what is needed to follow a request.
