@@ -285,7 +285,7 @@ describe('digestmail bounces watch --imap (Dovecot)', () => {
     });
     expect(refused.code).toBe(2);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
-    expect(refused.stderr).toContain(`refused the login for imap://bounces@127.0.0.1:${dovecot.port}/INBOX`);
+    expect(refused.stderr).toContain(`refused the login for imap://***@127.0.0.1:${dovecot.port}/INBOX`);
     expect(refused.stderr + refused.stdout).not.toContain('not-the-password-5521');
 
     const malformed = await runCli(

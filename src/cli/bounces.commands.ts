@@ -11,7 +11,7 @@ import {
 } from '../bounces/bounce-mail.intake.ts';
 import { BouncesService, type MailOutcome } from '../bounces/bounces.service.ts';
 import type { EventOutcome } from '../bounces/bounces.types.ts';
-import { ImapWatcher, parseImapUrl, type WatcherLog } from '../bounces/imap.watcher.ts';
+import type { ImapWatcher, WatcherLog } from '../bounces/imap.watcher.ts';
 import { ingestMaildir } from '../bounces/maildir.reader.ts';
 import type { Config } from '../config/config.loader.ts';
 import { invalid, notFound } from '../core/errors.ts';
@@ -38,14 +38,16 @@ export function bounceMailIngester(
 
 /**
  * The watcher of BOUNCE_IMAP_URL that `serve` and `worker` run beside their other work, or
- * undefined when no bounce mailbox is configured.
+ * undefined when no bounce mailbox is configured. The IMAP client is loaded only then: it costs about
+ * a second of start-up, which `bounces ingest` (one process per bounce, from an MTA) must not pay.
  */
-export function bounceMailboxWatcher(
+export async function bounceMailboxWatcher(
   config: Config,
   db: Kysely<Database>,
   log: WatcherLog,
-): ImapWatcher | undefined {
+): Promise<ImapWatcher | undefined> {
   if (!config.BOUNCE_IMAP_URL) return undefined;
+  const { ImapWatcher, parseImapUrl } = await import('../bounces/imap.watcher.ts');
   return new ImapWatcher({
     mailbox: parseImapUrl(config.BOUNCE_IMAP_URL),
     processedFolder: config.BOUNCE_IMAP_FOLDER,
@@ -97,6 +99,7 @@ export function registerBounceCommands(program: Command): void {
     .requiredOption('--imap <url>', 'imaps://user:password@host/INBOX (user and password URL-encoded)')
     .option('--folder <name>', 'where ingested messages are moved (created when missing)')
     .action(async (options: { imap: string; folder?: string }) => {
+      const { ImapWatcher, parseImapUrl } = await import('../bounces/imap.watcher.ts');
       const mailbox = parseImapUrl(options.imap);
       await withContext(async ({ config, db }) => {
         // JSON lines on stderr, as `worker` logs (its module would load the whole sender here).

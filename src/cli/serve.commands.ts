@@ -8,7 +8,7 @@ import { OutboxSender } from '../subscriptions/outbox.sender.ts';
 import { RateLimitRepository } from '../subscriptions/rate-limit.repository.ts';
 import { TokenSigner } from '../subscriptions/tokens.ts';
 import { createTransport } from '../transports/transport.factory.ts';
-import { bounceMailboxWatcher } from './bounces.commands.ts';
+import type { ImapWatcher } from '../bounces/imap.watcher.ts';
 import { type CliContext, withContext } from './cli.context.ts';
 
 /**
@@ -39,10 +39,7 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
   let pruner: NodeJS.Timeout | undefined;
   let sending: SendingRuntime | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
-  const bounceLog = logger.child({ service: 'bounce mailbox' });
-  const mailboxWatcher = bounceMailboxWatcher(config, db, (level, event, fields) =>
-    bounceLog[level](fields, event),
-  );
+  let mailboxWatcher: ImapWatcher | undefined;
   return [
     {
       name: 'outbox sender',
@@ -76,13 +73,22 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
         await sending?.stop();
       },
     },
-    ...(mailboxWatcher
+    ...(config.BOUNCE_IMAP_URL
       ? [
           {
             // BOUNCE_IMAP_URL: bounces read from a mailbox, IDLE or a look every minute.
             name: 'bounce mailbox watcher',
-            start: () => mailboxWatcher.start(),
-            stop: () => mailboxWatcher.stop(),
+            start: async () => {
+              const { bounceMailboxWatcher } = await import('./bounces.commands.ts');
+              const log = logger.child({ service: 'bounce mailbox' });
+              mailboxWatcher = await bounceMailboxWatcher(config, db, (level, event, fields) =>
+                log[level](fields, event),
+              );
+              await mailboxWatcher?.start();
+            },
+            stop: async () => {
+              await mailboxWatcher?.stop();
+            },
           },
         ]
       : []),

@@ -3,7 +3,6 @@ import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.loader.ts';
 import { maskingLogHooks } from '../core/secrets.text.ts';
 import { startSending } from '../delivery/worker.runtime.ts';
-import { bounceMailboxWatcher } from './bounces.commands.ts';
 import { withContext } from './cli.context.ts';
 
 /** JSON log lines on stderr, so stdout stays for a command's answer. */
@@ -25,9 +24,13 @@ export function registerWorkerCommands(program: Command): void {
           log: (event, fields) => logger.info(fields ?? {}, event),
         });
         // BOUNCE_IMAP_URL: any number of workers may watch one mailbox; each message is claimed once.
-        const mailboxWatcher = bounceMailboxWatcher(config, db, (level, event, fields) =>
-          logger[level](fields, event),
-        );
+        const mailboxWatcher = config.BOUNCE_IMAP_URL
+          ? await (await import('./bounces.commands.ts')).bounceMailboxWatcher(
+              config,
+              db,
+              (level, event, fields) => logger[level](fields, event),
+            )
+          : undefined;
         await mailboxWatcher?.start();
         logger.info(
           {
