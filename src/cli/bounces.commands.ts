@@ -19,7 +19,6 @@ import { maskingLogHooks } from '../core/secrets.text.ts';
 import { forTerminal } from '../core/terminal.text.ts';
 import type { Database } from '../db/db.types.ts';
 import { parseVerpAddress } from '../render/message.builder.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
 import { withContext } from './cli.context.ts';
 
 /** The bounce service as every mail input uses it (pipe, maildir, IMAP). */
@@ -27,11 +26,10 @@ export function bounceMailIngester(
   config: Config,
   db: Kysely<Database>,
 ): (raw: Buffer) => Promise<MailOutcome> {
-  const signer = new TokenSigner(config.SECRET_KEY);
   const service = new BouncesService(
     db,
     { softBounceLimit: config.SOFT_BOUNCE_LIMIT, softBounceDays: config.SOFT_BOUNCE_DAYS },
-    (address) => parseVerpAddress(address, signer),
+    (address) => parseVerpAddress(address, config.SECRET_KEY),
   );
   return (raw) => service.ingestMail(raw);
 }
