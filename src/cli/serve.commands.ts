@@ -8,6 +8,7 @@ import { OutboxSender } from '../subscriptions/outbox.sender.ts';
 import { RateLimitRepository } from '../subscriptions/rate-limit.repository.ts';
 import { TokenSigner } from '../subscriptions/tokens.ts';
 import { createTransport } from '../transports/transport.factory.ts';
+import type { ImapWatcher } from '../bounces/imap.watcher.ts';
 import { type CliContext, withContext } from './cli.context.ts';
 
 /**
@@ -38,6 +39,8 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
   let pruner: NodeJS.Timeout | undefined;
   let sending: SendingRuntime | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  let consoleApp: Awaited<ReturnType<typeof buildApp>> | undefined;
+  let mailboxWatcher: ImapWatcher | undefined;
   return [
     {
       name: 'outbox sender',
@@ -71,18 +74,49 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
         await sending?.stop();
       },
     },
+    ...(config.BOUNCE_IMAP_URL
+      ? [
+          {
+            // BOUNCE_IMAP_URL: bounces read from a mailbox, IDLE or a look every minute.
+            name: 'bounce mailbox watcher',
+            start: async () => {
+              const { bounceMailboxWatcher } = await import('./bounces.commands.ts');
+              const log = logger.child({ service: 'bounce mailbox' });
+              mailboxWatcher = await bounceMailboxWatcher(config, db, (level, event, fields) =>
+                log[level](fields, event),
+              );
+              await mailboxWatcher?.start();
+            },
+            stop: async () => {
+              await mailboxWatcher?.stop();
+            },
+          },
+        ]
+      : []),
     {
       name: 'web server',
       start: async () => {
         // A broken template stops serve here, not at the first signup or send.
         await verifyTemplates(config);
-        app = await buildApp({ config, db, signer, onMailQueued: () => outbox.wake() });
+        const deps = { config, db, signer, onMailQueued: () => outbox.wake() };
+        // CONSOLE_PORT: the console gets a listener of its own (keep it off the internet) and the
+        // public one has no /console routes at all.
+        const ownConsole = config.CONSOLE && config.CONSOLE_PORT !== undefined;
+        app = await buildApp(deps, { console: config.CONSOLE && !ownConsole });
         const address = await app.listen({ port: config.PORT, host: config.HOST });
         // One plain line a supervisor or a test can read (PORT=0 picks a free port).
         process.stdout.write(`digestmail: listening on ${address}\n`);
+        if (ownConsole) {
+          consoleApp = await buildApp(deps, { public: false, console: true });
+          const at = await consoleApp.listen({
+            port: config.CONSOLE_PORT!,
+            host: config.CONSOLE_HOST ?? config.HOST,
+          });
+          process.stdout.write(`digestmail: console listening on ${at}\n`);
+        }
       },
       stop: async () => {
-        await app?.close();
+        await Promise.all([app?.close(), consoleApp?.close()]);
       },
     },
   ];

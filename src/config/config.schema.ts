@@ -75,6 +75,26 @@ const address = z
     error: 'expected an address such as "Name <news@example.org>"',
   });
 
+const imapUrl = z
+  .string()
+  .trim()
+  .refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        return (
+          (u.protocol === 'imaps:' || u.protocol === 'imap:') &&
+          u.hostname !== '' &&
+          u.username !== '' &&
+          u.password !== ''
+        );
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected imaps://user:password@host/INBOX (user and password URL-encoded)' },
+  );
+
 const postgresUrl = z
   .string()
   .trim()
@@ -184,6 +204,24 @@ export const envSchema = z.object({
       return v.split(',').map((part) => part.trim());
     }),
 
+  // the editor console
+  CONSOLE: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .default('on')
+    .refine((v) => FLAG_WORDS.has(v), { error: 'expected on or off' })
+    .transform((v) => FLAG_WORDS.get(v) === true),
+  /** Serve the console on a listener of its own (e.g. only on a private network) instead of PORT. */
+  CONSOLE_HOST: optionalText,
+  CONSOLE_PORT: z.coerce
+    .number({ error: 'expected a TCP port number' })
+    .int({ error: 'expected a TCP port number' })
+    .min(0, { error: 'expected a TCP port number from 0 to 65535' })
+    .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
+    .optional(),
+  CONSOLE_IDLE_HOURS: positiveNumber(12),
+
   // bounces
   SNS_TOPIC_ARNS: z
     .string()
@@ -210,6 +248,9 @@ export const envSchema = z.object({
       },
       { error: 'expected a regular expression' },
     ),
+  // A bounce mailbox that serve and worker watch (IDLE, else a look every minute).
+  BOUNCE_IMAP_URL: imapUrl.optional(),
+  BOUNCE_IMAP_FOLDER: z.string().trim().min(1).default('Processed'),
   SOFT_BOUNCE_LIMIT: positiveInt(3),
   SOFT_BOUNCE_DAYS: positiveInt(30),
 });

@@ -33,7 +33,7 @@ export type SuppressionReason =
   | 'erased'
   | 'manual'
   | 'unsubscribed';
-export type OutboxKind = 'confirm' | 'welcome' | 'goodbye' | 'test';
+export type OutboxKind = 'confirm' | 'welcome' | 'goodbye' | 'test' | 'sign_in';
 export type OutboxStatus = 'pending' | 'sending' | 'sent' | 'failed';
 
 export interface ListsTable {
@@ -212,8 +212,16 @@ export interface AuditLogTable {
   detail: Json;
 }
 
+export interface ConsolePreviewsTable {
+  id: string;
+  editor_id: number;
+  html: string;
+  created_at: Timestamp;
+}
+
 export interface Database {
   editors: EditorsTable;
+  console_previews: ConsolePreviewsTable;
   editor_sign_in_links: EditorSignInLinksTable;
   editor_sessions: EditorSessionsTable;
   audit_log: AuditLogTable;
@@ -228,6 +236,7 @@ export interface Database {
   outbox: OutboxTable;
   sns_messages: SnsMessagesTable;
   rate_limits: RateLimitsTable;
+  imap_messages: ImapMessagesTable;
 }
 
 export type ListRow = Selectable<ListsTable>;
@@ -240,3 +249,16 @@ export type DeliveryRow = Selectable<DeliveriesTable>;
 export type EventRow = Selectable<EventsTable>;
 export type SuppressionRow = Selectable<SuppressionsTable>;
 export type OutboxRow = Selectable<OutboxTable>;
+
+/** Bounce-mailbox messages the IMAP watcher has claimed or ingested (migration 210). */
+export interface ImapMessagesTable {
+  mailbox: string;
+  uid_validity: number;
+  uid: number;
+  state: 'claimed' | 'done';
+  claimed_by: string;
+  claimed_at: Timestamp;
+  result: string | null;
+  detail: string | null;
+  done_at: NullableTimestamp;
+}
