@@ -26,7 +26,7 @@ function tokenOf(url: string): string {
 
 describe('digestmail editors', () => {
   it('add, ls, link and remove; every change is in the audit log', async () => {
-    const added = await runCliInProcess(
+    const added = await runCli(
       ['editors', 'add', 'Chief@Example.ORG', '--name', 'Chief', '--role', 'admin'],
       env(),
     );
@@ -34,7 +34,7 @@ describe('digestmail editors', () => {
     expect(added.code).toBe(0);
     expect(added.stdout).toContain('added chief@example.org (admin)');
 
-    const ls = JSON.parse((await runCliInProcess(['editors', 'ls', '--json'], env())).stdout) as {
+    const ls = JSON.parse((await runCli(['editors', 'ls', '--json'], env())).stdout) as {
       email: string;
       role: string;
     }[];
@@ -42,15 +42,15 @@ describe('digestmail editors', () => {
       expect.objectContaining({ email: 'chief@example.org', role: 'admin', name: 'Chief' }),
     ]);
 
-    const link = await runCliInProcess(['editors', 'link', 'chief@example.org'], env());
+    const link = await runCli(['editors', 'link', 'chief@example.org'], env());
     expect(link.code).toBe(0);
     // Alone on stdout: one line, the URL.
     expect(link.stdout).toMatch(/^https:\/\/news\.example\.org\/console\/login\/[A-Za-z0-9_-]{43}\n$/);
 
-    const removed = await runCliInProcess(['editors', 'remove', 'CHIEF@example.org'], env());
+    const removed = await runCli(['editors', 'remove', 'CHIEF@example.org'], env());
     expect(removed.code).toBe(0);
 
-    const audit = JSON.parse((await runCliInProcess(['audit', 'ls', '--json'], env())).stdout) as {
+    const audit = JSON.parse((await runCli(['audit', 'ls', '--json'], env())).stdout) as {
       action: string;
       objectId: string;
       actor: string;
@@ -60,19 +60,19 @@ describe('digestmail editors', () => {
   });
 
   it('mistakes end in one line and exit 2: a bad address, a bad role, an unknown editor, a second add', async () => {
-    const bad = await runCliInProcess(['editors', 'add', 'not-an-address'], env());
+    const bad = await runCli(['editors', 'add', 'not-an-address'], env());
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toMatch(/not an email address/);
-    expect(
-      (await runCliInProcess(['editors', 'add', 'x@example.org', '--role', 'owner'], env())).stderr,
-    ).toMatch(/unknown role/);
-    const unknown = await runCliInProcess(['editors', 'link', 'nobody@example.org'], env());
+    expect((await runCli(['editors', 'add', 'x@example.org', '--role', 'owner'], env())).stderr).toMatch(
+      /unknown role/,
+    );
+    const unknown = await runCli(['editors', 'link', 'nobody@example.org'], env());
     expect(unknown.code).toBe(2);
     expect(unknown.stdout).toBe('');
     expect(unknown.stderr).toMatch(/nobody@example\.org is not an editor/);
-    expect((await runCliInProcess(['editors', 'add', 'dup@example.org'], env())).code).toBe(0);
-    const dup = await runCliInProcess(['editors', 'add', 'DUP@example.org'], env());
+    expect((await runCli(['editors', 'add', 'dup@example.org'], env())).code).toBe(0);
+    const dup = await runCli(['editors', 'add', 'DUP@example.org'], env());
     expect(dup.code).toBe(2);
     expect(dup.stderr).toMatch(/already an editor/);
   });
@@ -139,16 +139,15 @@ describe('sign-in links and sessions', () => {
 describe('digestmail list edit', () => {
   it('changes what is given and keeps the rest; a bad language or an unknown list is one line, exit 2', async () => {
     expect(
-      (await runCliInProcess(['list', 'create', 'weekly', '--name', 'Weekly', '--topics', 'a,b'], env()))
-        .code,
+      (await runCli(['list', 'create', 'weekly', '--name', 'Weekly', '--topics', 'a,b'], env())).code,
     ).toBe(0);
-    const edited = await runCliInProcess(
+    const edited = await runCli(
       ['list', 'edit', 'weekly', '--name', 'The Weekly', '--private', '--single-opt-in'],
       env(),
     );
     expect(edited.stderr).toBe('');
     expect(edited.stdout.trim()).toBe('updated list weekly');
-    const lists = JSON.parse((await runCliInProcess(['list', 'ls', '--json'], env())).stdout) as {
+    const lists = JSON.parse((await runCli(['list', 'ls', '--json'], env())).stdout) as {
       slug: string;
       name: string;
       isPublic: boolean;
@@ -161,10 +160,10 @@ describe('digestmail list edit', () => {
       optIn: 'single',
       topics: ['a', 'b'],
     });
-    const bad = await runCliInProcess(['list', 'edit', 'weekly', '--language', 'english please'], env());
+    const bad = await runCli(['list', 'edit', 'weekly', '--language', 'english please'], env());
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/not a language tag/);
-    const unknown = await runCliInProcess(['list', 'edit', 'nope', '--name', 'x'], env());
+    const unknown = await runCli(['list', 'edit', 'nope', '--name', 'x'], env());
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no list with slug "nope"/);
   });
