@@ -136,7 +136,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(preferencesRoutes, routeDeps);
   await app.register(archiveRoutes, routeDeps);
   await app.register(webhookRoutes, routeDeps);
-  await app.register(metricsRoutes, routeDeps);
+  // Never public: on this port only behind METRICS_TOKEN; with METRICS_PORT, `serve` runs its own listener.
+  if (config.METRICS_TOKEN !== undefined && config.METRICS_PORT === undefined) {
+    await app.register(metricsRoutes, { db: deps.db, token: config.METRICS_TOKEN });
+  }
   return app;
 }
 
