@@ -1,10 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dkimVerify } from 'mailauth';
+import { simpleParser } from 'mailparser';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseDigest } from '../src/digest/digest.parser.ts';
 import { compileIssue } from '../src/render/issue.compiler.ts';
-import { MessageBuilder } from '../src/render/message.builder.ts';
+import { MessageBuilder, parseVerpAddress } from '../src/render/message.builder.ts';
 import type { IssueTemplate } from '../src/render/render.types.ts';
 import { TokenSigner } from '../src/subscriptions/tokens.ts';
 import { renderTestConfig } from './fixtures/digests/config.ts';
@@ -29,6 +31,13 @@ beforeAll(async () => {
 afterEach(() => {
   vi.restoreAllMocks();
 });
+
+/** Runs a Python 3 snippet with `input` on stdin; its stdout, or the test fails with its stderr. */
+function python(code: string, input: Buffer): string {
+  const run = spawnSync('python3', ['-c', code], { input, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`python3 failed: ${run.stderr}`);
+  return run.stdout;
+}
 
 function builderWith(extra: Record<string, string> = {}): { builder: MessageBuilder; signer: TokenSigner } {
   const config = renderTestConfig(extra);
@@ -99,4 +108,100 @@ describe('DKIM, checked by an independent verifier (mailauth)', () => {
       expect(await mailauthDkim(Buffer.from(tampered), pair.publicKey)).not.toEqual(['pass']);
     },
   );
+});
+
+/** The header block of a raw message, one string per physical line. */
+function headerLines(raw: Buffer): string[] {
+  const text = raw.toString('utf8');
+  return text.slice(0, text.indexOf('\r\n\r\n')).split('\r\n');
+}
+
+/** Unfolded header fields, name in lower case. */
+function headerField(raw: Buffer, name: string): string | undefined {
+  const unfolded = raw
+    .toString('utf8')
+    .slice(0, raw.indexOf('\r\n\r\n'))
+    .replace(/\r\n(?=[ \t])/g, '');
+  const line = unfolded.split('\r\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`));
+  return line?.slice(name.length + 1).trim();
+}
+
+describe('header syntax', () => {
+  const longSubject =
+    'AI 日报 · 第 128 期：OpenAI 发布新一代推理模型，谷歌更新 Gemini 多模态能力，国内大模型价格战继续升级，开源社区迎来新一轮发布潮';
+  const longName = '晨读科技 · 人工智能与前沿技术每日精选简报编辑部';
+
+  it('encoded-word lines of a long CJK Subject, From and To stay within 76 characters and decode back', async () => {
+    const { builder } = builderWith({ MAIL_FROM: `${longName} <news@example.org>` });
+    const issue = { id: 7, template: { ...template, subject: longSubject }, list: LIST };
+    const recipient = {
+      email: 'reader@example.com',
+      name: '欧阳·司马长名字的读者朋友们大家好',
+      subscriberId: 1,
+    };
+    for (const message of [
+      builder.build(issue, { ...recipient, deliveryId: 1 }),
+      builder.build(issue, recipient, { test: true }),
+      builder.buildTransactional({
+        to: 'r@example.com',
+        subject: longSubject,
+        html: '<p>x</p>',
+        text: 'x',
+        kind: 'confirm',
+      }),
+    ]) {
+      const encodedLines = headerLines(message.raw).filter((l) => l.includes('=?'));
+      expect(encodedLines.length).toBeGreaterThan(2);
+      for (const line of encodedLines) expect(line.length, line).toBeLessThanOrEqual(76);
+      const parsed = await simpleParser(message.raw);
+      expect(parsed.subject).toMatch(new RegExp(`${longSubject}$`));
+      expect(parsed.from?.value[0]).toEqual({ address: 'news@example.org', name: longName });
+    }
+    const parsed = await simpleParser(builder.build(issue, { ...recipient, deliveryId: 1 }).raw);
+    expect(parsed.to && 'value' in parsed.to ? parsed.to.value[0]?.name : '').toBe(recipient.name);
+  });
+
+  it('List-Id with specials in the list name is a quoted phrase (RFC 2919, RFC 5322 phrase)', async () => {
+    const { builder } = builderWith();
+    const list = { id: 4, slug: 'tech-news', name: 'Tech News: Weekly, by Example <Team>' };
+    const message = builder.build(
+      { id: 8, template, list },
+      { email: 'r@example.com', name: null, subscriberId: 1 },
+    );
+    expect(headerField(message.raw, 'List-Id')).toBe(
+      '"Tech News: Weekly, by Example <Team>" <tech-news.example.org>',
+    );
+    const plain = builder.build(
+      { id: 9, template, list: { id: 5, slug: 'weekly', name: 'Weekly Digest' } },
+      { email: 'r@example.com', name: null, subscriberId: 1 },
+    );
+    expect(headerField(plain.raw, 'List-Id')).toBe('Weekly Digest <weekly.example.org>');
+    // Python's strict parser reads the list id back from the quoted form.
+    const listId = python(
+      'import email,sys\nfrom email import policy\nm=email.message_from_binary_file(sys.stdin.buffer,policy=policy.strict)\nprint(m["List-Id"].addresses[0].display_name if hasattr(m["List-Id"],"addresses") else m["List-Id"])',
+      message.raw,
+    ).trim();
+    expect(listId).toBe('"Tech News: Weekly, by Example <Team>" <tech-news.example.org>');
+  });
+
+  it.each([1, 123_456_789, Number.MAX_SAFE_INTEGER])(
+    'a VERP envelope sender from newsletter-bounces@… keeps its local part within 64 octets (delivery %i)',
+    (deliveryId) => {
+      const { builder } = builderWith({
+        VERP: 'true',
+        BOUNCE_ADDRESS: 'newsletter-bounces@mail.example.org',
+      });
+      const from = builder.envelopeFrom(deliveryId);
+      expect(Buffer.byteLength(from.slice(0, from.lastIndexOf('@')))).toBeLessThanOrEqual(64);
+      expect(parseVerpAddress(from, renderTestConfig().SECRET_KEY)).toBe(deliveryId);
+    },
+  );
+
+  it('a bounce address too long to carry the VERP tag is a setting error at start', () => {
+    expect(() => builderWith({ VERP: 'true', BOUNCE_ADDRESS: `${'b'.repeat(40)}@mail.example.org` })).toThrow(
+      /invalid setting BOUNCE_ADDRESS: .*at most 35 characters/,
+    );
+    // Without VERP the same address is fine.
+    expect(() => builderWith({ BOUNCE_ADDRESS: `${'b'.repeat(40)}@mail.example.org` })).not.toThrow();
+  });
 });

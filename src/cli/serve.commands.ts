@@ -41,6 +41,7 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
   let sending: SendingRuntime | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   let metricsApp: FastifyInstance | undefined;
+  let consoleApp: Awaited<ReturnType<typeof buildApp>> | undefined;
   return [
     {
       name: 'outbox sender',
@@ -79,13 +80,25 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
       start: async () => {
         // A broken template stops serve here, not at the first signup or send.
         await verifyTemplates(config);
-        app = await buildApp({ config, db, signer, onMailQueued: () => outbox.wake() });
+        const deps = { config, db, signer, onMailQueued: () => outbox.wake() };
+        // CONSOLE_PORT: the console gets a listener of its own (keep it off the internet) and the
+        // public one has no /console routes at all.
+        const ownConsole = config.CONSOLE && config.CONSOLE_PORT !== undefined;
+        app = await buildApp(deps, { console: config.CONSOLE && !ownConsole });
         const address = await app.listen({ port: config.PORT, host: config.HOST });
         // One plain line a supervisor or a test can read (PORT=0 picks a free port).
         process.stdout.write(`digestmail: listening on ${address}\n`);
+        if (ownConsole) {
+          consoleApp = await buildApp(deps, { public: false, console: true });
+          const at = await consoleApp.listen({
+            port: config.CONSOLE_PORT!,
+            host: config.CONSOLE_HOST ?? config.HOST,
+          });
+          process.stdout.write(`digestmail: console listening on ${at}\n`);
+        }
       },
       stop: async () => {
-        await app?.close();
+        await Promise.all([app?.close(), consoleApp?.close()]);
       },
     },
     {

@@ -33,7 +33,7 @@ export type SuppressionReason =
   | 'erased'
   | 'manual'
   | 'unsubscribed';
-export type OutboxKind = 'confirm' | 'welcome' | 'goodbye' | 'test';
+export type OutboxKind = 'confirm' | 'welcome' | 'goodbye' | 'test' | 'sign_in';
 export type OutboxStatus = 'pending' | 'sending' | 'sent' | 'failed';
 
 export interface ListsTable {
@@ -229,8 +229,16 @@ export interface AuditLogTable {
   detail: Json;
 }
 
+export interface ConsolePreviewsTable {
+  id: string;
+  editor_id: number;
+  html: string;
+  created_at: Timestamp;
+}
+
 export interface Database {
   editors: EditorsTable;
+  console_previews: ConsolePreviewsTable;
   editor_sign_in_links: EditorSignInLinksTable;
   editor_sessions: EditorSessionsTable;
   audit_log: AuditLogTable;

@@ -5,7 +5,9 @@ import type { OutgoingMessage } from '../transports/transport.types.ts';
 import { DkimSigner } from './dkim.signer.ts';
 import {
   assertPlainAddress,
+  encodeDisplayName,
   encodeHeaderText,
+  foldHeader,
   encodeQuotedPrintableChunk,
   formatAddress,
   type Mailbox,
@@ -15,6 +17,7 @@ import {
 } from './mime.encoding.ts';
 import type { IssueTemplate, SlotName, SlottedText } from './render.types.ts';
 import { escapeHtml, fillSlots } from './template.engine.ts';
+import { assertVerpFits, VerpAddresses } from './verp.address.ts';
 
 export interface IssueRef {
   id: number;
@@ -77,6 +80,7 @@ export class MessageBuilder {
   private readonly bounce: Mailbox;
   private readonly publicUrl: string;
   private readonly dkim: DkimSigner | undefined;
+  private readonly verp: VerpAddresses;
   private readonly prepared = new WeakMap<IssueTemplate, Map<number, PreparedIssue>>();
 
   constructor(
@@ -84,13 +88,21 @@ export class MessageBuilder {
     private readonly signer: TokenSigner,
   ) {
     this.from = parseMailbox(config.MAIL_FROM);
-    this.fromHeader = formatAddress(this.from.address, this.from.name);
+    this.fromHeader = foldHeader('From', formatAddress(this.from.address, this.from.name));
     this.replyTo = config.REPLY_TO
-      ? formatAddress(parseMailbox(config.REPLY_TO).address, parseMailbox(config.REPLY_TO).name)
+      ? foldHeader(
+          'Reply-To',
+          formatAddress(parseMailbox(config.REPLY_TO).address, parseMailbox(config.REPLY_TO).name),
+        )
       : undefined;
     this.bounce = parseMailbox(config.BOUNCE_ADDRESS ?? config.MAIL_FROM);
     this.publicUrl = config.PUBLIC_URL;
     this.dkim = DkimSigner.fromConfig(config);
+    const local = config.BOUNCE_ADDRESS
+      ? this.bounce.address.slice(0, this.bounce.address.lastIndexOf('@'))
+      : 'bounces';
+    if (config.VERP) assertVerpFits(local);
+    this.verp = new VerpAddresses(config.SECRET_KEY, local, this.bounce.domain);
   }
 
   /** One issue for one reader: the message the transport sends as is. */
@@ -123,7 +135,7 @@ export class MessageBuilder {
     const now = Date.now();
     const pairs: [string, string][] = [
       ['From', this.fromHeader],
-      ['To', formatAddress(to, name)],
+      ['To', foldHeader('To', formatAddress(to, name))],
       ['Subject', test ? p.testSubject : p.subject],
       ['Date', rfc5322Date(now)],
       ['Message-ID', messageId],
@@ -204,7 +216,7 @@ export class MessageBuilder {
     const to = assertPlainAddress(input.to);
     const messageId = this.newMessageId(0, undefined, input.kind);
     const boundary = `dm-${randomBytes(12).toString('hex')}`;
-    const subject = encodeHeaderText(input.subject);
+    const subject = foldHeader('Subject', encodeHeaderText(input.subject));
     const now = Date.now();
     const pairs: [string, string][] = [
       ['From', this.fromHeader],
@@ -237,10 +249,7 @@ export class MessageBuilder {
   /** The envelope sender: the bounce address, or with VERP one that names the delivery. */
   envelopeFrom(deliveryId?: number): string {
     if (!this.config.VERP || deliveryId === undefined) return this.bounce.address;
-    const at = this.bounce.address.lastIndexOf('@');
-    const local = this.config.BOUNCE_ADDRESS ? this.bounce.address.slice(0, at) : 'bounces';
-    const token = this.signer.sign('verp', { d: deliveryId });
-    return `${local}+${token}@${this.bounce.domain}`;
+    return this.verp.address(deliveryId);
   }
 
   private newMessageId(issueId: number, deliveryId?: number, kind?: string): string {
@@ -259,7 +268,8 @@ export class MessageBuilder {
 
     const t = issue.template;
     const listId = `<${issue.list.slug}.${this.from.domain}>`;
-    const listIdHeader = `${encodeHeaderText(issue.list.name)} ${listId}`;
+    // A phrase (RFC 2919 §3, RFC 5322 §3.2.5): quoted when the name holds specials (`Tech News: Weekly, …`).
+    const listIdHeader = foldHeader('List-Id', `${encodeDisplayName(issue.list.name)} ${listId}`);
     const boundary = `dm-${randomBytes(12).toString('hex')}`;
     const pairs: [string, string][] = [
       ...(this.replyTo ? ([['Reply-To', this.replyTo]] as [string, string][]) : []),
@@ -272,8 +282,8 @@ export class MessageBuilder {
     ];
     p = {
       listId,
-      subject: encodeHeaderText(t.subject),
-      testSubject: encodeHeaderText(`[TEST] ${t.subject}`),
+      subject: foldHeader('Subject', encodeHeaderText(t.subject)),
+      testSubject: foldHeader('Subject', encodeHeaderText(`[TEST] ${t.subject}`)),
       fixedHeaders: pairs.map(([k, v]) => `${k}: ${v}\r\n`).join(''),
       fixedHeaderPairs: pairs,
       textHead: Buffer.from(
@@ -301,15 +311,8 @@ export class MessageBuilder {
  * The delivery id a VERP envelope address names, or undefined when the address is not one of ours
  * or its signature does not verify (bounces can be forged; only a signed id is believed).
  */
-export function parseVerpAddress(address: string, signer: TokenSigner): number | undefined {
-  const m = /^<?[^+@<>\s]+\+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)@[^@<>\s]+>?$/.exec(address.trim());
-  if (!m) return undefined;
-  try {
-    const claims = signer.verify<{ d: number }>('verp', m[1]!);
-    return typeof claims.d === 'number' && Number.isSafeInteger(claims.d) ? claims.d : undefined;
-  } catch {
-    return undefined;
-  }
+export function parseVerpAddress(address: string, secret: string): number | undefined {
+  return new VerpAddresses(secret, 'bounces', 'invalid').parse(address);
 }
 
 function cleanName(name: string | null): string {
