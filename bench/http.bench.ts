@@ -198,6 +198,7 @@ async function seedArchive(db: Kysely<Database>, listId: number): Promise<{ path
     list: { slug: 'bench', name: 'Bench' },
   });
   const entries = 50;
+  const dayOf = (i: number) => new Date(Date.UTC(2026, 9, i)).toISOString().slice(0, 10);
   for (let i = 1; i <= entries; i++) {
     await db
       .insertInto('issues')
@@ -208,12 +209,13 @@ async function seedArchive(db: Kysely<Database>, listId: number): Promise<{ path
         title: `Bench issue ${i}`,
         digest_source: source,
         digest_hash: `bench-${i}`,
-        template: JSON.stringify(template),
-        started_at: new Date(Date.UTC(2026, 10, 1, 8, i)),
+        // One issue a day, as a daily's archive is.
+        template: JSON.stringify({ ...template, day: dayOf(i) }),
+        started_at: new Date(Date.UTC(2026, 9, i, 8)),
       })
       .execute();
   }
-  return { path: `/lists/bench/${template.day}-bench-issue-${entries}`, entries };
+  return { path: `/lists/bench/${dayOf(entries)}-bench-issue-${entries}`, entries };
 }
 
 async function main(): Promise<void> {

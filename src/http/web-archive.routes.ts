@@ -94,34 +94,33 @@ export async function webArchiveRoutes(app: FastifyInstance, deps: AppDeps): Pro
     return sendCached(request, reply, found, 'text/html; charset=utf-8');
   });
 
-  app.get<{ Params: { slug: string } }>('/lists/:slug', async (request, reply) =>
-    reply.redirect(`/lists/${encodeURIComponent(request.params.slug)}/`, 301),
-  );
-
-  app.get<{ Params: { slug: string }; Querystring: { page?: string } }>(
-    '/lists/:slug/',
-    async (request, reply) => {
-      const pageNo = pageNumber(request.query.page);
-      const list = await archive.publicList(request.params.slug);
-      if (!list || pageNo === undefined) return notFound(request, reply);
-      const ctx = pageContext(request, deps.config);
-      const version = await archive.version(list.id);
-      const found = await remember(`list:${list.id}:${ctx.lang}:${pageNo}:${version}`, async () => {
-        const result = await archive.page(pageNo, list.id);
-        if (pageNo > result.pages) return undefined;
-        const body = listingPage(
-          ctx,
-          TEXT[ctx.lang].listArchive(list.name),
-          result,
-          `/lists/${list.slug}/`,
-          list,
-        );
-        return cachedBody(body, newest(result.entries, list.updatedAt));
-      });
-      if (!found) return notFound(request, reply);
-      return sendCached(request, reply, found, 'text/html; charset=utf-8');
-    },
-  );
+  // With and without the final slash: the site answers no redirects at all.
+  const listPage = async (
+    request: FastifyRequest<{ Params: { slug: string }; Querystring: { page?: string } }>,
+    reply: FastifyReply,
+  ) => {
+    const pageNo = pageNumber(request.query.page);
+    const list = await archive.publicList(request.params.slug);
+    if (!list || pageNo === undefined) return notFound(request, reply);
+    const ctx = pageContext(request, deps.config);
+    const version = await archive.version(list.id);
+    const found = await remember(`list:${list.id}:${ctx.lang}:${pageNo}:${version}`, async () => {
+      const result = await archive.page(pageNo, list.id);
+      if (pageNo > result.pages) return undefined;
+      const body = listingPage(
+        ctx,
+        TEXT[ctx.lang].listArchive(list.name),
+        result,
+        `/lists/${list.slug}/`,
+        list,
+      );
+      return cachedBody(body, newest(result.entries, list.updatedAt));
+    });
+    if (!found) return notFound(request, reply);
+    return sendCached(request, reply, found, 'text/html; charset=utf-8');
+  };
+  app.get('/lists/:slug', listPage);
+  app.get('/lists/:slug/', listPage);
 
   app.get<{ Params: { slug: string } }>('/lists/:slug/feed.xml', async (request, reply) => {
     const list = await archive.publicList(request.params.slug);
