@@ -19,8 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../src/db/db.types.ts';
-import { signUnsubscribe } from '../src/subscriptions/reader-tokens.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { signUnsubscribe } from '../src/core/reader-tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { freePort, startServe } from '../tests/helpers/serve.ts';
 import { fmt, freshMigratedDatabase } from './bench.util.ts';
 

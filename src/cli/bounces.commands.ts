@@ -4,7 +4,7 @@ import type { EventOutcome } from '../bounces/bounces.types.ts';
 import { BouncesService } from '../bounces/bounces.service.ts';
 import { invalid, notFound } from '../core/errors.ts';
 import { parseVerpAddress } from '../render/message.builder.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { TokenSigner } from '../core/tokens.ts';
 import { withContext } from './cli.context.ts';
 
 export function registerBounceCommands(program: Command): void {

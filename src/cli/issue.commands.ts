@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import type { Database } from '../db/db.types.ts';
-import { startSending } from '../delivery/worker.runtime.ts';
+import { startSending } from '../issues/issues.runtime.ts';
 import type { IssueSummary } from '../issues/issues.repository.ts';
 import { type IssueStatusReport, IssuesService } from '../issues/issues.service.ts';
 import { TestSendService } from '../issues/issues.test-send.ts';

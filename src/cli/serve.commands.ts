@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import pino from 'pino';
-import { type SendingRuntime, startSending } from '../delivery/worker.runtime.ts';
+import { type SendingRuntime, startSending } from '../issues/issues.runtime.ts';
 import { buildApp } from '../http/app.ts';
 import { verifyTemplates } from '../render/templates.verify.ts';
-import { OutboxSender } from '../subscriptions/outbox.sender.ts';
+import { OutboxSender } from '../delivery/outbox.sender.ts';
 import { RateLimitRepository } from '../subscriptions/rate-limit.repository.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { TokenSigner } from '../core/tokens.ts';
 import { createTransport } from '../transports/transport.factory.ts';
 import { type CliContext, withContext } from './cli.context.ts';
 

@@ -239,17 +239,18 @@ export class DeliveriesRepository {
     `.execute(trx);
   }
 
-  /** Marks every sending issue (or the one given) with nothing left to send as sent. Returns their ids. */
-  async finishDrainedIssues(issueId?: number): Promise<number[]> {
-    const result = await sql<{ id: number }>`
-      update issues i
-         set status = 'sent', finished_at = now(), updated_at = now()
-       where i.status = 'sending'
-         ${issueId === undefined ? sql`` : sql`and i.id = ${issueId}`}
-         and not exists (select 1 from deliveries d where d.issue_id = i.id and d.status in ('queued', 'sending'))
-      returning i.id
-    `.execute(this.db);
-    return result.rows.map((r) => r.id);
+  /** Deliveries that reached a final verdict, and how many of those failed for good. */
+  async failureStats(issueId: number): Promise<{ attempted: number; failed: number }> {
+    const row = await this.db
+      .selectFrom('deliveries')
+      .where('issue_id', '=', issueId)
+      .where('status', 'in', ['sent', 'delivered', 'failed', 'bounced', 'complained'])
+      .select((eb) => [
+        eb.fn.countAll<number>().as('attempted'),
+        eb.fn.countAll<number>().filterWhere('status', '=', 'failed').as('failed'),
+      ])
+      .executeTakeFirstOrThrow();
+    return { attempted: Number(row.attempted), failed: Number(row.failed) };
   }
 
   async counts(issueId: number): Promise<IssueCounts> {

@@ -6,7 +6,7 @@ import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isAppError } from '../core/errors.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { TokenSigner } from '../core/tokens.ts';
 import { archiveRoutes } from './archive.routes.ts';
 import { confirmRoutes } from './confirm.routes.ts';
 import { healthRoutes } from './health.routes.ts';
