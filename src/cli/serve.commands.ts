@@ -4,7 +4,7 @@ import { type SendingRuntime, startSending } from '../issues/issues.runtime.ts';
 import { buildApp } from '../http/app.ts';
 import { verifyTemplates } from '../render/templates.verify.ts';
 import { OutboxSender } from '../delivery/outbox.sender.ts';
-import { RateLimitRepository } from '../subscriptions/rate-limit.repository.ts';
+import { SignupService } from '../subscriptions/signup.service.ts';
 import { TokenSigner } from '../core/tokens.ts';
 import { createTransport } from '../transports/transport.factory.ts';
 import { type CliContext, withContext } from './cli.context.ts';
@@ -49,10 +49,10 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
     {
       name: 'rate-limit pruner',
       start: () => {
-        const limits = new RateLimitRepository(db);
+        const signup = new SignupService(db, signer, config);
         pruner = setInterval(() => {
-          limits
-            .prune()
+          signup
+            .pruneRateLimits()
             .catch((error: Error) => logger.warn({ err: error.message }, 'rate-limit prune failed'));
         }, PRUNE_EVERY_MS);
         pruner.unref();

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import { DeliveryStatsRepository } from '../bounces/delivery-stats.repository.ts';
+import { DeliveryStatsService } from '../bounces/delivery-stats.service.ts';
 import type { Database } from '../db/db.types.ts';
 
 export interface MetricsRoutesOptions {
@@ -26,7 +26,7 @@ const DELIVERY_STATUSES = [
  * survive restarts; process metrics (memory, event loop) are this process's own.
  */
 export async function metricsRoutes(app: FastifyInstance, options: MetricsRoutesOptions): Promise<void> {
-  const stats = new DeliveryStatsRepository(options.db);
+  const stats = new DeliveryStatsService(options.db);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'digestmail_' });
   const gauge = (name: string, help: string, labelNames: string[] = []) =>

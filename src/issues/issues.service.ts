@@ -4,10 +4,13 @@ import type { Config } from '../config/config.loader.ts';
 import { AppError, invalid, notFound } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
 import { DeliveriesRepository, type IssueCounts } from '../delivery/deliveries.repository.ts';
+import type { IssueTemplate } from '../render/render.types.ts';
 import type { Digest } from '../digest/digest.types.ts';
 import type { List } from '../subscriptions/lists.repository.ts';
 import { ListsService } from '../subscriptions/lists.service.ts';
 import { type Issue, IssuesRepository, type IssueSummary } from './issues.repository.ts';
+
+export type { Issue, IssueCounts, IssueSummary };
 
 export interface IssueStatusReport {
   issue: Issue;
@@ -89,6 +92,19 @@ export class IssuesService {
     const issue = await this.repo.find(id);
     if (!issue) throw notFound('issues.not_found', `no issue with id ${id} (see: digestmail issue ls)`);
     return issue;
+  }
+
+  /**
+   * The compiled template of an issue the public archive may show: one that has gone out (sent, or
+   * sending) to a public list; undefined for anything else, so the page cannot tell them apart.
+   */
+  async archived(id: number): Promise<IssueTemplate | undefined> {
+    const issue = await this.repo.find(id);
+    if (!issue || (issue.status !== 'sent' && issue.status !== 'sending')) return undefined;
+    const list = await this.lists.findById(issue.listId);
+    const template = (await this.repo.template(id)) as IssueTemplate | null;
+    if (!list?.isPublic || !template?.html) return undefined;
+    return template;
   }
 
   all(): Promise<IssueSummary[]> {

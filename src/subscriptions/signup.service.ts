@@ -58,6 +58,11 @@ export class SignupService {
     this.limits = new RateLimitRepository(db);
   }
 
+  /** Forgets rate-limit hits whose window has passed (serve runs it every few minutes). */
+  pruneRateLimits(): Promise<number> {
+    return this.limits.prune();
+  }
+
   publicLists(): Promise<PublicList[]> {
     const now = Date.now();
     if (!this.listsCache || now - this.listsCache.at > LISTS_CACHE_MS) {
