@@ -1,6 +1,7 @@
 import MarkdownIt from 'markdown-it';
 import cjkFriendly from 'markdown-it-cjk-friendly';
 import type Token from 'markdown-it/lib/token.mjs';
+import type { DigestNote } from './digest.types.ts';
 
 /**
  * Markdown → mail-safe HTML and plain text.
@@ -49,8 +50,8 @@ const STYLE = {
 } as const;
 
 export interface RenderEnv {
-  /** Warnings collected while rendering (dropped links), each with its source line. */
-  warnings: string[];
+  /** Notes collected while parsing (dropped links and images), each with its source line. */
+  notes: DigestNote[];
   /** Added to a token's 0-based body line to give the 1-based line in the file. */
   lineOffset: number;
   fileName: string;
@@ -90,9 +91,11 @@ md.core.ruler.push('digestmail_sanitize_links', (state) => {
         const ok = isAllowedUrl(href);
         dropStack.push(!ok);
         if (!ok) {
-          env.warnings?.push(
-            `${env.fileName}:${line}: link "${truncate(href, 60)}" dropped (only http, https and mailto links are kept)`,
-          );
+          env.notes?.push({
+            line,
+            code: 'link.dropped',
+            message: `link "${truncate(href, 60)}" dropped (only http, https and mailto links are kept)`,
+          });
           // The pair stays in the stream, without its URL, so the shape of the text (an item whose
           // headline was a link) is still recognisable; the renderer writes nothing for it.
           dropLink(token);
@@ -104,9 +107,11 @@ md.core.ruler.push('digestmail_sanitize_links', (state) => {
       } else if (token.type === 'image') {
         const src = token.attrGet('src') ?? '';
         if (!isAllowedUrl(src, IMAGE_PROTOCOLS)) {
-          env.warnings?.push(
-            `${env.fileName}:${line}: image "${truncate(src, 60)}" dropped (only http and https images are kept)`,
-          );
+          env.notes?.push({
+            line,
+            code: 'image.dropped',
+            message: `image "${truncate(src, 60)}" dropped (only http and https images are kept)`,
+          });
           const alt = token.content;
           if (alt) {
             const text = new state.Token('text', '', 0);

@@ -29,6 +29,15 @@ export interface DigestItem {
   line: number;
 }
 
+/** Something the editor should look at, with the line of the file it is about. */
+export interface DigestNote {
+  /** 1-based line in the digest file. */
+  line: number;
+  /** Stable code, e.g. `items.second_list`, `link.dropped`. */
+  code: string;
+  message: string;
+}
+
 export interface Digest {
   /** The file name given to the parser, used in every message about this digest. */
   fileName: string;
@@ -65,6 +74,8 @@ export interface Digest {
   commentary: DigestProse;
   /** Links and images that were dropped for safety, and similar notes, each naming file and line. */
   warnings: string[];
+  /** The same notes with their line and a stable code, in the order of the file. */
+  notes: DigestNote[];
   /** The file's full text, and its sha256 (hex), so an issue records exactly what it was made from. */
   source: string;
   hash: string;

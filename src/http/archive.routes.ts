@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { IssuesService } from '../issues/issues.service.ts';
-import { fillSlots } from '../render/template.engine.ts';
-import { escapeHtml } from './html.ts';
+import { webVersionHtml } from '../render/web-version.ts';
 import { type AppDeps, pageContext, parseId, sendPage } from './http.context.ts';
 import { messages } from './i18n.ts';
 import { messagePage } from './pages.ts';
@@ -30,13 +29,7 @@ export async function archiveRoutes(app: FastifyInstance, deps: AppDeps): Promis
     if (id === undefined) return notFound();
     const template = await issues.archived(id);
     if (!template) return notFound();
-    const signup = escapeHtml(`${deps.config.PUBLIC_URL}/subscribe`);
-    const html = fillSlots(template.html, {
-      greeting: escapeHtml(template.greeting.anonymous),
-      webUrl: escapeHtml(`${deps.config.PUBLIC_URL}/archive/${id}`),
-      preferencesUrl: signup,
-      unsubscribeUrl: signup,
-    });
+    const html = webVersionHtml(template, deps.config.PUBLIC_URL, id);
     return reply
       .header(
         'content-security-policy',

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { AppError } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
-import { checkEmail } from './email-address.ts';
+import { checkEmail } from '../core/email-address.ts';
 import {
   type ConfirmOutcome,
   OptinRepository,
