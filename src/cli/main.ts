@@ -44,6 +44,10 @@ const COMMAND_GROUPS: Record<string, CommandGroup> = {
       };
     },
   },
+  digest: {
+    summary: 'check digests before they are sent',
+    load: async () => (await import('./digest.commands.ts')).registerDigestCommands,
+  },
   worker: {
     summary: 'send queued deliveries and start scheduled issues until stopped (SIGINT/SIGTERM)',
     load: async () => (await import('./worker.commands.ts')).registerWorkerCommands,

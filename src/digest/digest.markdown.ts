@@ -1,7 +1,7 @@
 import MarkdownIt from 'markdown-it';
 import cjkFriendly from 'markdown-it-cjk-friendly';
 import type Token from 'markdown-it/lib/token.mjs';
-import type { DigestNote } from './digest.types.ts';
+import type { DigestImage, DigestLink, DigestNote } from './digest.types.ts';
 
 /**
  * Markdown → mail-safe HTML and plain text.
@@ -52,6 +52,9 @@ const STYLE = {
 export interface RenderEnv {
   /** Notes collected while parsing (dropped links and images), each with its source line. */
   notes: DigestNote[];
+  /** Every link kept, and every image kept, with its line (for the digest linter). */
+  links?: DigestLink[];
+  images?: DigestImage[];
   /** Added to a token's 0-based body line to give the 1-based line in the file. */
   lineOffset: number;
   fileName: string;
@@ -79,18 +82,21 @@ md.core.ruler.push('digestmail_sanitize_links', (state) => {
   const env = state.env as RenderEnv;
   for (const block of state.tokens) {
     if (block.type !== 'inline' || !block.children) continue;
-    const line = (block.map?.[0] ?? 0) + (env.lineOffset ?? 0) + 1;
+    // The exact line of each token: the block's first line plus the line breaks before it.
+    let line = (block.map?.[0] ?? 0) + (env.lineOffset ?? 0) + 1;
     const kept: Token[] = [];
     const dropStack: boolean[] = [];
     // The text of a refused autolink (`<javascript:…>`) is the refused URL itself: not kept.
     let inRefusedAutolink = false;
     for (const token of block.children) {
+      if (token.type === 'softbreak' || token.type === 'hardbreak') line++;
       if (inRefusedAutolink && token.type !== 'link_close') continue;
       if (token.type === 'link_open') {
         const href = token.attrGet('href') ?? '';
         const ok = isAllowedUrl(href);
         dropStack.push(!ok);
-        if (!ok) {
+        if (ok) env.links?.push({ href, line });
+        else {
           env.notes?.push({
             line,
             code: 'link.dropped',
@@ -120,6 +126,7 @@ md.core.ruler.push('digestmail_sanitize_links', (state) => {
           }
           continue;
         }
+        env.images?.push({ src, alt: token.content, line });
       }
       kept.push(token);
     }

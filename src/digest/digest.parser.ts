@@ -14,7 +14,7 @@ import {
   renderInlineHtml,
 } from './digest.markdown.ts';
 import { normaliseItemLists } from './digest.lists.ts';
-import type { Digest, DigestItem, DigestNote, DigestProse } from './digest.types.ts';
+import type { Digest, DigestImage, DigestItem, DigestLink, DigestNote, DigestProse } from './digest.types.ts';
 import { detectLanguage, normaliseLang, textDirection } from './language.ts';
 import { parseDigestDate } from './digest.date.ts';
 
@@ -179,7 +179,9 @@ export function parseDigest(source: string, fileName: string, options: ParseOpti
   // spaces change, so every line keeps its number.
   const normalised = normaliseItemLists(source.slice(match[0].length), bodyFirstLine);
   notes.push(...normalised.notes);
-  const env: RenderEnv = { notes, lineOffset: bodyFirstLine, fileName };
+  const links: DigestLink[] = [];
+  const images: DigestImage[] = [];
+  const env: RenderEnv = { notes, links, images, lineOffset: bodyFirstLine, fileName };
   const parts = splitBody(parseMarkdown(normalised.text, env), env);
   notes.sort((a, b) => a.line - b.line);
 
@@ -215,6 +217,9 @@ export function parseDigest(source: string, fileName: string, options: ParseOpti
     commentary: parts.commentary,
     warnings: notes.map((note) => `${fileName}:${note.line}: ${note.message}`),
     notes,
+    links,
+    images,
+    dateLine: lineOf('date'),
     source,
     hash: createHash('sha256').update(source).digest('hex'),
   };

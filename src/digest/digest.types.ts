@@ -38,6 +38,19 @@ export interface DigestNote {
   message: string;
 }
 
+/** A link the body keeps (its URL passed the safety check), where it is written. */
+export interface DigestLink {
+  href: string;
+  line: number;
+}
+
+/** An image the body keeps; `alt` is '' when the editor wrote none. */
+export interface DigestImage {
+  src: string;
+  alt: string;
+  line: number;
+}
+
 export interface Digest {
   /** The file name given to the parser, used in every message about this digest. */
   fileName: string;
@@ -76,6 +89,11 @@ export interface Digest {
   warnings: string[];
   /** The same notes with their line and a stable code, in the order of the file. */
   notes: DigestNote[];
+  /** Every link and image the body keeps, in the order written, for the linter. */
+  links: DigestLink[];
+  images: DigestImage[];
+  /** The line of `date` in the front matter. */
+  dateLine: number;
   /** The file's full text, and its sha256 (hex), so an issue records exactly what it was made from. */
   source: string;
   hash: string;

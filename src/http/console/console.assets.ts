@@ -86,6 +86,8 @@ progress{width:100%;height:14px}
  .frame.phone iframe{width:100%;max-width:375px}
  .frames,.frame{width:100%}
  header.top{padding:8px 10px}
+ header.top nav{order:3;flex-basis:100%;gap:2px 12px}
+ header.top .lang{margin-left:auto}
 }
 `;
 

@@ -422,7 +422,7 @@ function frames(ctx: ConsoleContext, base: string | undefined): Html {
   const frame = (kind: 'desktop' | 'phone', scheme: 'light' | 'dark') =>
     html`<div class="frame ${kind}"><figure><figcaption>${kind === 'desktop' ? t.desktop : t.phone}, ${
       scheme === 'light' ? t.previewLight : t.previewDark
-    }</figcaption><iframe sandbox title="${t.preview}: ${kind}, ${scheme}" data-scheme="${scheme}" referrerpolicy="no-referrer" loading="lazy"${
+    }</figcaption><iframe sandbox title="${t.preview}: ${kind}, ${scheme}" data-scheme="${scheme}" referrerpolicy="no-referrer"${
       base ? html` src="${base}?scheme=${scheme}"` : ''
     }></iframe></figure></div>`;
   return html`<div class="frames">${frame('desktop', 'light')}${frame('phone', 'light')}${frame('desktop', 'dark')}${frame('phone', 'dark')}</div>
