@@ -53,6 +53,9 @@ const MAY_BECOME: Record<'delivered' | 'bounced' | 'complained', readonly Delive
   complained: ['sending', 'sent', 'delivered', 'bounced'],
 };
 
+/** Soft-bounce reasons about the recipient's mailbox, the only ones the soft-bounce limit counts. */
+const MAILBOX_REASONS = ['mailboxfull', 'suspend', 'exceedlimit', 'undefined'];
+
 /** Records bounce, complaint and delivery events; updates deliveries, subscriptions and suppressions. */
 export class BouncesRepository {
   constructor(private readonly db: Kysely<Database> | Transaction<Database>) {}
@@ -125,6 +128,10 @@ export class BouncesRepository {
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('email', '=', event.email)
       .where('type', '=', 'soft_bounce')
+      // Only soft bounces about the mailbox (full, disabled, over its limit) add up to a suppression;
+      // a block, a spam verdict or a policy rejection is about our mail and never counts against the
+      // reader. Rows from before reasons were recorded count as before.
+      .where((eb) => eb.or([eb('reason', 'is', null), eb('reason', 'in', MAILBOX_REASONS)]))
       .where('occurred_at', '>', sql<Date>`now() - make_interval(days => ${thresholds.softBounceDays})`)
       .executeTakeFirstOrThrow();
     if (Number(recent.n) >= thresholds.softBounceLimit) {
@@ -160,7 +167,7 @@ export class BouncesRepository {
   }
 
   /**
-   * One event in one round trip, through the function of migration 041 (whose comment lists the
+   * One event in one round trip, through the function of migrations 041 and 120 (whose comments list the
    * steps): remember the SNS message when given, record the event, move the delivery forward,
    * suppress for a hard bounce or a complaint, unsubscribe a complainer everywhere. A known SNS message
    * or a known event changes nothing.
@@ -168,7 +175,11 @@ export class BouncesRepository {
   private async applyEventStatement(event: MailEvent, sns: SnsRef | undefined): Promise<EventRow> {
     const next = event.final === false ? null : NEXT_STATUS[event.type];
     const suppressAs =
-      event.type === 'hard_bounce' ? 'hard_bounce' : event.type === 'complaint' ? 'complaint' : null;
+      event.type === 'complaint'
+        ? 'complaint'
+        : event.type === 'hard_bounce' && event.suppress !== false
+          ? 'hard_bounce'
+          : null;
     const result = await sql<EventRow>`
       select r_fresh as fresh, r_recorded as recorded, r_delivery_id as delivery_id,
              r_issue_id as issue_id, r_suppressed as suppressed
@@ -178,7 +189,8 @@ export class BouncesRepository {
         ${event.deliveryId ?? null}::bigint, ${event.providerMessageId ?? null}::text, ${event.messageId ?? null}::text,
         ${event.detail.slice(0, 1000)}::text, ${JSON.stringify(event.payload ?? {})}::jsonb,
         ${event.occurredAt}::timestamptz, ${next}::text, ${next ? [...MAY_BECOME[next]] : []}::text[],
-        ${suppressAs}::text
+        ${suppressAs}::text, ${event.classified?.reason ?? null}::text, ${event.classified?.status ?? null}::text,
+        ${event.classified?.diagnostic ?? null}::text
       )`.execute(this.db);
     return result.rows[0]!;
   }

@@ -1,3 +1,4 @@
+import type { ClassifiedFailure } from '../core/bounce-reason.ts';
 /**
  * The one contract every transport (smtp, ses, outbox) keeps, so the worker never knows which it has.
  * A message arrives fully built (headers, MIME, DKIM already applied) as raw bytes; the transport only
@@ -46,12 +47,23 @@ export class TransportError extends Error {
    * message without holding it against the reader.
    */
   readonly hardBounce: boolean;
+  /**
+   * What the recipient's server said at RCPT TO, classified (reason, status): recorded on the
+   * bounce event whether or not it suppresses, so the editor sees why mail was refused.
+   */
+  readonly bounce: ClassifiedFailure | undefined;
 
   constructor(
     kind: FailureKind,
     code: string,
     message: string,
-    options: { throttled?: boolean; retryAfterMs?: number; hardBounce?: boolean; cause?: unknown } = {},
+    options: {
+      throttled?: boolean;
+      retryAfterMs?: number;
+      hardBounce?: boolean;
+      bounce?: ClassifiedFailure;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TransportError';
@@ -60,6 +72,7 @@ export class TransportError extends Error {
     this.throttled = options.throttled ?? false;
     this.retryAfterMs = options.retryAfterMs;
     this.hardBounce = kind === 'permanent' && options.hardBounce === true;
+    this.bounce = kind === 'permanent' ? options.bounce : undefined;
   }
 }
 
