@@ -1,12 +1,16 @@
 import type { Command } from 'commander';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.loader.ts';
+import { maskingLogHooks } from '../core/secrets.text.ts';
 import { startSending } from '../delivery/worker.runtime.ts';
 import { withContext } from './cli.context.ts';
 
 /** JSON log lines on stderr, so stdout stays for a command's answer. */
 export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
-  return pino({ level: config.LOG_LEVEL, base: { pid: process.pid } }, pino.destination(2));
+  return pino(
+    { level: config.LOG_LEVEL, base: { pid: process.pid }, hooks: maskingLogHooks },
+    pino.destination(2),
+  );
 }
 
 export function registerWorkerCommands(program: Command): void {
