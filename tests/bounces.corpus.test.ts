@@ -67,7 +67,7 @@ describe('every corpus message ingested against a seeded delivery', () => {
     });
     builder = new MessageBuilder(config, signer);
     service = new BouncesService(database.db, { softBounceLimit: 1000, softBounceDays: 30 }, (a) =>
-      parseVerpAddress(a, signer),
+      parseVerpAddress(a, SECRET),
     );
   });
   afterAll(async () => database?.close());
@@ -157,7 +157,7 @@ describe('a forged bounce after a reader is erased (issue 11)', () => {
       signer,
     );
     service = new BouncesService(database.db, { softBounceLimit: 3, softBounceDays: 30 }, (a) =>
-      parseVerpAddress(a, signer),
+      parseVerpAddress(a, SECRET),
     );
   });
   afterAll(async () => database?.close());

@@ -1,4 +1,4 @@
-import { forTerminal } from '../core/terminal.ts';
+import { forTerminal } from '../core/terminal.text.ts';
 import type { Command } from 'commander';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
