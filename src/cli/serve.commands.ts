@@ -8,6 +8,7 @@ import { OutboxSender } from '../subscriptions/outbox.sender.ts';
 import { RateLimitRepository } from '../subscriptions/rate-limit.repository.ts';
 import { TokenSigner } from '../subscriptions/tokens.ts';
 import { createTransport } from '../transports/transport.factory.ts';
+import type { ImapWatcher } from '../bounces/imap.watcher.ts';
 import { type CliContext, withContext } from './cli.context.ts';
 
 /**
@@ -39,6 +40,7 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
   let sending: SendingRuntime | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   let consoleApp: Awaited<ReturnType<typeof buildApp>> | undefined;
+  let mailboxWatcher: ImapWatcher | undefined;
   return [
     {
       name: 'outbox sender',
@@ -72,6 +74,25 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
         await sending?.stop();
       },
     },
+    ...(config.BOUNCE_IMAP_URL
+      ? [
+          {
+            // BOUNCE_IMAP_URL: bounces read from a mailbox, IDLE or a look every minute.
+            name: 'bounce mailbox watcher',
+            start: async () => {
+              const { bounceMailboxWatcher } = await import('./bounces.commands.ts');
+              const log = logger.child({ service: 'bounce mailbox' });
+              mailboxWatcher = await bounceMailboxWatcher(config, db, (level, event, fields) =>
+                log[level](fields, event),
+              );
+              await mailboxWatcher?.start();
+            },
+            stop: async () => {
+              await mailboxWatcher?.stop();
+            },
+          },
+        ]
+      : []),
     {
       name: 'web server',
       start: async () => {

@@ -23,6 +23,15 @@ export function registerWorkerCommands(program: Command): void {
         const runtime = await startSending(db, config, {
           log: (event, fields) => logger.info(fields ?? {}, event),
         });
+        // BOUNCE_IMAP_URL: any number of workers may watch one mailbox; each message is claimed once.
+        const mailboxWatcher = config.BOUNCE_IMAP_URL
+          ? await (await import('./bounces.commands.ts')).bounceMailboxWatcher(
+              config,
+              db,
+              (level, event, fields) => logger[level](fields, event),
+            )
+          : undefined;
+        await mailboxWatcher?.start();
         logger.info(
           {
             workerId: runtime.worker.id,
@@ -39,6 +48,7 @@ export function registerWorkerCommands(program: Command): void {
           process.once('SIGTERM', resolve);
         });
         logger.info({ workerId: runtime.worker.id }, 'worker_stopping');
+        await mailboxWatcher?.stop();
         await runtime.stop();
         logger.info({ workerId: runtime.worker.id, ...runtime.worker.stats }, 'worker_stopped');
       });

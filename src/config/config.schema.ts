@@ -75,6 +75,26 @@ const address = z
     error: 'expected an address such as "Name <news@example.org>"',
   });
 
+const imapUrl = z
+  .string()
+  .trim()
+  .refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        return (
+          (u.protocol === 'imaps:' || u.protocol === 'imap:') &&
+          u.hostname !== '' &&
+          u.username !== '' &&
+          u.password !== ''
+        );
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected imaps://user:password@host/INBOX (user and password URL-encoded)' },
+  );
+
 const postgresUrl = z
   .string()
   .trim()
@@ -228,6 +248,9 @@ export const envSchema = z.object({
       },
       { error: 'expected a regular expression' },
     ),
+  // A bounce mailbox that serve and worker watch (IDLE, else a look every minute).
+  BOUNCE_IMAP_URL: imapUrl.optional(),
+  BOUNCE_IMAP_FOLDER: z.string().trim().min(1).default('Processed'),
   SOFT_BOUNCE_LIMIT: positiveInt(3),
   SOFT_BOUNCE_DAYS: positiveInt(30),
 });

@@ -242,6 +242,7 @@ export interface Database {
   outbox: OutboxTable;
   sns_messages: SnsMessagesTable;
   rate_limits: RateLimitsTable;
+  imap_messages: ImapMessagesTable;
 }
 
 export type ListRow = Selectable<ListsTable>;
@@ -254,3 +255,16 @@ export type DeliveryRow = Selectable<DeliveriesTable>;
 export type EventRow = Selectable<EventsTable>;
 export type SuppressionRow = Selectable<SuppressionsTable>;
 export type OutboxRow = Selectable<OutboxTable>;
+
+/** Bounce-mailbox messages the IMAP watcher has claimed or ingested (migration 210). */
+export interface ImapMessagesTable {
+  mailbox: string;
+  uid_validity: number;
+  uid: number;
+  state: 'claimed' | 'done';
+  claimed_by: string;
+  claimed_at: Timestamp;
+  result: string | null;
+  detail: string | null;
+  done_at: NullableTimestamp;
+}
