@@ -98,7 +98,10 @@ export async function classifyMail(raw: Buffer): Promise<ClassifiedMail> {
   }
 
   const text = bodyText(mail);
-  const { failure, original } = splitAtReturnedCopy(text);
+  // What a server says about a failure fits in a few KB; a stranger's megabytes of text are not
+  // scanned for addresses.
+  const { failure: fullFailure, original } = splitAtReturnedCopy(text);
+  const failure = fullFailure.slice(0, 64 * 1024);
   const returned = returnedHeaders(mail, original);
   const originalMessageId =
     messageIdIn(returned.match(/^message-id:[ \t]*(.*(?:\n[ \t].*)*)/im)?.[1]) ??

@@ -56,6 +56,20 @@ const MAY_BECOME: Record<'delivered' | 'bounced' | 'complained', readonly Delive
 /** Soft-bounce reasons about the recipient's mailbox, the only ones the soft-bounce limit counts. */
 const MAILBOX_REASONS = ['mailboxfull', 'suspend', 'exceedlimit', 'undefined'];
 
+/** One bounce or complaint as `bounces ls` shows it. */
+export interface BounceEventRow {
+  id: number;
+  occurredAt: Date;
+  type: string;
+  source: string;
+  email: string | null;
+  issueId: number | null;
+  deliveryId: number | null;
+  reason: string | null;
+  status: string | null;
+  diagnostic: string | null;
+}
+
 /** Records bounce, complaint and delivery events; updates deliveries, subscriptions and suppressions. */
 export class BouncesRepository {
   constructor(private readonly db: Kysely<Database> | Transaction<Database>) {}
@@ -64,6 +78,50 @@ export class BouncesRepository {
   async transaction<T>(work: (repo: BouncesRepository) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return work(this);
     return this.db.transaction().execute((trx) => work(new BouncesRepository(trx)));
+  }
+
+  /** The newest bounce and complaint events, optionally of one issue or one reason. */
+  async recentBounces(filter: {
+    issueId?: number;
+    reason?: string;
+    limit: number;
+  }): Promise<BounceEventRow[]> {
+    let query = this.db
+      .selectFrom('events')
+      .select([
+        'id',
+        'occurred_at',
+        'type',
+        'source',
+        'email',
+        'issue_id',
+        'delivery_id',
+        'reason',
+        'status',
+        'diagnostic',
+        'detail',
+      ])
+      .where('type', 'in', ['hard_bounce', 'soft_bounce', 'complaint']);
+    if (filter.issueId !== undefined) query = query.where('issue_id', '=', filter.issueId);
+    if (filter.reason !== undefined) query = query.where('reason', '=', filter.reason);
+    const rows = await query
+      .orderBy('occurred_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(filter.limit)
+      .execute();
+    return rows.map((r) => ({
+      id: Number(r.id),
+      occurredAt: new Date(r.occurred_at as unknown as string),
+      type: r.type,
+      source: r.source,
+      email: r.email,
+      issueId: r.issue_id,
+      deliveryId: r.delivery_id === null ? null : Number(r.delivery_id),
+      reason: r.reason,
+      status: r.status,
+      // Rows from before reasons were recorded keep their words in `detail`.
+      diagnostic: r.diagnostic ?? r.detail,
+    }));
   }
 
   /** Forgets SNS message ids received more than `ms` ago; returns how many. */

@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/db.types.ts';
-import { BouncesRepository } from './bounces.repository.ts';
+import { BOUNCE_REASONS, isBounceReason } from '../core/bounce-reason.ts';
+import { invalid } from '../core/errors.ts';
+import { type BounceEventRow, BouncesRepository } from './bounces.repository.ts';
 import type { BounceThresholds, EventOutcome, MailEvent } from './bounces.types.ts';
 import { classifyMail } from './bounce.classifier.ts';
 import { fetchHttps } from './https.fetcher.ts';
@@ -78,6 +80,24 @@ export class BouncesService {
     const events = await this.repo.applyNotification(remember, parsed.events, this.thresholds);
     if (events === 'duplicate') return { result: 'duplicate', messageId: message.MessageId };
     return { result: 'processed', messageId: message.MessageId, kind: parsed.kind, events };
+  }
+
+  /**
+   * The newest bounces and complaints, newest first (`bounces ls`, the console). A reason outside
+   * the taxonomy is a user mistake, told with the list of reasons.
+   */
+  async recentBounces(filter: {
+    issueId?: number;
+    reason?: string;
+    limit?: number;
+  }): Promise<BounceEventRow[]> {
+    if (filter.reason !== undefined && !isBounceReason(filter.reason)) {
+      throw invalid(
+        'bounces.unknown_reason',
+        `unknown reason "${filter.reason}"; one of: ${BOUNCE_REASONS.join(', ')}`,
+      );
+    }
+    return this.repo.recentBounces({ ...filter, limit: filter.limit ?? 50 });
   }
 
   /** Drops remembered SNS message ids that no replay could use any more (their timestamp is too old). */

@@ -122,7 +122,7 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   ],
   [
     'spamdetected',
-    /\bspam\b|junk mail|unsolicited|bulk mail|looks like spam|detected as spam|message is spam|considered spam|classified as spam|content .*(?:suspicious|spam)|spam(?:my|assassin|cop|haus|filter|score)|rejected due to content|\bUBE\b|high probability of being spam|5\.7\.1 .*(?:content|message) rejected/i,
+    /\bspam\b|junk mail|unsolicited|bulk mail|looks like spam|detected as spam|message is spam|considered spam|classified as spam|content .*(?:suspicious|spam)|spam(?:my|assassin|filter|score)|rejected due to content|\bUBE\b|high probability of being spam|5\.7\.1 .*(?:content|message) rejected/i,
   ],
   [
     'norelaying',
@@ -130,7 +130,7 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   ],
   [
     'blocked',
-    /blacklist|block ?list|\bblocked\b|\bblocking\b|rbl|dnsbl|\bsbl\b|\bxbl\b|\bpbl\b|listed (?:at|in|on|by)|banned|access denied|client host (?:\[[^\]]*\] )?rejected|connection (?:refused|rejected)|ip (?:address )?(?:is )?(?:not allowed|rejected|denied)|your (?:ip|host|network|server)(?: address)? (?:is |has been )?(?:not allowed|rejected|denied|on a)|rejected (?:because|by) .*\b(?:ip|host)\b|please use the smtp server of your isp|dial-?up|dynamic (?:ip|address)|residential|not accept(?:ed)? mail from|refused to talk|go away|greylist|service (?:not available|unavailable).*(?:client|host|ip)|mail from .* (?:refused|rejected)|too many (?:bad|invalid) (?:recipients|commands)|abuse|poor reputation/i,
+    /blacklist|block ?list|spamhaus|spamcop|barracudacentral|sorbs|\bblocked\b|\bblocking\b|rbl|dnsbl|\bsbl\b|\bxbl\b|\bpbl\b|listed (?:at|in|on|by)|banned|access denied|client host (?:\[[^\]]*\] )?rejected|connection (?:refused|rejected)|ip (?:address )?(?:is )?(?:not allowed|rejected|denied)|your (?:ip|host|network|server)(?: address)? (?:is |has been )?(?:not allowed|rejected|denied|on a)|rejected (?:because|by) .*\b(?:ip|host)\b|please use the smtp server of your isp|dial-?up|dynamic (?:ip|address)|residential|not accept(?:ed)? mail from|refused to talk|go away|greylist|service (?:not available|unavailable).*(?:client|host|ip)|mail from .* (?:refused|rejected)|too many (?:bad|invalid) (?:recipients|commands)|abuse|poor reputation/i,
   ],
   [
     'exceedlimit',
