@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, runCli } from './helpers/cli.ts';
+import { BIN, ROOT, runCliInProcess } from './helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'digestmail-preview-'));
 const env = {
@@ -22,7 +22,10 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 describe('digestmail issue preview', () => {
   it('writes index.html, index.txt and the full message.eml, and prints their paths', async () => {
     const out = join(work, 'zh');
-    const result = await runCli(['issue', 'preview', zhDaily, '--out', out, '--to-name', '韩梅梅'], env);
+    const result = await runCliInProcess(
+      ['issue', 'preview', zhDaily, '--out', out, '--to-name', '韩梅梅'],
+      env,
+    );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const lines = result.stdout.trim().split('\n');
@@ -68,19 +71,19 @@ describe('digestmail issue preview', () => {
     for (const [name, content, expected] of cases) {
       const file = join(work, name);
       writeFileSync(file, content);
-      const result = await runCli(['issue', 'preview', file, '--out', join(work, 'broken')], env);
+      const result = await runCliInProcess(['issue', 'preview', file, '--out', join(work, 'broken')], env);
       expect(result.code, name).toBe(2);
       expect(result.stderr.trimEnd().split('\n'), name).toHaveLength(1);
       expect(result.stderr, name).toContain(`digestmail: ${file}`);
       expect(result.stderr, name).toMatch(expected);
     }
-    const missing = await runCli(['issue', 'preview', join(work, 'nope.md')], env);
+    const missing = await runCliInProcess(['issue', 'preview', join(work, 'nope.md')], env);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toBe(`digestmail: ${join(work, 'nope.md')}: no such digest file\n`);
   });
 
   it('reports links it refused as warnings and still renders', async () => {
-    const result = await runCli(
+    const result = await runCliInProcess(
       ['issue', 'preview', join(ROOT, 'tests/fixtures/digests/injection.md'), '--out', join(work, 'inj')],
       env,
     );

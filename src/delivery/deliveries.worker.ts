@@ -15,6 +15,9 @@ import {
 import { retryDelayMs } from './retry.policy.ts';
 import { SendRateLimiter } from './send-rate.limiter.ts';
 
+/** How often a worker folds the per-issue count deltas (migration 140). */
+const COMPACT_EVERY_MS = 2000;
+
 /** What the worker knows about an issue it sends: its compiled template and its list. */
 export interface SendingIssue {
   id: number;
@@ -88,6 +91,7 @@ export class DeliveryWorker {
   /** Failures were recorded since the issues' failure rates were last looked at. */
   private failureCheckDue = false;
   private lastFailureCheck = 0;
+  private lastCompaction = 0;
   private sendingIssueIds: number[] = [];
   private nextIssue = 0;
   private statusCheckedAt = 0;
@@ -352,6 +356,14 @@ export class DeliveryWorker {
           for (const list of [batch.sent, batch.retry, batch.failed])
             for (const r of list) this.held.delete(r.id);
           if (batch.failed.length > 0) this.failureCheckDue = true;
+          // The per-issue counts grow by a few delta rows per commit; fold them now and then so
+          // that reading them (metrics, issue status) stays a few rows.
+          if (Date.now() - this.lastCompaction >= COMPACT_EVERY_MS) {
+            this.lastCompaction = Date.now();
+            await this.repo
+              .compactCounts()
+              .catch((error) => this.log('compact_counts_failed', { error: (error as Error).message }));
+          }
           // The batch is committed: a failing check must never put it back (a re-recorded retry
           // could reset a delivery claimed again since, and send it twice). It is tried again later.
           if (this.failureCheckDue) {

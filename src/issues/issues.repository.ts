@@ -192,27 +192,21 @@ export class IssuesRepository {
     return row?.template;
   }
 
+  /** Every issue with its totals, from the counts kept per issue and status (migration 140). */
   async all(): Promise<IssueSummary[]> {
     const rows = await issueQuery(this.db)
-      .select((eb) => [
-        eb
-          .selectFrom('deliveries as d')
-          .whereRef('d.issue_id', '=', 'i.id')
-          .select((e) => [e.fn.countAll<number>().as('n')])
-          .as('total'),
-        eb
-          .selectFrom('deliveries as d')
-          .whereRef('d.issue_id', '=', 'i.id')
-          .where('d.status', 'in', ['sent', 'delivered', 'bounced', 'complained'])
-          .select((e) => [e.fn.countAll<number>().as('n')])
-          .as('sent'),
-        eb
-          .selectFrom('deliveries as d')
-          .whereRef('d.issue_id', '=', 'i.id')
-          .where('d.status', '=', 'failed')
-          .select((e) => [e.fn.countAll<number>().as('n')])
-          .as('failed'),
-      ])
+      .select((eb) => {
+        const sum = (statuses?: string[]) => {
+          let q = eb.selectFrom('delivery_counts as c').whereRef('c.issue_id', '=', 'i.id');
+          if (statuses) q = q.where('c.status', 'in', statuses as 'sent'[]);
+          return q.select((e) => [e.fn.sum<number>('c.n').as('n')]);
+        };
+        return [
+          sum().as('total'),
+          sum(['sent', 'delivered', 'bounced', 'complained']).as('sent'),
+          sum(['failed']).as('failed'),
+        ];
+      })
       .orderBy('i.id')
       .execute();
     return rows.map((r) => ({
@@ -287,13 +281,16 @@ export class IssuesRepository {
 
   /** Deliveries that reached a final verdict, and how many of those failed for good. */
   async failureStats(id: number): Promise<{ attempted: number; failed: number }> {
+    // From the counts kept per issue and status (migration 140), not a scan of the issue's rows.
     const row = await this.db
-      .selectFrom('deliveries')
+      .selectFrom('delivery_counts')
       .where('issue_id', '=', id)
       .where('status', 'in', ['sent', 'delivered', 'failed', 'bounced', 'complained'])
       .select((eb) => [
-        eb.fn.countAll<number>().as('attempted'),
-        eb.fn.countAll<number>().filterWhere('status', '=', 'failed').as('failed'),
+        eb.fn.coalesce(eb.fn.sum<number>('n'), sql<number>`0`).as('attempted'),
+        eb.fn
+          .coalesce(eb.fn.sum<number>('n').filterWhere('status', '=', 'failed'), sql<number>`0`)
+          .as('failed'),
       ])
       .executeTakeFirstOrThrow();
     return { attempted: Number(row.attempted), failed: Number(row.failed) };

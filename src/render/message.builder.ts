@@ -3,6 +3,7 @@ import type { Config } from '../config/config.loader.ts';
 import type { TokenSigner } from '../subscriptions/tokens.ts';
 import type { OutgoingMessage } from '../transports/transport.types.ts';
 import { DkimSigner } from './dkim.signer.ts';
+import { unwrapFlowed, wrapFlowed } from './flowed.text.ts';
 import {
   assertPlainAddress,
   encodeDisplayName,
@@ -122,8 +123,10 @@ export class MessageBuilder {
       preferencesUrl: escapeHtml(preferencesUrl),
       unsubscribeUrl: escapeHtml(unsubscribeUrl),
     };
+    const greeting = name ? g.before + name + g.after : g.anonymous;
     const textValues: Record<SlotName, string> = {
-      greeting: name ? g.before + name + g.after : g.anonymous,
+      // The greeting is a line of its own; a long name wraps like the rest of a flowed text.
+      greeting: issue.template.textFlowed ? wrapFlowed(greeting) : greeting,
       webUrl: p.webUrl,
       preferencesUrl,
       unsubscribeUrl,
@@ -207,7 +210,10 @@ export class MessageBuilder {
         preferencesUrl: escapeHtml(links.preferencesUrl),
         unsubscribeUrl: escapeHtml(links.unsubscribeUrl),
       }),
-      text: fillSlots(issue.template.text, { greeting: text, ...links }),
+      // What a reader's client shows: a flowed text joined back into its paragraphs.
+      text: issue.template.textFlowed
+        ? unwrapFlowed(fillSlots(issue.template.text, { greeting: wrapFlowed(text), ...links }))
+        : fillSlots(issue.template.text, { greeting: text, ...links }),
     };
   }
 
@@ -232,7 +238,7 @@ export class MessageBuilder {
     ];
     const body = multipart(
       boundary,
-      encodeQuotedPrintableChunk(ensureFinalNewline(input.text)),
+      encodeQuotedPrintableChunk(ensureFinalNewline(wrapFlowed(input.text))),
       encodeQuotedPrintableChunk(ensureFinalNewline(input.html)),
     );
     const signature = this.dkim ? `${this.dkim.sign(pairs, body, now)}\r\n` : '';
@@ -287,7 +293,7 @@ export class MessageBuilder {
       fixedHeaders: pairs.map(([k, v]) => `${k}: ${v}\r\n`).join(''),
       fixedHeaderPairs: pairs,
       textHead: Buffer.from(
-        `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n`,
+        `--${boundary}\r\nContent-Type: text/plain; charset=utf-8${t.textFlowed ? FLOWED_PARAMS : ''}\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n`,
       ),
       htmlHead: Buffer.from(
         `\r\n--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n`,
@@ -314,6 +320,9 @@ export class MessageBuilder {
 export function parseVerpAddress(address: string, secret: string): number | undefined {
   return new VerpAddresses(secret, 'bounces', 'invalid').parse(address);
 }
+
+/** Content-Type parameters of a text part wrapped by wrapFlowed (RFC 3676). */
+const FLOWED_PARAMS = '; format=flowed; delsp=yes';
 
 function cleanName(name: string | null): string {
   return name ? stripControl(name).trim().slice(0, 200) : '';
@@ -344,7 +353,7 @@ function multipart(boundary: string, text: string, html: string): string {
   const trim = (s: string) => (s.endsWith('\r\n') ? s.slice(0, -2) : s);
   return (
     `--${boundary}\r\n` +
-    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Type: text/plain; charset=utf-8${FLOWED_PARAMS}\r\n` +
     'Content-Transfer-Encoding: quoted-printable\r\n\r\n' +
     trim(text) +
     `\r\n--${boundary}\r\n` +
