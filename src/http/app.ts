@@ -9,6 +9,7 @@ import { isAppError } from '../core/errors.ts';
 import { maskingLogHooks } from '../core/secrets.text.ts';
 import { TokenSigner } from '../subscriptions/tokens.ts';
 import { archiveRoutes } from './archive.routes.ts';
+import { webArchiveRoutes } from './web-archive.routes.ts';
 import { SystemMailService } from '../subscriptions/system-mail.service.ts';
 import { confirmRoutes } from './confirm.routes.ts';
 import { consoleRoutes } from './console/console.routes.ts';
@@ -160,6 +161,7 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
       await reader.register(unsubscribeRoutes, routeDeps);
       await reader.register(preferencesRoutes, routeDeps);
       await reader.register(archiveRoutes, routeDeps);
+      await reader.register(webArchiveRoutes, routeDeps);
       await reader.register(webhookRoutes, routeDeps);
       // Never public: on this port only behind METRICS_TOKEN; with METRICS_PORT, `serve` runs its own listener.
       if (config.METRICS_TOKEN !== undefined && config.METRICS_PORT === undefined) {
