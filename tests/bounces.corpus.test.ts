@@ -6,7 +6,7 @@ import { BouncesService } from '../src/bounces/bounces.service.ts';
 import { loadConfig } from '../src/config/config.loader.ts';
 import { MessageBuilder, parseVerpAddress } from '../src/render/message.builder.ts';
 import { SubscribersService } from '../src/subscriptions/subscribers.service.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { seedIssue } from './bounces.seed.ts';
 import { ADDRESS_REASONS, CORPUS_DIR, found, judge, loadCorpus } from './helpers/bounce-corpus.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';

@@ -3,7 +3,7 @@ import { classifySesBounce } from '../src/bounces/bounce.classifier.ts';
 import { BouncesService } from '../src/bounces/bounces.service.ts';
 import { loadConfig } from '../src/config/config.loader.ts';
 import { MessageBuilder, parseVerpAddress } from '../src/render/message.builder.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { seedIssue } from './bounces.seed.ts';
 import { runCli } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
