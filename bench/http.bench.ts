@@ -26,10 +26,10 @@ import { type Kysely, sql } from 'kysely';
 import { DeliveryStatsRepository } from '../src/bounces/delivery-stats.repository.ts';
 import { loadConfig } from '../src/config/config.loader.ts';
 import type { Database } from '../src/db/db.types.ts';
+import { signUnsubscribe } from '../src/core/reader-tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { parseDigest } from '../src/digest/digest.parser.ts';
 import { compileIssue } from '../src/render/issue.compiler.ts';
-import { signUnsubscribe } from '../src/subscriptions/reader-tokens.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
 import { freePort, startServe } from '../tests/helpers/serve.ts';
 import { fmt, freshMigratedDatabase } from './bench.util.ts';
 

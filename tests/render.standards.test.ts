@@ -6,11 +6,12 @@ import { simpleParser } from 'mailparser';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseDigest } from '../src/digest/digest.parser.ts';
 import { compileIssue } from '../src/render/issue.compiler.ts';
-import { MessageBuilder, parseVerpAddress } from '../src/render/message.builder.ts';
+import { htmlPartSizes, MessageBuilder, parseVerpAddress } from '../src/render/message.builder.ts';
 import type { IssueTemplate } from '../src/render/render.types.ts';
 import { renderSystemMail } from '../src/render/system-mail.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { renderTestConfig } from './fixtures/digests/config.ts';
+import { manyItemsDigest } from './fixtures/digests/generated.ts';
 
 /**
  * What strict outside tools say about the messages we build (issue 11, points 12–17): an independent
@@ -329,3 +330,77 @@ describe("Python's strict email parser", () => {
     expect(lines.some((l) => l.includes(`/confirm/${'x'.repeat(140)}`))).toBe(true);
   });
 });
+
+describe('transfer encoding and size on the wire', () => {
+  it('a 60-item Chinese issue goes out base64 (not quoted-printable at ~9 bytes a character), and its sizes are reported', async () => {
+    const digest = parseDigest(manyItemsDigest(60), 'sixty.md');
+    const big = await compileIssue(digest, { config: renderTestConfig(), list: LIST });
+    const { builder } = builderWith();
+    const issue = { id: 7, template: big, list: LIST };
+    const recipient = { email: 'reader@example.com', name: '张三', subscriberId: 1, deliveryId: 2 };
+    const message = builder.build(issue, recipient);
+    const sizes = htmlPartSizes(message.raw);
+    const personal = builder.personalise(issue, recipient);
+    // The decoded size is the HTML itself (line breaks as CRLF, as MIME has them); as sent, base64
+    // adds a third and its line breaks, no more.
+    expect(sizes.decoded).toBe(Buffer.byteLength(personal.html.replace(/\n$/, '').replace(/\n/g, '\r\n')));
+    expect(sizes.sent).toBeLessThanOrEqual(Math.ceil(sizes.decoded / 57) * 78);
+    expect(sizes.encoding).toBe('base64');
+    const { parts } = strictParts(message.raw);
+    expect(parts).toEqual([
+      ['text/plain', 'base64'],
+      ['text/html', 'base64'],
+    ]);
+    // And the reader still gets exactly the HTML and text.
+    const parsed = await simpleParser(message.raw);
+    expect(parsed.html).toBe(personal.html.replace(/\n$/, ''));
+    expect(parsed.text?.trimEnd()).toBe(personal.text.trimEnd());
+  });
+
+  it('an English issue stays quoted-printable, the smaller of the two for mostly-ASCII text', async () => {
+    const en = readFileSync(new URL('./fixtures/digests/en-weekly.md', import.meta.url), 'utf8');
+    const compiled = await compileIssue(parseDigest(en, 'en-weekly.md'), {
+      config: renderTestConfig(),
+      list: LIST,
+    });
+    const { builder } = builderWith();
+    const message = builder.build(
+      { id: 7, template: compiled, list: LIST },
+      { email: 'reader@example.com', name: 'Ann', subscriberId: 1, deliveryId: 2 },
+    );
+    const sizes = htmlPartSizes(message.raw);
+    expect(sizes.encoding).toBe('quoted-printable');
+    expect(sizes.sent).toBeLessThan(Math.ceil(sizes.decoded / 57) * 78);
+    expect(strictParts(message.raw).parts.map((p) => p[1])).toEqual(['quoted-printable', 'quoted-printable']);
+  });
+
+  it('confirmation mail in Chinese picks base64 per part too', async () => {
+    const { builder } = builderWith();
+    const mail = await renderSystemMail('confirm', {
+      lang: 'zh-CN',
+      listNames: ['AI 日报'],
+      name: '李雷',
+      actionUrl: 'https://news.example.org/confirm/abc',
+      config: renderTestConfig(),
+    });
+    const message = builder.buildTransactional({ to: 'lilei@example.com', ...mail, kind: 'confirm' });
+    const sizes = htmlPartSizes(message.raw);
+    expect(sizes.sent).toBeLessThanOrEqual(Math.ceil(sizes.decoded / 57) * 78);
+    const parsed = await simpleParser(message.raw);
+    expect(parsed.html).toBe(mail.html);
+  });
+});
+
+/** Content type and transfer encoding of each leaf part, as Python's strict parser reads them. */
+function strictParts(raw: Buffer): { parts: [string, string][] } {
+  const out = python(
+    [
+      'import email, json, sys',
+      'from email import policy',
+      'm = email.message_from_binary_file(sys.stdin.buffer, policy=policy.strict)',
+      'print(json.dumps([[p.get_content_type(), str(p["Content-Transfer-Encoding"])] for p in m.walk() if not p.is_multipart()]))',
+    ].join('\n'),
+    raw,
+  );
+  return { parts: JSON.parse(out) as [string, string][] };
+}
