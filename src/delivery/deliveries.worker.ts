@@ -20,7 +20,7 @@ export interface SendingIssue {
   id: number;
   status: IssueStatus;
   template: unknown;
-  list: { id: number; slug: string; name: string };
+  list: { id: number; slug: string; name: string; trackClicks?: boolean };
 }
 
 /** Builds the finished message for one recipient (MessageBuilder in production). */
@@ -309,7 +309,12 @@ export class DeliveryWorker {
       id,
       status: issue.status,
       template: await this.issuesRepo.template(id),
-      list: { id: issue.listId, slug: issue.listSlug, name: issue.listName },
+      list: {
+        id: issue.listId,
+        slug: issue.listSlug,
+        name: issue.listName,
+        trackClicks: issue.listTrackClicks,
+      },
     };
     this.issues.set(id, loaded);
     return loaded;

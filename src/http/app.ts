@@ -10,6 +10,7 @@ import { maskingLogHooks } from '../core/secrets.text.ts';
 import { TokenSigner } from '../subscriptions/tokens.ts';
 import { archiveRoutes } from './archive.routes.ts';
 import { SystemMailService } from '../subscriptions/system-mail.service.ts';
+import { clickRoutes } from './clicks.routes.ts';
 import { confirmRoutes } from './confirm.routes.ts';
 import { consoleRoutes } from './console/console.routes.ts';
 import { healthRoutes } from './health.routes.ts';
@@ -149,6 +150,7 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
       await reader.register(unsubscribeRoutes, routeDeps);
       await reader.register(preferencesRoutes, routeDeps);
       await reader.register(archiveRoutes, routeDeps);
+      await reader.register(clickRoutes, routeDeps);
       await reader.register(webhookRoutes, routeDeps);
       await reader.register(metricsRoutes, routeDeps);
     });
