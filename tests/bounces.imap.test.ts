@@ -51,12 +51,12 @@ async function messagesIn(client: ImapFlow, folder: string): Promise<number> {
 }
 
 /** The test's own IMAP client: puts mail in the mailbox and looks at the folders. */
-async function imap<T>(work: (client: ImapFlow) => Promise<T>): Promise<T> {
+async function imap<T>(work: (client: ImapFlow) => Promise<T>, server = dovecot): Promise<T> {
   const client = new ImapFlow({
     host: '127.0.0.1',
-    port: dovecot.port,
+    port: server.port,
     secure: false,
-    auth: { user: dovecot.user, pass: dovecot.password },
+    auth: { user: server.user, pass: server.password },
     logger: false,
   });
   await client.connect();
@@ -67,19 +67,23 @@ async function imap<T>(work: (client: ImapFlow) => Promise<T>): Promise<T> {
   }
 }
 
-async function append(raw: Buffer): Promise<{ uid: number; uidValidity: number }> {
+async function append(raw: Buffer, server = dovecot): Promise<{ uid: number; uidValidity: number }> {
   return imap(async (client) => {
     const result = await client.append('INBOX', raw);
     if (!result || result.uid === undefined || result.uidValidity === undefined)
       throw new Error('no APPENDUID');
     return { uid: result.uid, uidValidity: Number(result.uidValidity) };
-  });
+  }, server);
 }
 
-async function counts(): Promise<{ inbox: number; processed: number }> {
-  return imap(async (client) => {
-    return { inbox: await messagesIn(client, 'INBOX'), processed: await messagesIn(client, 'Processed') };
-  });
+async function counts(server = dovecot): Promise<{ inbox: number; processed: number }> {
+  return imap(
+    async (client) => ({
+      inbox: await messagesIn(client, 'INBOX'),
+      processed: await messagesIn(client, 'Processed'),
+    }),
+    server,
+  );
 }
 
 /** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
@@ -114,8 +118,12 @@ interface RunningWatcher {
   stop(): Promise<number | null>;
 }
 
-function startWatcher(args: string[] = [], env: Record<string, string> = {}): RunningWatcher {
-  const child = spawn(process.execPath, [BIN, 'bounces', 'watch', '--imap', dovecot.url, ...args], {
+function startWatcher(
+  args: string[] = [],
+  env: Record<string, string> = {},
+  url = dovecot.url,
+): RunningWatcher {
+  const child = spawn(process.execPath, [BIN, 'bounces', 'watch', '--imap', url, ...args], {
     env: {
       ...process.env,
       NODE_ENV: 'test',
@@ -253,6 +261,25 @@ describe('digestmail bounces watch --imap (Dovecot)', () => {
     expect(watcher.output()).not.toContain(dovecot.password);
   });
 
+  it('a server without IDLE is looked at every --poll-seconds, and what arrives is ingested', async () => {
+    const quiet = await startDovecot({ withoutIdle: true });
+    try {
+      const { deliveries } = await seedIssue(database.db, ['polled-gone@example.net']);
+      const watcher = startWatcher(['--poll-seconds', '1'], {}, quiet.url);
+      const watching = await watcher.waitForLog('bounce_mailbox_watching');
+      expect(watching.push).toBe('none, polling every 1 s');
+      await append(dsnFor(deliveries[0]!), quiet);
+      await ingestedWithin(deliveries[0]!, 60_000);
+      await waitFor('the message moved to Processed', async () => {
+        const now = await counts(quiet);
+        return now.inbox === 0 && now.processed === 1 ? now : undefined;
+      });
+      expect(await watcher.stop()).toBe(0);
+    } finally {
+      await quiet.close();
+    }
+  });
+
   it('serve watches BOUNCE_IMAP_URL and ingests what arrives there', async () => {
     const { deliveries } = await seedIssue(database.db, ['serve-gone@example.net']);
     const serve = await startServe({
@@ -275,6 +302,42 @@ describe('digestmail bounces watch --imap (Dovecot)', () => {
       expect(await serve.stop()).toBe(0);
     }
     expect(serve.output()).not.toContain(dovecot.password);
+  });
+
+  it('a sending worker watches BOUNCE_IMAP_URL too', async () => {
+    const { deliveries } = await seedIssue(database.db, ['worker-gone@example.net']);
+    const worker = spawn(process.execPath, [BIN, 'worker'], {
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        DEBUG: '',
+        DATABASE_URL: database.url,
+        SECRET_KEY: SECRET,
+        BOUNCE_IMAP_URL: dovecot.url,
+        BOUNCE_IMAP_FOLDER: 'WorkerDone',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    worker.stdout?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    worker.stderr?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+    try {
+      await append(dsnFor(deliveries[0]!));
+      await ingestedWithin(deliveries[0]!, 60_000);
+      await waitFor('the message moved to WorkerDone', () =>
+        imap(async (client) => ((await messagesIn(client, 'WorkerDone')) === 1 ? true : undefined)),
+      );
+    } finally {
+      worker.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(output).toContain('bounce_mail_ingested');
+    expect(output).not.toContain(dovecot.password);
   });
 
   it('a refused login or a malformed URL is one line and exit 2, never showing the password', async () => {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClicksService } from '../src/clicks/clicks.service.ts';
 import { firstVerdict } from '../src/clicks/clicks.scanner.ts';
 import type { Config } from '../src/config/config.loader.ts';
-import { startSending } from '../src/delivery/worker.runtime.ts';
+import { startSending } from '../src/issues/issues.runtime.ts';
 import { parseDigest } from '../src/digest/digest.parser.ts';
 import { EditorsService } from '../src/editors/editors.service.ts';
 import { IssuesService } from '../src/issues/issues.service.ts';

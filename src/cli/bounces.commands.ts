@@ -96,9 +96,16 @@ export function registerBounceCommands(program: Command): void {
     )
     .requiredOption('--imap <url>', 'imaps://user:password@host/INBOX (user and password URL-encoded)')
     .option('--folder <name>', 'where ingested messages are moved (created when missing)')
-    .action(async (options: { imap: string; folder?: string }) => {
+    .option('--poll-seconds <n>', 'how often a server without IDLE is looked at', '60')
+    .action(async (options: { imap: string; folder?: string; pollSeconds: string }) => {
       const { ImapWatcher, parseImapUrl } = await import('../bounces/imap.watcher.ts');
       const mailbox = parseImapUrl(options.imap);
+      const pollSeconds = Number(options.pollSeconds);
+      if (!Number.isInteger(pollSeconds) || pollSeconds < 1)
+        throw invalid(
+          'bounces.poll_invalid',
+          `--poll-seconds: expected a whole number of seconds, at least 1 (got "${options.pollSeconds}")`,
+        );
       await withContext(async ({ config, db }) => {
         // JSON lines on stderr, as `worker` logs (its module would load the whole sender here).
         const logger = pino(
@@ -111,6 +118,7 @@ export function registerBounceCommands(program: Command): void {
           db,
           ingest: bounceMailIngester(config, db),
           log: (level, event, fields) => logger[level](fields, event),
+          pollIntervalMs: pollSeconds * 1000,
         });
         await watcher.start();
         await new Promise<void>((resolve) => {

@@ -116,6 +116,23 @@ export interface DeliveriesTable {
   updated_at: Timestamp;
 }
 
+/**
+ * Signed deltas of deliveries per issue and status (migration 140): the count is sum(n) per key.
+ * `resent`: of those, deliveries taken over after a lost lease.
+ */
+export interface DeliveryCountsTable {
+  issue_id: number;
+  status: DeliveryStatus;
+  n: number;
+  resent: ColumnType<number, number | undefined, number>;
+}
+
+/** Signed deltas of events recorded per type (migration 140); only ever grows. */
+export interface EventCountsTable {
+  type: EventType;
+  n: number;
+}
+
 export interface EventsTable {
   id: Generated<number>;
   type: EventType;
@@ -269,6 +286,8 @@ export interface Database {
   subscriptions: SubscriptionsTable;
   issues: IssuesTable;
   deliveries: DeliveriesTable;
+  delivery_counts: DeliveryCountsTable;
+  event_counts: EventCountsTable;
   events: EventsTable;
   suppressions: SuppressionsTable;
   outbox: OutboxTable;
