@@ -4,7 +4,6 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import type { Database } from '../db/db.types.ts';
 import { type IssueStatusReport, type IssueSummary, IssuesService } from '../issues/issues.service.ts';
-import { forTerminal } from '../core/terminal.text.ts';
 import { withContext } from './cli.context.ts';
 import { printJson, table } from './cli.output.ts';
 
