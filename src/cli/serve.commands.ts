@@ -23,8 +23,13 @@ export interface ServeService {
 const PRUNE_EVERY_MS = 5 * 60 * 1000;
 
 /** The services of `digestmail serve`, in start order. Add a sending service with a line here. */
-export function serveServices({ config, db }: CliContext): ServeService[] {
+export function serveServices({ config, db, health }: CliContext): ServeService[] {
   const logger = pino({ level: config.LOG_LEVEL });
+  // One line when the database becomes unreachable and one when it is back, for the whole process.
+  health.onEvent = ({ event, ...fields }) =>
+    event === 'outage_started'
+      ? logger.error(fields, 'database_unreachable')
+      : logger.info(fields, 'database_reachable');
   const signer = new TokenSigner(config.SECRET_KEY);
   const transport = createTransport(config);
   const outbox = new OutboxSender({
@@ -51,9 +56,9 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
       start: () => {
         const limits = new RateLimitRepository(db);
         pruner = setInterval(() => {
-          limits
-            .prune()
-            .catch((error: Error) => logger.warn({ err: error.message }, 'rate-limit prune failed'));
+          limits.prune().catch((error: Error) => {
+            if (!health.report(error)) logger.warn({ err: error.message }, 'rate-limit prune failed');
+          });
         }, PRUNE_EVERY_MS);
         pruner.unref();
       },

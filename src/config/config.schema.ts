@@ -157,6 +157,13 @@ export const envSchema = z.object({
     .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
     .default(3000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
+  // `digestmail worker` answers GET /healthz on this port (on HOST) for container health checks; off when unset.
+  WORKER_HEALTH_PORT: z.coerce
+    .number({ error: 'expected a TCP port number' })
+    .int({ error: 'expected a TCP port number' })
+    .min(0, { error: 'expected a TCP port number from 0 to 65535' })
+    .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
+    .optional(),
   SIGNUP_LIMIT_PER_IP: positiveInt(10),
   SIGNUP_LIMIT_PER_ADDRESS: positiveInt(3),
   /**

@@ -46,12 +46,25 @@ export class TransportError extends Error {
    * message without holding it against the reader.
    */
   readonly hardBounce: boolean;
+  /**
+   * The provider could not be reached at all (connection refused, timed out, name not found, its
+   * endpoint answering 502/503/504): a transient failure that says nothing about this message or
+   * this recipient. Senders stop using the transport until a probe gets through, and the attempt
+   * does not count against MAX_ATTEMPTS, so an outage of any length fails nobody.
+   */
+  readonly unreachable: boolean;
 
   constructor(
     kind: FailureKind,
     code: string,
     message: string,
-    options: { throttled?: boolean; retryAfterMs?: number; hardBounce?: boolean; cause?: unknown } = {},
+    options: {
+      throttled?: boolean;
+      retryAfterMs?: number;
+      hardBounce?: boolean;
+      unreachable?: boolean;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TransportError';
@@ -60,6 +73,7 @@ export class TransportError extends Error {
     this.throttled = options.throttled ?? false;
     this.retryAfterMs = options.retryAfterMs;
     this.hardBounce = kind === 'permanent' && options.hardBounce === true;
+    this.unreachable = kind === 'transient' && options.unreachable === true;
   }
 }
 
@@ -69,5 +83,11 @@ export interface Transport {
   send(message: OutgoingMessage): Promise<SendResult>;
   /** The most messages per second the provider allows, when it says (SES GetAccount). */
   maxRate?(): Promise<number | undefined>;
+  /**
+   * Asks the provider for a sign of life without sending anything (an SMTP connection with EHLO
+   * and login, an SES API call); rejects with a TransportError. Used to tell when an outage is over.
+   * Transports that cannot be unreachable (the outbox folder) have none.
+   */
+  probe?(): Promise<void>;
   close(): Promise<void>;
 }

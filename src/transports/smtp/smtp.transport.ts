@@ -22,6 +22,20 @@ const NETWORK_CODES = new Set([
 ]);
 
 /**
+ * The server could not be reached, or the connection died under us (the server stopped): an outage
+ * of the server, not a verdict on a message. EPROTOCOL (a server speaking nonsense) is not one.
+ */
+const UNREACHABLE_CODES = new Set([
+  'ECONNECTION',
+  'ETIMEDOUT',
+  'ESOCKET',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'EDNS',
+]);
+
+/**
  * Sends our already-built message over pooled SMTP connections. nodemailer is given the raw bytes and
  * an explicit envelope, so it never rewrites a header (DKIM stays valid) and the bounce address is
  * ours (VERP) rather than the From.
@@ -59,6 +73,15 @@ export class SmtpTransport implements Transport {
       });
       const response = String(info.response ?? '');
       return { providerMessageId: queueIdOf(response) ?? message.messageId, response };
+    } catch (error) {
+      throw classifySmtpError(error);
+    }
+  }
+
+  /** A connection of its own: greeting, EHLO, STARTTLS and login when configured, then QUIT. */
+  async probe(): Promise<void> {
+    try {
+      await this.mailer.verify();
     } catch (error) {
       throw classifySmtpError(error);
     }
@@ -115,7 +138,10 @@ export function classifySmtpError(error: unknown): TransportError {
     return new TransportError('transient', `smtp.${reply}`, text, { throttled, cause: error });
   }
   if (err.code && NETWORK_CODES.has(err.code)) {
-    return new TransportError('transient', `smtp.${err.code.toLowerCase()}`, text, { cause: error });
+    return new TransportError('transient', `smtp.${err.code.toLowerCase()}`, text, {
+      unreachable: UNREACHABLE_CODES.has(err.code),
+      cause: error,
+    });
   }
   // Anything we cannot read is treated as passing trouble: retried up to MAX_ATTEMPTS, never dropped.
   return new TransportError('transient', 'smtp.unknown', text, { cause: error });
