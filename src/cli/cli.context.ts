@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type Config, loadConfig } from '../config/config.loader.ts';
 import { AppError } from '../core/errors.ts';
-import type { OutageEvent, OutageGate } from '../core/outage.gate.ts';
+import type { OutageGate } from '../core/outage.gate.ts';
 import { type DatabaseEngine, openDatabase } from '../db/db.factory.ts';
 import type { Database } from '../db/db.types.ts';
 import { migrateToLatest, pendingMigrations } from '../db/migrator.ts';
@@ -10,15 +10,8 @@ export interface CliContext {
   config: Config;
   db: Kysely<Database>;
   engine: DatabaseEngine;
-  /** Closed while the database cannot be reached; long-running commands log its two events. */
+  /** Closed while the database cannot be reached; long-running commands (serve, worker) log its two events. */
   health: OutageGate;
-}
-
-/** The two lines of a database outage, as a command without a JSON log prints them. */
-export function describeOutage(event: OutageEvent): string {
-  return event.event === 'outage_started'
-    ? `digestmail: the ${event.name} cannot be reached (${event.error}); waiting for it to come back`
-    : `digestmail: the ${event.name} is back after ${(event.downMs / 1000).toFixed(1)} s`;
 }
 
 /**
@@ -33,7 +26,6 @@ export async function withContext<T>(
 ): Promise<T> {
   const config = loadConfig();
   const handle = openDatabase(config);
-  handle.health.onEvent = (event) => process.stderr.write(`${describeOutage(event)}\n`);
   try {
     if (options.migrate !== 'skip') await ensureMigrated(handle.db, handle.engine);
     return await run({ config, db: handle.db, engine: handle.engine, health: handle.health });
