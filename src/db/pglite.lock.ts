@@ -34,13 +34,13 @@ export function lockEmbeddedDatabase(path: string, dataDir: string): PGliteLock 
     startedAt: new Date().toISOString(),
   };
   for (let attempt = 0; attempt < 5; attempt++) {
-    if (create(path, record)) return { release: () => release(path) };
+    if (create(path, record, dataDir)) return { release: () => release(path) };
     const holder = read(path);
     if (holder && isAlive(holder.pid)) throw inUse(dataDir, holder);
     // Stale: its process is gone. Take it over under a second lock, so two processes that both found
     // it stale cannot each remove the other's fresh lock.
     const takeover = `${path}.takeover`;
-    if (!create(takeover, record)) {
+    if (!create(takeover, record, dataDir)) {
       if (Date.now() - mtimeOf(takeover) > TAKEOVER_STALE_MS) unlinkQuietly(takeover);
       continue;
     }
@@ -48,7 +48,7 @@ export function lockEmbeddedDatabase(path: string, dataDir: string): PGliteLock 
       const again = read(path);
       if (again && isAlive(again.pid)) throw inUse(dataDir, again);
       unlinkQuietly(path);
-      if (create(path, record)) return { release: () => release(path) };
+      if (create(path, record, dataDir)) return { release: () => release(path) };
     } finally {
       unlinkQuietly(takeover);
     }
@@ -67,7 +67,7 @@ function inUse(dataDir: string, holder: LockRecord): AppError {
 }
 
 /** Creates the file only if it does not exist yet (O_EXCL); false when it does. */
-function create(path: string, record: LockRecord): boolean {
+function create(path: string, record: LockRecord, dataDir: string): boolean {
   let fd: number;
   try {
     fd = openSync(path, 'wx', 0o600);
@@ -77,9 +77,19 @@ function create(path: string, record: LockRecord): boolean {
   }
   try {
     writeSync(fd, `${JSON.stringify(record)}\n`);
-  } finally {
+  } catch (error) {
     closeSync(fd);
+    unlinkQuietly(path);
+    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
+      throw new AppError(
+        'db.disk_full',
+        `the disk holding the embedded database (${dataDir}) is full: ${(error as Error).message}; free some space and start digestmail again`,
+        { exitCode: 1, status: 503 },
+      );
+    }
+    throw error;
   }
+  closeSync(fd);
   return true;
 }
 
