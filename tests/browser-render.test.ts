@@ -162,3 +162,87 @@ describe('the injection corpus in Chromium', () => {
     }
   });
 });
+
+/** WCAG 2 relative luminance of an `rgb(…)`/`rgba(…)` colour. */
+function relativeLuminance(rgb: string): number {
+  const [r, g, b] = rgb
+    .match(/[\d.]+/g)!
+    .slice(0, 3)
+    .map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+  return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+}
+
+function contrastRatio(a: string, b: string): number {
+  const [hi, lo] = [relativeLuminance(a), relativeLuminance(b)].sort((x, y) => y - x);
+  return (hi! + 0.05) / (lo! + 0.05);
+}
+
+interface FooterLink {
+  text: string;
+  color: string;
+  background: string;
+  height: number;
+}
+
+describe('footer links in Chromium at 375 px', () => {
+  it.each(['light', 'dark'] as const)(
+    '%s: view in browser, preferences and unsubscribe have at least 4.5:1 contrast and 24 px tall tap targets',
+    async (scheme) => {
+      const { file } = await renderToFile(
+        'footer',
+        readFileSync(join(ROOT, 'tests/fixtures/digests/zh-daily.md'), 'utf8'),
+      );
+      const page = await browser.newPage({ viewport: { width: 375, height: 900 }, colorScheme: scheme });
+      try {
+        await page.goto(`file://${file}`);
+        const links = await page.evaluate(() => {
+          interface Node {
+            parentElement: Node | null;
+            textContent: string;
+            getBoundingClientRect(): { height: number };
+          }
+          const style = getComputedStyle as unknown as (n: Node) => {
+            color: string;
+            backgroundColor: string;
+          };
+          const found = Array.from(
+            document.querySelectorAll(
+              'a[href*="/unsubscribe/"], a[href*="/preferences/"], a[href*="/archive/"]',
+            ) as unknown as ArrayLike<Node>,
+          );
+          return found.map((a) => {
+            // The colour the text is drawn on: the nearest ancestor with a background that is not transparent.
+            let background = 'rgb(255, 255, 255)';
+            for (let n: Node | null = a; n; n = n.parentElement) {
+              const bg = style(n).backgroundColor;
+              if (bg && bg !== 'transparent' && !/rgba\([^)]*,\s*0\)$/.test(bg)) {
+                background = bg;
+                break;
+              }
+            }
+            return {
+              text: a.textContent.trim(),
+              color: style(a).color,
+              background,
+              height: a.getBoundingClientRect().height,
+            };
+          });
+        });
+        const footer: FooterLink[] = links;
+        // The topbar's "view in browser", and the footer's three links.
+        expect(footer.length).toBeGreaterThanOrEqual(4);
+        for (const link of footer) {
+          const ratio = contrastRatio(link.color, link.background);
+          expect(ratio, `${link.text}: ${link.color} on ${link.background}`).toBeGreaterThanOrEqual(4.5);
+          expect(link.height, `${link.text} tap target height`).toBeGreaterThanOrEqual(24);
+        }
+        await page.screenshot({ path: join(SHOTS, `footer-375-${scheme}.png`), fullPage: true });
+      } finally {
+        await page.close();
+      }
+    },
+  );
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkEmail, maskEmail } from '../src/subscriptions/email-address.ts';
+import { checkEmail, maskEmail } from '../src/core/email-address.ts';
 
 describe('email addresses', () => {
   it.each([

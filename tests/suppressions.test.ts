@@ -86,3 +86,22 @@ describe('digestmail suppressions', () => {
     expect(rows.map((r) => r.email)).not.toContain('x@example.org');
   });
 });
+
+describe('digestmail suppressions ls on hostile text', () => {
+  it('prints no escape sequence or control character that came from a bounce', async () => {
+    // What a bounce can put there: the diagnostic of a DSN becomes the suppression's note.
+    await database.db
+      .insertInto('suppressions')
+      .values({
+        email: 'hostile@example.org',
+        reason: 'hard_bounce',
+        note: '550 5.1.1 \u001b]0;owned\u0007\u001b[2J\u001b[3Jgone\u009b1m',
+      })
+      .execute();
+    const table = await runCli(['suppressions', 'ls'], env());
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/hostile@example\.org\s+hard_bounce/);
+    expect(table.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(table.stdout).toContain('550 5.1.1 \uFFFD]0;owned\uFFFD\uFFFD[2J\uFFFD[3Jgone\uFFFD1m');
+  });
+});

@@ -13,7 +13,7 @@ export type SnsOutcome =
   | { result: 'unsubscribed'; messageId: string; topicArn: string }
   | { result: 'processed'; messageId: string; kind: string; events: EventOutcome[] };
 
-export type DsnOutcome =
+export type MailOutcome =
   | { result: 'not_a_bounce'; reason: string }
   | { result: 'unmatched'; reason: string }
   | { result: 'processed'; events: EventOutcome[] };
@@ -86,11 +86,12 @@ export class BouncesService {
   }
 
   /**
-   * Applies a bounce mail. Only a DSN that we can tie to one of our deliveries (through its signed
+   * Applies one mail that arrived at the bounce address (whatever delivered it: the MTA pipe, a
+   * maildir, the IMAP watcher). Only a DSN that we can tie to one of our deliveries (through its signed
    * VERP address or the original Message-ID it returns) counts: anyone can send mail to the bounce
    * address, and an unsigned claim that "x bounced" must not suppress x.
    */
-  async ingestDsn(raw: Buffer): Promise<DsnOutcome> {
+  async ingestMail(raw: Buffer): Promise<MailOutcome> {
     const report = await parseDsn(raw);
     if (report.kind === 'not_a_bounce') return { result: 'not_a_bounce', reason: report.reason };
     const bounces = report.recipients.filter((r) => r.severity !== 'none');

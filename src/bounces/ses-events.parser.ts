@@ -1,5 +1,5 @@
 import { invalid } from '../core/errors.ts';
-import { checkEmail } from '../subscriptions/email-address.ts';
+import { checkEmail } from '../core/email-address.ts';
 import type { MailEvent } from './bounces.types.ts';
 
 /**

@@ -9,6 +9,33 @@ export class SuppressionsRepository {
     return this.db.selectFrom('suppressions').selectAll().orderBy('created_at').orderBy('email').execute();
   }
 
+  /** The newest suppressions first, a page at a time (the console's list). */
+  page(limit: number, offset: number): Promise<SuppressionRow[]> {
+    return this.db
+      .selectFrom('suppressions')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('email')
+      .limit(limit)
+      .offset(offset)
+      .execute();
+  }
+
+  /** The latest bounce and complaint events, for the editor's view beside the list. */
+  recentEvents(
+    limit: number,
+  ): Promise<
+    { type: string; source: string; email: string | null; detail: string | null; occurred_at: Date }[]
+  > {
+    return this.db
+      .selectFrom('events')
+      .select(['type', 'source', 'email', 'detail', 'occurred_at'])
+      .where('type', 'in', ['hard_bounce', 'soft_bounce', 'complaint'])
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+  }
+
   find(email: string): Promise<SuppressionRow | undefined> {
     return this.db.selectFrom('suppressions').selectAll().where('email', '=', email).executeTakeFirst();
   }

@@ -39,6 +39,14 @@ export class SuppressionsService {
     return this.repo.all();
   }
 
+  page(limit: number, offset: number): Promise<SuppressionRow[]> {
+    return this.repo.page(limit, offset);
+  }
+
+  recentEvents(limit = 20) {
+    return this.repo.recentEvents(limit);
+  }
+
   add(
     emailInput: string,
     reason: SuppressionReason = 'manual',

@@ -4,7 +4,6 @@ import type { EventOutcome } from '../bounces/bounces.types.ts';
 import { BouncesService } from '../bounces/bounces.service.ts';
 import { invalid, notFound } from '../core/errors.ts';
 import { parseVerpAddress } from '../render/message.builder.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
 import { withContext } from './cli.context.ts';
 
 export function registerBounceCommands(program: Command): void {
@@ -18,13 +17,12 @@ export function registerBounceCommands(program: Command): void {
     .action(async (file: string) => {
       const raw = await readInput(file);
       await withContext(async ({ config, db }) => {
-        const signer = new TokenSigner(config.SECRET_KEY);
         const service = new BouncesService(
           db,
           { softBounceLimit: config.SOFT_BOUNCE_LIMIT, softBounceDays: config.SOFT_BOUNCE_DAYS },
-          (address) => parseVerpAddress(address, signer),
+          (address) => parseVerpAddress(address, config.SECRET_KEY),
         );
-        const outcome = await service.ingestDsn(raw);
+        const outcome = await service.ingestMail(raw);
         if (outcome.result !== 'processed') {
           // Exit 0: piped from an MTA, a failure status would make it bounce the bounce.
           console.log(`ignored: ${outcome.reason}; nothing changed`);

@@ -1,6 +1,5 @@
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { IssuesService } from '../issues/issues.service.ts';
 import { TestSendService } from '../issues/issues.test-send.ts';
@@ -8,12 +7,11 @@ import { renderPreview } from '../render/preview.ts';
 import { ListsService } from '../subscriptions/lists.service.ts';
 import { SubscribersService } from '../subscriptions/subscribers.service.ts';
 import { createTransport } from '../transports/transport.factory.ts';
+import { PACKAGE_ROOT } from '../core/package-root.ts';
 import { withContext } from './cli.context.ts';
 import { waitForIssue } from './issue.commands.ts';
 
-const SAMPLE_DIGEST = fileURLToPath(
-  new URL('../../examples/digests/2026-11-30-ai-daily.md', import.meta.url),
-);
+const SAMPLE_DIGEST = join(PACKAGE_ROOT, 'examples/digests/2026-11-30-ai-daily.md');
 const READERS = 200;
 
 /**

@@ -2,17 +2,16 @@ import type { Command } from 'commander';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import type { Database } from '../db/db.types.ts';
-import { startSending } from '../delivery/worker.runtime.ts';
 import type { IssueSummary } from '../issues/issues.repository.ts';
 import { type IssueStatusReport, IssuesService } from '../issues/issues.service.ts';
-import { TestSendService } from '../issues/issues.test-send.ts';
-import { createTransport } from '../transports/transport.factory.ts';
 import { withContext } from './cli.context.ts';
 import { printJson, table } from './cli.output.ts';
-import { doneCount, SendProgress } from './issue.progress.ts';
-import { createLogger } from './worker.commands.ts';
 
-/** The `issue` command group (the render engineer's `issue preview` lives in the same group). */
+/**
+ * The `issue` command group (the render engineer's `issue preview` lives in the same group).
+ * What only sending needs (the worker loop, transports, MJML, the progress bar) is imported inside
+ * the commands that send, so `issue status` and `issue ls` start without it.
+ */
 export function registerIssueCommands(issue: Command): void {
   issue
     .command('create <digest.md>')
@@ -131,6 +130,10 @@ export function registerIssueCommands(issue: Command): void {
     .option('--list <slug>', 'render a digest file for this list (needed when there are several)')
     .action(async (source: string, o: { to: string; list?: string }) => {
       await withContext(async ({ db, config }) => {
+        const [{ createTransport }, { TestSendService }] = await Promise.all([
+          import('../transports/transport.factory.ts'),
+          import('../issues/issues.test-send.ts'),
+        ]);
         const transport = createTransport(config);
         try {
           const sent = await new TestSendService(db, config, transport).send(source, o.to, o.list);
@@ -180,6 +183,11 @@ export async function waitForIssue(
   service: IssuesService,
   id: number,
 ): Promise<number> {
+  const [{ startSending }, { createLogger }, { doneCount, SendProgress }] = await Promise.all([
+    import('../delivery/worker.runtime.ts'),
+    import('./worker.commands.ts'),
+    import('./issue.progress.ts'),
+  ]);
   const logger = createLogger(config);
   const runtime = await startSending(db, config, {
     scheduler: false,

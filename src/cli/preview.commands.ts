@@ -3,7 +3,6 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config.loader.ts';
 import { isAppError } from '../core/errors.ts';
-import { renderPreview } from '../render/preview.ts';
 
 const GMAIL_CLIP_BYTES = 102 * 1024;
 
@@ -19,6 +18,8 @@ export function registerPreviewCommand(issue: Command): void {
     .option('--watch', 'render again whenever the file changes (Ctrl-C to stop)')
     .action(async (file: string, o: { out?: string; toName?: string; watch?: boolean }) => {
       const config = loadConfig();
+      // MJML loads only for this command, not for every `issue …` (issue status starts without it).
+      const { renderPreview } = await import('../render/preview.ts');
       const run = async () => {
         const result = await renderPreview(file, { config, outDir: o.out, toName: o.toName });
         for (const warning of result.digest.warnings) process.stderr.write(`warning: ${warning}\n`);

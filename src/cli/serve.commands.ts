@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { maskingLogHooks } from '../core/secrets.text.ts';
 import pino from 'pino';
 import { type SendingRuntime, startSending } from '../delivery/worker.runtime.ts';
 import { buildApp } from '../http/app.ts';
@@ -24,7 +25,7 @@ const PRUNE_EVERY_MS = 5 * 60 * 1000;
 
 /** The services of `digestmail serve`, in start order. Add a sending service with a line here. */
 export function serveServices({ config, db, health }: CliContext): ServeService[] {
-  const logger = pino({ level: config.LOG_LEVEL });
+  const logger = pino({ level: config.LOG_LEVEL, hooks: maskingLogHooks });
   // One line when the database becomes unreachable and one when it is back, for the whole process.
   health.onEvent = ({ event, ...fields }) =>
     event === 'outage_started'
@@ -42,6 +43,7 @@ export function serveServices({ config, db, health }: CliContext): ServeService[
   let pruner: NodeJS.Timeout | undefined;
   let sending: SendingRuntime | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  let consoleApp: Awaited<ReturnType<typeof buildApp>> | undefined;
   return [
     {
       name: 'outbox sender',
@@ -80,13 +82,25 @@ export function serveServices({ config, db, health }: CliContext): ServeService[
       start: async () => {
         // A broken template stops serve here, not at the first signup or send.
         await verifyTemplates(config);
-        app = await buildApp({ config, db, signer, onMailQueued: () => outbox.wake() });
+        const deps = { config, db, signer, onMailQueued: () => outbox.wake() };
+        // CONSOLE_PORT: the console gets a listener of its own (keep it off the internet) and the
+        // public one has no /console routes at all.
+        const ownConsole = config.CONSOLE && config.CONSOLE_PORT !== undefined;
+        app = await buildApp(deps, { console: config.CONSOLE && !ownConsole });
         const address = await app.listen({ port: config.PORT, host: config.HOST });
         // One plain line a supervisor or a test can read (PORT=0 picks a free port).
         process.stdout.write(`digestmail: listening on ${address}\n`);
+        if (ownConsole) {
+          consoleApp = await buildApp(deps, { public: false, console: true });
+          const at = await consoleApp.listen({
+            port: config.CONSOLE_PORT!,
+            host: config.CONSOLE_HOST ?? config.HOST,
+          });
+          process.stdout.write(`digestmail: console listening on ${at}\n`);
+        }
       },
       stop: async () => {
-        await app?.close();
+        await Promise.all([app?.close(), consoleApp?.close()]);
       },
     },
   ];

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { invalid } from '../core/errors.ts';
 import { parseSubscriptionStatus, SubscribersService } from '../subscriptions/subscribers.service.ts';
+import { forTerminal } from '../core/terminal.text.ts';
 import { withContext } from './cli.context.ts';
 
 export function registerSubscriberCommands(program: Command): void {
@@ -39,7 +40,7 @@ export function registerSubscriberCommands(program: Command): void {
         const report = await new SubscribersService(db).import(file, o.list, status, {
           onInvalid: o.quiet
             ? undefined
-            : ({ line, reason }) => process.stderr.write(`line ${line}: ${reason}\n`),
+            : ({ line, reason }) => process.stderr.write(`line ${line}: ${forTerminal(reason)}\n`),
         });
         console.log(
           `imported ${report.imported}, updated ${report.updated}, skipped ${report.skipped}, invalid ${report.invalid} (${report.rows} rows)`,

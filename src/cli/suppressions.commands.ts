@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { parseSuppressionReason, SuppressionsService } from '../bounces/suppressions.service.ts';
+import { forTerminal } from '../core/terminal.text.ts';
 import { withContext } from './cli.context.ts';
 import { printJson, table } from './cli.output.ts';
 
@@ -30,11 +31,12 @@ export function registerSuppressionCommands(program: Command): void {
         console.log(
           table(
             ['email', 'reason', 'since', 'note'],
+            // Addresses and notes can come from bounce mail: nothing in them may drive the terminal.
             rows.map((r) => [
-              r.email,
+              forTerminal(r.email),
               r.reason,
               r.created_at.toISOString().slice(0, 19).replace('T', ' '),
-              r.note ?? '',
+              forTerminal(r.note ?? ''),
             ]),
           ),
         );
@@ -56,8 +58,8 @@ export function registerSuppressionCommands(program: Command): void {
         const { row, created } = await new SuppressionsService(db).add(email, reason, o.note);
         console.log(
           created
-            ? `suppressed ${row.email} (${row.reason})`
-            : `${row.email} was already suppressed (${row.reason})`,
+            ? `suppressed ${forTerminal(row.email)} (${row.reason})`
+            : `${forTerminal(row.email)} was already suppressed (${row.reason})`,
         );
       });
     });
@@ -68,7 +70,9 @@ export function registerSuppressionCommands(program: Command): void {
     .action(async (email: string) => {
       await withContext(async ({ db }) => {
         const removed = await new SuppressionsService(db).remove(email);
-        console.log(`removed ${removed.email} from the suppression list (was ${removed.reason})`);
+        console.log(
+          `removed ${forTerminal(removed.email)} from the suppression list (was ${removed.reason})`,
+        );
       });
     });
 }

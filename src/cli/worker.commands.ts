@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.loader.ts';
+import { maskingLogHooks } from '../core/secrets.text.ts';
 import type { Database } from '../db/db.types.ts';
 import { startSending } from '../delivery/worker.runtime.ts';
 import { healthRoutes } from '../http/health.routes.ts';
@@ -10,7 +11,10 @@ import { withContext } from './cli.context.ts';
 
 /** JSON log lines on stderr, so stdout stays for a command's answer. */
 export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
-  return pino({ level: config.LOG_LEVEL, base: { pid: process.pid } }, pino.destination(2));
+  return pino(
+    { level: config.LOG_LEVEL, base: { pid: process.pid }, hooks: maskingLogHooks },
+    pino.destination(2),
+  );
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '../core/errors.ts';
+import { maskCredentials } from '../core/secrets.text.ts';
 import { type Env, envSchema } from './config.schema.ts';
 
 /** The validated settings, with derived values resolved (absolute paths, the secret key, the mail URL). */
@@ -28,7 +29,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
       const value = env[name];
-      const shown = value === undefined || /SECRET|KEY|PASS/i.test(name) ? '' : ` (got "${value}")`;
+      // Connection strings carry passwords: show what was given with its userinfo masked.
+      const shown =
+        value === undefined || /SECRET|KEY|PASS/i.test(name) ? '' : ` (got "${maskCredentials(value)}")`;
       return `${name}: ${issue.message}${shown}`;
     });
     throw new ConfigError(`invalid setting ${problems.join('; ')}`);
@@ -76,7 +79,13 @@ function readOrCreateSecret(dataDir: string): string {
   try {
     const existing = readFileSync(file, 'utf8').trim();
     if (existing.length >= 32) return existing;
+    // Replacing it silently would break every link already mailed: the user decides.
+    throw new ConfigError(
+      `invalid setting DATA_DIR: ${file} holds ${existing.length} characters, at least 32 are needed ` +
+        '(put a longer key in it, or delete it to have one generated: links already mailed then stop working)',
+    );
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new ConfigError(`invalid setting DATA_DIR: cannot read ${file} (${(error as Error).message})`);
     }
@@ -87,7 +96,7 @@ function readOrCreateSecret(dataDir: string): string {
     writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
   } catch (error) {
     // Another process created it first: use theirs, so both sign with one key.
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file, 'utf8').trim();
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readOrCreateSecret(dataDir);
     throw new ConfigError(`invalid setting DATA_DIR: cannot write ${file} (${(error as Error).message})`);
   }
   return key;

@@ -191,6 +191,24 @@ export const envSchema = z.object({
       return v.split(',').map((part) => part.trim());
     }),
 
+  // the editor console
+  CONSOLE: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .default('on')
+    .refine((v) => FLAG_WORDS.has(v), { error: 'expected on or off' })
+    .transform((v) => FLAG_WORDS.get(v) === true),
+  /** Serve the console on a listener of its own (e.g. only on a private network) instead of PORT. */
+  CONSOLE_HOST: optionalText,
+  CONSOLE_PORT: z.coerce
+    .number({ error: 'expected a TCP port number' })
+    .int({ error: 'expected a TCP port number' })
+    .min(0, { error: 'expected a TCP port number from 0 to 65535' })
+    .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
+    .optional(),
+  CONSOLE_IDLE_HOURS: positiveNumber(12),
+
   // bounces
   SNS_TOPIC_ARNS: z
     .string()

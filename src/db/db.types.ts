@@ -33,7 +33,7 @@ export type SuppressionReason =
   | 'erased'
   | 'manual'
   | 'unsubscribed';
-export type OutboxKind = 'confirm' | 'welcome' | 'goodbye' | 'test';
+export type OutboxKind = 'confirm' | 'welcome' | 'goodbye' | 'test' | 'sign_in';
 export type OutboxStatus = 'pending' | 'sending' | 'sent' | 'failed';
 
 export interface ListsTable {
@@ -174,7 +174,57 @@ export interface SendRateBucketsTable {
   refreshed_at: Timestamp;
 }
 
+export type EditorRole = 'admin' | 'editor';
+
+/** Editors of the console (migration 230); they sign in with one-time links, never passwords. */
+export interface EditorsTable {
+  id: Generated<number>;
+  email: string;
+  name: string | null;
+  role: ColumnType<EditorRole, EditorRole | undefined, EditorRole>;
+  created_at: Timestamp;
+}
+
+export interface EditorSignInLinksTable {
+  token_hash: Buffer;
+  editor_id: number;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
+export interface EditorSessionsTable {
+  id_hash: Buffer;
+  editor_id: number;
+  created_at: Timestamp;
+  last_seen_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: Timestamp;
+  actor: string;
+  editor_id: number | null;
+  action: string;
+  object_type: string;
+  object_id: string | null;
+  detail: Json;
+}
+
+export interface ConsolePreviewsTable {
+  id: string;
+  editor_id: number;
+  html: string;
+  created_at: Timestamp;
+}
+
 export interface Database {
+  editors: EditorsTable;
+  console_previews: ConsolePreviewsTable;
+  editor_sign_in_links: EditorSignInLinksTable;
+  editor_sessions: EditorSessionsTable;
+  audit_log: AuditLogTable;
   send_rate_buckets: SendRateBucketsTable;
   lists: ListsTable;
   subscribers: SubscribersTable;

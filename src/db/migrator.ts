@@ -1,14 +1,19 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { type Kysely, type Migration, type MigrationProvider, type MigrationResult, Migrator } from 'kysely';
 import { AppError } from '../core/errors.ts';
+import { PACKAGE_ROOT, RUNNING_FROM_SOURCE } from '../core/package-root.ts';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+/** The TypeScript migrations when running from source, their compiled copies when running from dist/. */
+export const MIGRATIONS_DIR = RUNNING_FROM_SOURCE
+  ? path.join(PACKAGE_ROOT, 'migrations')
+  : path.join(PACKAGE_ROOT, 'dist', 'migrations');
 
 /**
  * Kysely's FileMigrationProvider, except that the import() happens in this module: then the loader
- * that runs our TypeScript (tsx for the CLI, vitest in tests) also loads the .ts migrations.
+ * that runs our TypeScript (tsx in development, vitest in tests) also loads the .ts migrations, and
+ * the built CLI loads their .js copies in dist/migrations (same names, so the same history).
  */
 class TypeScriptMigrationProvider implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {

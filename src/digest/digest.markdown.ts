@@ -1,6 +1,7 @@
 import MarkdownIt from 'markdown-it';
 import cjkFriendly from 'markdown-it-cjk-friendly';
 import type Token from 'markdown-it/lib/token.mjs';
+import type { DigestImage, DigestLink, DigestNote } from './digest.types.ts';
 
 /**
  * Markdown → mail-safe HTML and plain text.
@@ -49,8 +50,11 @@ const STYLE = {
 } as const;
 
 export interface RenderEnv {
-  /** Warnings collected while rendering (dropped links), each with its source line. */
-  warnings: string[];
+  /** Notes collected while parsing (dropped links and images), each with its source line. */
+  notes: DigestNote[];
+  /** Every link kept, and every image kept, with its line (for the digest linter). */
+  links?: DigestLink[];
+  images?: DigestImage[];
   /** Added to a token's 0-based body line to give the 1-based line in the file. */
   lineOffset: number;
   fileName: string;
@@ -78,21 +82,26 @@ md.core.ruler.push('digestmail_sanitize_links', (state) => {
   const env = state.env as RenderEnv;
   for (const block of state.tokens) {
     if (block.type !== 'inline' || !block.children) continue;
-    const line = (block.map?.[0] ?? 0) + (env.lineOffset ?? 0) + 1;
+    // The exact line of each token: the block's first line plus the line breaks before it.
+    let line = (block.map?.[0] ?? 0) + (env.lineOffset ?? 0) + 1;
     const kept: Token[] = [];
     const dropStack: boolean[] = [];
     // The text of a refused autolink (`<javascript:…>`) is the refused URL itself: not kept.
     let inRefusedAutolink = false;
     for (const token of block.children) {
+      if (token.type === 'softbreak' || token.type === 'hardbreak') line++;
       if (inRefusedAutolink && token.type !== 'link_close') continue;
       if (token.type === 'link_open') {
         const href = token.attrGet('href') ?? '';
         const ok = isAllowedUrl(href);
         dropStack.push(!ok);
-        if (!ok) {
-          env.warnings?.push(
-            `${env.fileName}:${line}: link "${truncate(href, 60)}" dropped (only http, https and mailto links are kept)`,
-          );
+        if (ok) env.links?.push({ href, line });
+        else {
+          env.notes?.push({
+            line,
+            code: 'link.dropped',
+            message: `link "${truncate(href, 60)}" dropped (only http, https and mailto links are kept)`,
+          });
           // The pair stays in the stream, without its URL, so the shape of the text (an item whose
           // headline was a link) is still recognisable; the renderer writes nothing for it.
           dropLink(token);
@@ -104,9 +113,11 @@ md.core.ruler.push('digestmail_sanitize_links', (state) => {
       } else if (token.type === 'image') {
         const src = token.attrGet('src') ?? '';
         if (!isAllowedUrl(src, IMAGE_PROTOCOLS)) {
-          env.warnings?.push(
-            `${env.fileName}:${line}: image "${truncate(src, 60)}" dropped (only http and https images are kept)`,
-          );
+          env.notes?.push({
+            line,
+            code: 'image.dropped',
+            message: `image "${truncate(src, 60)}" dropped (only http and https images are kept)`,
+          });
           const alt = token.content;
           if (alt) {
             const text = new state.Token('text', '', 0);
@@ -115,6 +126,7 @@ md.core.ruler.push('digestmail_sanitize_links', (state) => {
           }
           continue;
         }
+        env.images?.push({ src, alt: token.content, line });
       }
       kept.push(token);
     }

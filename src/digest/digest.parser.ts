@@ -13,7 +13,8 @@ import {
   renderHtml,
   renderInlineHtml,
 } from './digest.markdown.ts';
-import type { Digest, DigestItem, DigestProse } from './digest.types.ts';
+import { normaliseItemLists } from './digest.lists.ts';
+import type { Digest, DigestImage, DigestItem, DigestLink, DigestNote, DigestProse } from './digest.types.ts';
 import { detectLanguage, normaliseLang, textDirection } from './language.ts';
 import { parseDigestDate } from './digest.date.ts';
 
@@ -162,16 +163,27 @@ export function parseDigest(source: string, fileName: string, options: ParseOpti
   }
   const categories = textList('categories') ?? [];
 
-  const warnings: string[] = [];
+  const notes: DigestNote[] = [];
   for (const key of Object.keys(values)) {
-    if (!KNOWN_KEYS.has(key))
-      warnings.push(`${fileName}:${lineOf(key)}: ${key}: unknown front matter field, ignored`);
+    if (!KNOWN_KEYS.has(key)) {
+      notes.push({
+        line: lineOf(key),
+        code: 'front_matter.unknown_field',
+        message: `${key}: unknown front matter field, ignored`,
+      });
+    }
   }
 
-  const body = source.slice(match[0].length);
   const bodyFirstLine = match[0].split('\n').length - (match[0].endsWith('\n') ? 1 : 0);
-  const env: RenderEnv = { warnings, lineOffset: bodyFirstLine, fileName };
-  const parts = splitBody(parseMarkdown(body, env), env);
+  // Long numbered lists are made readable to CommonMark first (see digest.lists.ts); only leading
+  // spaces change, so every line keeps its number.
+  const normalised = normaliseItemLists(source.slice(match[0].length), bodyFirstLine);
+  notes.push(...normalised.notes);
+  const links: DigestLink[] = [];
+  const images: DigestImage[] = [];
+  const env: RenderEnv = { notes, links, images, lineOffset: bodyFirstLine, fileName };
+  const parts = splitBody(parseMarkdown(normalised.text, env), env);
+  notes.sort((a, b) => a.line - b.line);
 
   const detected = detectLanguage(
     [
@@ -203,7 +215,11 @@ export function parseDigest(source: string, fileName: string, options: ParseOpti
     intro: parts.intro,
     items: parts.items,
     commentary: parts.commentary,
-    warnings,
+    warnings: notes.map((note) => `${fileName}:${note.line}: ${note.message}`),
+    notes,
+    links,
+    images,
+    dateLine: lineOf('date'),
     source,
     hash: createHash('sha256').update(source).digest('hex'),
   };
@@ -244,11 +260,69 @@ function splitBody(
   let after = blocks.slice(listIndex + 1);
   if (before.length > 0 && before[before.length - 1]![0]!.type === 'hr') before = before.slice(0, -1);
   if (after.length > 0 && after[0]![0]!.type === 'hr') after = after.slice(1);
+  const items = listItems(blocks[listIndex]!).map((item) => toItem(item, env));
+  noteMovedText(blocks[listIndex]!, blocks.slice(listIndex + 1), items, env);
   return {
     intro: prose(before.flat(), env),
-    items: listItems(blocks[listIndex]!).map((item) => toItem(item, env)),
+    items,
     commentary: prose(after.flat(), env),
   };
+}
+
+const LOOKS_LIKE_ITEMS = /^\s*\d{1,9}[.)]\s|\]\((?:https?:|mailto:)/m;
+
+/**
+ * Notes for what an editor most likely meant as part of the items but that is shown elsewhere or
+ * differently: a heading or a code block inside an item, and after the list a second list that looks
+ * like more items (with the heading that split it off, if any) or a code block that holds items.
+ */
+function noteMovedText(list: Token[], following: Token[][], items: DigestItem[], env: RenderEnv): void {
+  const lineOf = (token: Token) => (token.map?.[0] ?? 0) + env.lineOffset + 1;
+  let itemNumber = 0;
+  let depth = 0;
+  for (const token of list) {
+    if (token.type === 'list_item_open' && depth === 1) itemNumber++;
+    depth += token.nesting;
+    if (token.type === 'heading_open') {
+      env.notes.push({
+        line: lineOf(token),
+        code: 'items.heading',
+        message: `heading inside item ${itemNumber} is shown as part of that item's summary`,
+      });
+    } else if (token.type === 'code_block') {
+      env.notes.push({
+        line: lineOf(token),
+        code: 'items.code_block',
+        message: `text in item ${itemNumber} is indented four or more spaces deeper than its summary and is shown as a code block (indent it like the summary; fence real code with \`\`\`)`,
+      });
+    }
+  }
+  let heading: Token | undefined;
+  for (const block of following) {
+    const open = block[0]!;
+    if (open.type === 'heading_open') {
+      heading = open;
+      continue;
+    }
+    const ordered = open.type === 'ordered_list_open';
+    const continues = ordered && Number(open.attrGet('start') ?? 1) === items.length + 1;
+    if ((ordered || open.type === 'bullet_list_open') && (isItemList(block) || continues)) {
+      const count = listItems(block).length;
+      const split = heading ? ` (the heading on line ${lineOf(heading)} ends the list of items)` : '';
+      env.notes.push({
+        line: lineOf(open),
+        code: 'items.second_list',
+        message: `a second list of ${count} item${count === 1 ? '' : 's'} that looks like more news is not part of the ${items.length} items and is shown in the commentary${split}`,
+      });
+    } else if (open.type === 'code_block' && LOOKS_LIKE_ITEMS.test(open.content)) {
+      env.notes.push({
+        line: lineOf(open),
+        code: 'items.code_block',
+        message: 'indented text after the items looks like more items but is shown as a code block',
+      });
+    }
+    heading = undefined;
+  }
 }
 
 function prose(tokens: Token[], env: RenderEnv): DigestProse {

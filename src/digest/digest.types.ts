@@ -29,6 +29,28 @@ export interface DigestItem {
   line: number;
 }
 
+/** Something the editor should look at, with the line of the file it is about. */
+export interface DigestNote {
+  /** 1-based line in the digest file. */
+  line: number;
+  /** Stable code, e.g. `items.second_list`, `link.dropped`. */
+  code: string;
+  message: string;
+}
+
+/** A link the body keeps (its URL passed the safety check), where it is written. */
+export interface DigestLink {
+  href: string;
+  line: number;
+}
+
+/** An image the body keeps; `alt` is '' when the editor wrote none. */
+export interface DigestImage {
+  src: string;
+  alt: string;
+  line: number;
+}
+
 export interface Digest {
   /** The file name given to the parser, used in every message about this digest. */
   fileName: string;
@@ -65,6 +87,13 @@ export interface Digest {
   commentary: DigestProse;
   /** Links and images that were dropped for safety, and similar notes, each naming file and line. */
   warnings: string[];
+  /** The same notes with their line and a stable code, in the order of the file. */
+  notes: DigestNote[];
+  /** Every link and image the body keeps, in the order written, for the linter. */
+  links: DigestLink[];
+  images: DigestImage[];
+  /** The line of `date` in the front matter. */
+  dateLine: number;
   /** The file's full text, and its sha256 (hex), so an issue records exactly what it was made from. */
   source: string;
   hash: string;

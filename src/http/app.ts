@@ -6,9 +6,12 @@ import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isAppError } from '../core/errors.ts';
+import { maskingLogHooks } from '../core/secrets.text.ts';
 import { TokenSigner } from '../subscriptions/tokens.ts';
 import { archiveRoutes } from './archive.routes.ts';
+import { SystemMailService } from '../subscriptions/system-mail.service.ts';
 import { confirmRoutes } from './confirm.routes.ts';
+import { consoleRoutes } from './console/console.routes.ts';
 import { healthRoutes } from './health.routes.ts';
 import { type AppDeps, field, pageContext, redactUrl, sendPage } from './http.context.ts';
 import { messages } from './i18n.ts';
@@ -32,14 +35,24 @@ export const BODY_LIMIT = 32 * 1024;
  * urlencoded and multipart forms (RFC 8058 allows both), JSON, and text/plain (SNS posts JSON as
  * text/plain), all bounded by the body limit of the app or of the route.
  */
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+export interface AppSurfaces {
+  /** The reader pages, archive, webhooks and metrics (default true). */
+  public?: boolean;
+  /** The editor console under /console/ (default: the CONSOLE setting). */
+  console?: boolean;
+}
+
+export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promise<FastifyInstance> {
   const { config } = deps;
+  const withPublic = surfaces.public ?? true;
+  const withConsole = surfaces.console ?? config.CONSOLE;
   const https = config.PUBLIC_URL.startsWith('https:');
   const routeDeps: AppDeps = { ...deps, signer: deps.signer ?? new TokenSigner(config.SECRET_KEY) };
 
   const app = Fastify({
     logger: {
       level: config.LOG_LEVEL,
+      hooks: maskingLogHooks,
       ...(deps.logStream ? { stream: deps.logStream } : {}),
       serializers: {
         // No client address, no token: only what is needed to follow a request.
@@ -70,10 +83,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     referrerPolicy: { policy: 'no-referrer' },
   });
   await app.register(formbody);
-  await app.register(multipart, {
-    attachFieldsToBody: 'keyValues',
-    limits: { fieldNameSize: 100, fieldSize: 4096, fields: 50, files: 0, parts: 50, headerPairs: 50 },
-  });
   // The multipart parser streams and caps each field, but does not apply the body limit: check the
   // declared length here so a multipart body is held to the same limit as any other.
   app.addHook('onRequest', async (request) => {
@@ -132,13 +141,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(healthRoutes, routeDeps);
-  await app.register(signupRoutes, routeDeps);
-  await app.register(confirmRoutes, routeDeps);
-  await app.register(unsubscribeRoutes, routeDeps);
-  await app.register(preferencesRoutes, routeDeps);
-  await app.register(archiveRoutes, routeDeps);
-  await app.register(webhookRoutes, routeDeps);
-  await app.register(metricsRoutes, routeDeps);
+  if (withPublic) {
+    // Multipart is registered per scope: readers' forms take no files, the console takes uploads.
+    await app.register(async (reader) => {
+      await reader.register(multipart, {
+        attachFieldsToBody: 'keyValues',
+        limits: { fieldNameSize: 100, fieldSize: 4096, fields: 50, files: 0, parts: 50, headerPairs: 50 },
+      });
+      await reader.register(signupRoutes, routeDeps);
+      await reader.register(confirmRoutes, routeDeps);
+      await reader.register(unsubscribeRoutes, routeDeps);
+      await reader.register(preferencesRoutes, routeDeps);
+      await reader.register(archiveRoutes, routeDeps);
+      await reader.register(webhookRoutes, routeDeps);
+      await reader.register(metricsRoutes, routeDeps);
+    });
+  }
+  if (withConsole) {
+    const systemMail = new SystemMailService(deps.db);
+    await app.register(consoleRoutes, {
+      ...routeDeps,
+      prefix: '/console',
+      mailSignInLink: async (to: string, url: string, lang: string) => {
+        await systemMail.queueSignInLink(to, url, lang);
+        deps.onMailQueued?.();
+      },
+    });
+  }
   return app;
 }
 

@@ -1,9 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { IssuesRepository } from '../issues/issues.repository.ts';
 import type { IssueTemplate } from '../render/render.types.ts';
-import { fillSlots } from '../render/template.engine.ts';
+import { webVersionHtml } from '../render/web-version.ts';
 import { ListsRepository } from '../subscriptions/lists.repository.ts';
-import { escapeHtml } from './html.ts';
 import { type AppDeps, pageContext, parseId, sendPage } from './http.context.ts';
 import { messages } from './i18n.ts';
 import { messagePage } from './pages.ts';
@@ -36,13 +35,7 @@ export async function archiveRoutes(app: FastifyInstance, deps: AppDeps): Promis
     const list = await lists.findById(issue.listId);
     const template = (await issues.template(id)) as IssueTemplate | null;
     if (!list?.isPublic || !template?.html) return notFound();
-    const signup = escapeHtml(`${deps.config.PUBLIC_URL}/subscribe`);
-    const html = fillSlots(template.html, {
-      greeting: escapeHtml(template.greeting.anonymous),
-      webUrl: escapeHtml(`${deps.config.PUBLIC_URL}/archive/${id}`),
-      preferencesUrl: signup,
-      unsubscribeUrl: signup,
-    });
+    const html = webVersionHtml(template, deps.config.PUBLIC_URL, id);
     return reply
       .header(
         'content-security-policy',

@@ -136,6 +136,20 @@ export class IssuesRepository {
     return row ? toIssue(row) : undefined;
   }
 
+  /** How many readers the issue would reach if it started now (what enqueue would insert). */
+  async recipientCount(id: number): Promise<number> {
+    const result = await sql<{ n: number }>`
+      select count(*)::int as n
+        from issues i
+        join subscriptions sn on sn.list_id = i.list_id and sn.status = 'confirmed'
+        join subscribers s on s.id = sn.subscriber_id and s.status = 'active'
+       where i.id = ${id}
+         and not exists (select 1 from suppressions x where x.email = s.email)
+         and (cardinality(sn.topics) = 0 or sn.topics && i.categories)
+    `.execute(this.db);
+    return Number(result.rows[0]?.n ?? 0);
+  }
+
   async template(id: number): Promise<unknown> {
     const row = await this.db.selectFrom('issues').select('template').where('id', '=', id).executeTakeFirst();
     return row?.template;

@@ -5,6 +5,7 @@ import { AppError, invalid, notFound } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
 import { DeliveriesRepository, type IssueCounts } from '../delivery/deliveries.repository.ts';
 import type { Digest } from '../digest/digest.types.ts';
+import type { IssueTemplate } from '../render/render.types.ts';
 import type { List } from '../subscriptions/lists.repository.ts';
 import { ListsService } from '../subscriptions/lists.service.ts';
 import { type Issue, IssuesRepository, type IssueSummary } from './issues.repository.ts';
@@ -50,6 +51,34 @@ export class IssuesService {
       digestPath: input.digestPath,
     });
     return this.require(id!);
+  }
+
+  /** The console's "new issue": a digest pasted or uploaded, not a file on the server. */
+  async createFromMarkdown(markdown: string, listSlug: string): Promise<Issue> {
+    if (!listSlug) throw invalid('issues.list_missing', 'choose the list this issue is for');
+    const list = await this.lists.require(listSlug);
+    if (markdown.trim() === '')
+      throw invalid('digest.invalid', 'the digest is empty: paste it or upload its file');
+    const { parseDigest } = await import('../digest/digest.parser.ts');
+    const digest = parseDigest(markdown, 'digest.md', { timeZone: this.config.TZ });
+    const id = await this.createFromDigest(digest, list, { status: 'draft', sendAt: null });
+    return this.require(id!);
+  }
+
+  /** How many readers a send would reach now; the console asks the editor to type this number. */
+  recipientCount(id: number): Promise<number> {
+    return this.repo.recipientCount(id);
+  }
+
+  /**
+   * The issue's HTML as the web version shows it: the same for every reader, whose personal links
+   * (unsubscribe, preferences) lead to the signup page instead.
+   */
+  async webVersion(id: number): Promise<string | undefined> {
+    const template = (await this.repo.template(id)) as IssueTemplate | null | undefined;
+    if (!template?.html) return undefined;
+    const { webVersionHtml } = await import('../render/web-version.ts');
+    return webVersionHtml(template, this.config.PUBLIC_URL, id);
   }
 
   /**

@@ -63,9 +63,14 @@ export class DkimSigner {
 
   /**
    * Returns the complete `DKIM-Signature: …` header line (without the final CRLF) for the given
-   * headers (name, value exactly as written) and body.
+   * headers (name, value exactly as written) and body. `now` (ms) is the clock reading the caller also
+   * used for the Date header, so `t=` and Date always agree.
    */
-  sign(headers: readonly (readonly [string, string])[], body: string | Buffer | readonly Buffer[]): string {
+  sign(
+    headers: readonly (readonly [string, string])[],
+    body: string | Buffer | readonly Buffer[],
+    now: number = Date.now(),
+  ): string {
     const hash = createHash('sha256');
     if (Array.isArray(body)) for (const chunk of body) hash.update(chunk);
     else hash.update(body as string | Buffer);
@@ -73,7 +78,7 @@ export class DkimSigner {
     const present = new Map<string, string>();
     for (const [name, value] of headers) present.set(name.toLowerCase(), value);
     const signed = DKIM_SIGNED_HEADERS.filter((h) => present.has(h));
-    const time = Math.floor(Date.now() / 1000);
+    const time = Math.floor(now / 1000);
     const value = `v=1; a=${this.algorithm}; c=relaxed/simple; d=${this.domain}; s=${this.selector}; t=${time}; h=${signed.join(':')}; bh=${bodyHash}; b=`;
     let data = '';
     for (const h of signed) data += `${h}:${relaxed(present.get(h)!)}\r\n`;

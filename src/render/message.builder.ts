@@ -5,7 +5,9 @@ import type { OutgoingMessage } from '../transports/transport.types.ts';
 import { DkimSigner } from './dkim.signer.ts';
 import {
   assertPlainAddress,
+  encodeDisplayName,
   encodeHeaderText,
+  foldHeader,
   encodeQuotedPrintableChunk,
   formatAddress,
   type Mailbox,
@@ -15,6 +17,7 @@ import {
 } from './mime.encoding.ts';
 import type { IssueTemplate, SlotName, SlottedText } from './render.types.ts';
 import { escapeHtml, fillSlots } from './template.engine.ts';
+import { assertVerpFits, VerpAddresses } from './verp.address.ts';
 
 export interface IssueRef {
   id: number;
@@ -77,6 +80,7 @@ export class MessageBuilder {
   private readonly bounce: Mailbox;
   private readonly publicUrl: string;
   private readonly dkim: DkimSigner | undefined;
+  private readonly verp: VerpAddresses;
   private readonly prepared = new WeakMap<IssueTemplate, Map<number, PreparedIssue>>();
 
   constructor(
@@ -84,13 +88,21 @@ export class MessageBuilder {
     private readonly signer: TokenSigner,
   ) {
     this.from = parseMailbox(config.MAIL_FROM);
-    this.fromHeader = formatAddress(this.from.address, this.from.name);
+    this.fromHeader = foldHeader('From', formatAddress(this.from.address, this.from.name));
     this.replyTo = config.REPLY_TO
-      ? formatAddress(parseMailbox(config.REPLY_TO).address, parseMailbox(config.REPLY_TO).name)
+      ? foldHeader(
+          'Reply-To',
+          formatAddress(parseMailbox(config.REPLY_TO).address, parseMailbox(config.REPLY_TO).name),
+        )
       : undefined;
     this.bounce = parseMailbox(config.BOUNCE_ADDRESS ?? config.MAIL_FROM);
     this.publicUrl = config.PUBLIC_URL;
     this.dkim = DkimSigner.fromConfig(config);
+    const local = config.BOUNCE_ADDRESS
+      ? this.bounce.address.slice(0, this.bounce.address.lastIndexOf('@'))
+      : 'bounces';
+    if (config.VERP) assertVerpFits(local);
+    this.verp = new VerpAddresses(config.SECRET_KEY, local, this.bounce.domain);
   }
 
   /** One issue for one reader: the message the transport sends as is. */
@@ -118,13 +130,19 @@ export class MessageBuilder {
     };
 
     const messageId = this.newMessageId(issue.id, recipient.deliveryId);
+    // Every header value is computed once and used both for the message and for the signature:
+    // reading the clock twice (Date) once broke signatures whenever a build straddled a second.
+    const now = Date.now();
+    const pairs: [string, string][] = [
+      ['From', this.fromHeader],
+      ['To', foldHeader('To', formatAddress(to, name))],
+      ['Subject', test ? p.testSubject : p.subject],
+      ['Date', rfc5322Date(now)],
+      ['Message-ID', messageId],
+      ['List-Unsubscribe', `<${unsubscribeUrl}>`],
+    ];
     const headerLines =
-      `From: ${this.fromHeader}\r\n` +
-      `To: ${formatAddress(to, name)}\r\n` +
-      `Subject: ${test ? p.testSubject : p.subject}\r\n` +
-      `Date: ${rfc5322Date()}\r\n` +
-      `Message-ID: ${messageId}\r\n` +
-      `List-Unsubscribe: <${unsubscribeUrl}>\r\n` +
+      pairs.map(([k, v]) => `${k}: ${v}\r\n`).join('') +
       (test ? 'X-Digestmail-Test: 1\r\n' : '') +
       p.fixedHeaders;
 
@@ -135,21 +153,7 @@ export class MessageBuilder {
     fill(p.html, htmlValues, body);
     body.push(p.tail);
 
-    let signature = '';
-    if (this.dkim) {
-      signature = `${this.dkim.sign(
-        [
-          ['From', this.fromHeader],
-          ['To', formatAddress(to, name)],
-          ['Subject', test ? p.testSubject : p.subject],
-          ['Date', rfc5322Date()],
-          ['Message-ID', messageId],
-          ['List-Unsubscribe', `<${unsubscribeUrl}>`],
-          ...p.fixedHeaderPairs,
-        ],
-        body,
-      )}\r\n`;
-    }
+    const signature = this.dkim ? `${this.dkim.sign([...pairs, ...p.fixedHeaderPairs], body, now)}\r\n` : '';
     body.unshift(Buffer.from(`${signature}${headerLines}\r\n`, 'utf8'));
 
     return {
@@ -212,12 +216,13 @@ export class MessageBuilder {
     const to = assertPlainAddress(input.to);
     const messageId = this.newMessageId(0, undefined, input.kind);
     const boundary = `dm-${randomBytes(12).toString('hex')}`;
-    const subject = encodeHeaderText(input.subject);
+    const subject = foldHeader('Subject', encodeHeaderText(input.subject));
+    const now = Date.now();
     const pairs: [string, string][] = [
       ['From', this.fromHeader],
       ['To', to],
       ['Subject', subject],
-      ['Date', rfc5322Date()],
+      ['Date', rfc5322Date(now)],
       ['Message-ID', messageId],
       ...(this.replyTo ? ([['Reply-To', this.replyTo]] as [string, string][]) : []),
       ['Auto-Submitted', 'auto-generated'],
@@ -230,7 +235,7 @@ export class MessageBuilder {
       encodeQuotedPrintableChunk(ensureFinalNewline(input.text)),
       encodeQuotedPrintableChunk(ensureFinalNewline(input.html)),
     );
-    const signature = this.dkim ? `${this.dkim.sign(pairs, body)}\r\n` : '';
+    const signature = this.dkim ? `${this.dkim.sign(pairs, body, now)}\r\n` : '';
     const headers = pairs.map(([k, v]) => `${k}: ${v}\r\n`).join('');
     return {
       envelopeFrom: this.bounce.address,
@@ -244,10 +249,7 @@ export class MessageBuilder {
   /** The envelope sender: the bounce address, or with VERP one that names the delivery. */
   envelopeFrom(deliveryId?: number): string {
     if (!this.config.VERP || deliveryId === undefined) return this.bounce.address;
-    const at = this.bounce.address.lastIndexOf('@');
-    const local = this.config.BOUNCE_ADDRESS ? this.bounce.address.slice(0, at) : 'bounces';
-    const token = this.signer.sign('verp', { d: deliveryId });
-    return `${local}+${token}@${this.bounce.domain}`;
+    return this.verp.address(deliveryId);
   }
 
   private newMessageId(issueId: number, deliveryId?: number, kind?: string): string {
@@ -266,7 +268,8 @@ export class MessageBuilder {
 
     const t = issue.template;
     const listId = `<${issue.list.slug}.${this.from.domain}>`;
-    const listIdHeader = `${encodeHeaderText(issue.list.name)} ${listId}`;
+    // A phrase (RFC 2919 §3, RFC 5322 §3.2.5): quoted when the name holds specials (`Tech News: Weekly, …`).
+    const listIdHeader = foldHeader('List-Id', `${encodeDisplayName(issue.list.name)} ${listId}`);
     const boundary = `dm-${randomBytes(12).toString('hex')}`;
     const pairs: [string, string][] = [
       ...(this.replyTo ? ([['Reply-To', this.replyTo]] as [string, string][]) : []),
@@ -279,8 +282,8 @@ export class MessageBuilder {
     ];
     p = {
       listId,
-      subject: encodeHeaderText(t.subject),
-      testSubject: encodeHeaderText(`[TEST] ${t.subject}`),
+      subject: foldHeader('Subject', encodeHeaderText(t.subject)),
+      testSubject: foldHeader('Subject', encodeHeaderText(`[TEST] ${t.subject}`)),
       fixedHeaders: pairs.map(([k, v]) => `${k}: ${v}\r\n`).join(''),
       fixedHeaderPairs: pairs,
       textHead: Buffer.from(
@@ -308,15 +311,8 @@ export class MessageBuilder {
  * The delivery id a VERP envelope address names, or undefined when the address is not one of ours
  * or its signature does not verify (bounces can be forged; only a signed id is believed).
  */
-export function parseVerpAddress(address: string, signer: TokenSigner): number | undefined {
-  const m = /^<?[^+@<>\s]+\+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)@[^@<>\s]+>?$/.exec(address.trim());
-  if (!m) return undefined;
-  try {
-    const claims = signer.verify<{ d: number }>('verp', m[1]!);
-    return typeof claims.d === 'number' && Number.isSafeInteger(claims.d) ? claims.d : undefined;
-  } catch {
-    return undefined;
-  }
+export function parseVerpAddress(address: string, secret: string): number | undefined {
+  return new VerpAddresses(secret, 'bounces', 'invalid').parse(address);
 }
 
 function cleanName(name: string | null): string {

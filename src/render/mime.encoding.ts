@@ -1,3 +1,5 @@
+import { encodeWord, encodeWords, foldLines, quoteString } from 'nodemailer/lib/mime-funcs';
+
 /**
  * The small pieces of RFC 2045/2047/5322 that message building needs, written for speed: the
  * issue's HTML and text are encoded once, and per recipient only the short slot values are.
@@ -46,34 +48,51 @@ export function encodeQuotedPrintableChunk(text: string): string {
 
 const ASCII_PRINTABLE = /^[\x20-\x7e]*$/;
 
-/** A header value as RFC 2047 encoded words (UTF-8, base64) when it is not plain ASCII. */
+/**
+ * RFC 2047 encoded words come from nodemailer's own header encoder (the one its mail composer uses):
+ * words of at most 52 characters, split on whole characters, Q for mostly-Latin text and B for the
+ * rest, exactly as nodemailer chooses. Folded with `foldHeader`, every line stays within 76.
+ */
+const ENCODED_WORD_MAX = 52;
+
+function wordEncoding(value: string): 'Q' | 'B' {
+  let nonLatin = 0;
+  let latin = 0;
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code >= 0x80) nonLatin++;
+    else if ((code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a)) latin++;
+  }
+  return nonLatin < latin ? 'Q' : 'B';
+}
+
+/** An unstructured header value (Subject): as is when plain ASCII, else RFC 2047 encoded words. */
 export function encodeHeaderText(value: string): string {
   const clean = stripControl(value);
   if (ASCII_PRINTABLE.test(clean) && !/=\?/.test(clean)) return clean;
-  const words: string[] = [];
-  let chunk = '';
-  let chunkBytes = 0;
-  // 45 bytes → 60 base64 characters: with "=?UTF-8?B?" and "?=" each word stays within 75.
-  for (const ch of clean) {
-    const size = Buffer.byteLength(ch);
-    if (chunkBytes + size > 45) {
-      words.push(chunk);
-      chunk = '';
-      chunkBytes = 0;
-    }
-    chunk += ch;
-    chunkBytes += size;
-  }
-  if (chunk) words.push(chunk);
-  return words.map((w) => `=?UTF-8?B?${Buffer.from(w).toString('base64')}?=`).join('\r\n ');
+  return encodeWords(clean, wordEncoding(clean), ENCODED_WORD_MAX, true);
 }
 
-/** A display name: as is when it is plain words, quoted when it has specials, encoded otherwise. */
+/**
+ * A display name or List-Id phrase (RFC 5322 `phrase`): as is when plain words, a quoted string when
+ * it holds specials such as `<`, `>`, `,`, `:` or `"`, encoded words otherwise.
+ */
 export function encodeDisplayName(name: string): string {
   const clean = stripControl(name).trim();
-  if (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$/.test(clean)) return clean;
-  if (ASCII_PRINTABLE.test(clean) && !/=\?/.test(clean)) return `"${clean.replace(/(["\\])/g, '\\$1')}"`;
-  return encodeHeaderText(clean);
+  if (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$/.test(clean) && !/=\?/.test(clean)) return clean;
+  if (ASCII_PRINTABLE.test(clean) && !/=\?/.test(clean)) return quoteString(clean);
+  return encodeWord(clean, wordEncoding(clean), ENCODED_WORD_MAX);
+}
+
+/**
+ * The value to write after `Name: ` so that the whole field is folded at white space into lines of
+ * at most 76 characters where it can be (RFC 2047 §2 for lines with encoded words; RFC 5322 §2.1.1).
+ * A value without white space to fold at (a long URL) stays on one line.
+ */
+export function foldHeader(name: string, value: string): string {
+  const prefix = `${name}: `;
+  const folded = foldLines(prefix + value, 76);
+  return folded.startsWith(prefix) ? folded.slice(prefix.length) : value;
 }
 
 export function formatAddress(address: string, name?: string | null): string {

@@ -39,19 +39,10 @@ export function defaultPreviewDir(digestPath: string): string {
 export async function renderPreview(digestPath: string, options: PreviewOptions): Promise<PreviewResult> {
   const { config } = options;
   const digest = await loadDigest(digestPath, { timeZone: config.TZ });
-  const slug = digest.lists?.[0] ?? 'preview';
-  const list = { slug, name: digest.lists?.[0] ?? config.ORG_NAME };
-  const template = await compileIssue(digest, { config, list });
-
-  const builder = new MessageBuilder(config, new TokenSigner(config.SECRET_KEY));
-  const sample = {
-    email: `reader@${parseMailbox(config.MAIL_FROM).domain}`,
-    name: options.toName ?? null,
-    subscriberId: PREVIEW_ID,
-  };
-  const issue = { id: PREVIEW_ID, template, list: { id: PREVIEW_ID, ...list } };
-  const message = builder.build(issue, sample);
-  const { html, text } = builder.personalise(issue, sample);
+  const { template, html, text, raw } = await previewMessage(digest, config, {
+    ...(options.toName === undefined ? {} : { toName: options.toName }),
+  });
+  const message = { raw };
 
   const outDir = resolve(options.outDir ?? defaultPreviewDir(digestPath));
   await mkdir(outDir, { recursive: true });
@@ -64,4 +55,39 @@ export async function renderPreview(digestPath: string, options: PreviewOptions)
   await writeFile(files.text, text);
   await writeFile(files.eml, message.raw);
   return { digest, template, files, htmlBytes: Buffer.byteLength(html) };
+}
+
+export interface PreviewMessage {
+  template: IssueTemplate;
+  /** The HTML and text a sample reader gets, and the whole MIME message. */
+  html: string;
+  text: string;
+  raw: Buffer | string;
+}
+
+/**
+ * The message a sample reader of `list` (default: the digest's first list, else the organisation)
+ * would get: the same compile and builder as a real send, in memory. The preview command writes it
+ * to files; the console shows it in its preview frames.
+ */
+export async function previewMessage(
+  digest: Digest,
+  config: Config,
+  options: { toName?: string; list?: { slug: string; name: string } } = {},
+): Promise<PreviewMessage> {
+  const list = options.list ?? {
+    slug: digest.lists?.[0] ?? 'preview',
+    name: digest.lists?.[0] ?? config.ORG_NAME,
+  };
+  const template = await compileIssue(digest, { config, list });
+  const builder = new MessageBuilder(config, new TokenSigner(config.SECRET_KEY));
+  const sample = {
+    email: `reader@${parseMailbox(config.MAIL_FROM).domain}`,
+    name: options.toName ?? null,
+    subscriberId: PREVIEW_ID,
+  };
+  const issue = { id: PREVIEW_ID, template, list: { id: PREVIEW_ID, ...list } };
+  const message = builder.build(issue, sample);
+  const { html, text } = builder.personalise(issue, sample);
+  return { template, html, text, raw: message.raw };
 }

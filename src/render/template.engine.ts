@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { AppError } from '../core/errors.ts';
+import { PACKAGE_ROOT } from '../core/package-root.ts';
 import type { SlotName, SlottedText } from './render.types.ts';
 
 /**
@@ -16,7 +17,7 @@ import type { SlotName, SlottedText } from './render.types.ts';
  * An unknown name is an error, not an empty string: a typo in a template must fail loudly.
  */
 
-export const EMAILS_DIR = fileURLToPath(new URL('../../emails/', import.meta.url));
+export const EMAILS_DIR = `${join(PACKAGE_ROOT, 'emails')}/`;
 
 export type TemplateValues = Record<string, string | number | boolean | undefined | null>;
 

@@ -63,6 +63,24 @@ export class ListsRepository {
     return row ? toList(row) : undefined;
   }
 
+  async update(slug: string, changes: Partial<Omit<NewListInput, 'slug'>>): Promise<List | undefined> {
+    const row = await this.db
+      .updateTable('lists')
+      .set({
+        ...(changes.name === undefined ? {} : { name: changes.name }),
+        ...(changes.description === undefined ? {} : { description: changes.description }),
+        ...(changes.optIn === undefined ? {} : { opt_in: changes.optIn }),
+        ...(changes.language === undefined ? {} : { language: changes.language }),
+        ...(changes.topics === undefined ? {} : { topics: changes.topics }),
+        ...(changes.isPublic === undefined ? {} : { is_public: changes.isPublic }),
+        updated_at: new Date(),
+      })
+      .where('slug', '=', slug)
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toList(row) : undefined;
+  }
+
   async findBySlug(slug: string): Promise<List | undefined> {
     const row = await this.db.selectFrom('lists').selectAll().where('slug', '=', slug).executeTakeFirst();
     return row ? toList(row) : undefined;

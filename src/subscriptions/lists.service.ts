@@ -16,6 +16,29 @@ export interface CreateListInput {
   isPublic?: boolean;
 }
 
+export type ListChanges = Partial<Omit<CreateListInput, 'slug'>>;
+
+function checkName(value: string): string {
+  const name = value.trim();
+  if (!name) throw invalid('lists.name_missing', 'a list needs a name (--name)');
+  return name;
+}
+
+function checkLanguage(value: string | undefined): string {
+  const language = value?.trim() || 'en';
+  if (!LANGUAGE.test(language)) {
+    throw invalid(
+      'lists.language_invalid',
+      `language "${language}" is not a language tag such as en or zh-CN`,
+    );
+  }
+  return language;
+}
+
+function cleanTopics(topics: string[] | undefined): string[] {
+  return [...new Set((topics ?? []).map((t) => t.trim()).filter(Boolean))];
+}
+
 export class ListsService {
   private readonly lists: ListsRepository;
 
@@ -31,16 +54,9 @@ export class ListsService {
         `list slug "${input.slug}" is not valid: use 1–63 lower-case letters, digits and hyphens, starting with a letter or digit`,
       );
     }
-    const name = input.name.trim();
-    if (!name) throw invalid('lists.name_missing', 'a list needs a name (--name)');
-    const language = input.language?.trim() || 'en';
-    if (!LANGUAGE.test(language)) {
-      throw invalid(
-        'lists.language_invalid',
-        `language "${language}" is not a language tag such as en or zh-CN`,
-      );
-    }
-    const topics = [...new Set((input.topics ?? []).map((t) => t.trim()).filter(Boolean))];
+    const name = checkName(input.name);
+    const language = checkLanguage(input.language);
+    const topics = cleanTopics(input.topics);
     const created = await this.lists.insert({
       slug,
       name,
@@ -54,6 +70,21 @@ export class ListsService {
       throw new AppError('lists.slug_taken', `a list with slug "${slug}" already exists`, { status: 409 });
     }
     return created;
+  }
+
+  /** Changes what is given and keeps the rest (the console's list page, `digestmail list edit`). */
+  async update(slug: string, changes: ListChanges): Promise<List> {
+    await this.require(slug);
+    const updated = await this.lists.update(slug, {
+      ...(changes.name === undefined ? {} : { name: checkName(changes.name) }),
+      ...(changes.description === undefined ? {} : { description: changes.description.trim() }),
+      ...(changes.optIn === undefined ? {} : { optIn: changes.optIn }),
+      ...(changes.language === undefined ? {} : { language: checkLanguage(changes.language) }),
+      ...(changes.topics === undefined ? {} : { topics: cleanTopics(changes.topics) }),
+      ...(changes.isPublic === undefined ? {} : { isPublic: changes.isPublic }),
+    });
+    if (!updated) throw notFound('lists.not_found', `no list with slug "${slug}" (see: digestmail list ls)`);
+    return updated;
   }
 
   /** The list a user named, or a clear error naming the slug. */

@@ -5,6 +5,8 @@ import type { Database, OutboxKind } from '../db/db.types.ts';
 export interface OutboxPayload {
   lists: number[];
   lang: string;
+  /** sign_in: the one-time console link (an editor's mail, not a reader's). */
+  url?: string;
 }
 
 export interface OutboxMessage {
@@ -30,7 +32,7 @@ export class OutboxRepository {
   async enqueue(
     kind: OutboxKind,
     toEmail: string,
-    subscriberId: number,
+    subscriberId: number | null,
     payload: OutboxPayload,
   ): Promise<void> {
     await this.db
@@ -40,7 +42,7 @@ export class OutboxRepository {
   }
 
   /**
-   * Takes up to `limit` due reader mails (confirm, welcome, goodbye) for `leaseSeconds`. SKIP LOCKED lets any number of senders
+   * Takes up to `limit` due system mails (confirm, welcome, goodbye, sign_in) for `leaseSeconds`. SKIP LOCKED lets any number of senders
    * claim side by side without waiting on each other or taking the same row.
    */
   async claim(limit: number, leaseSeconds: number): Promise<OutboxMessage[]> {
@@ -57,7 +59,7 @@ export class OutboxRepository {
       where id in (
         select id from outbox
         where status in ('pending', 'sending') and next_attempt_at <= now()
-          and kind in ('confirm', 'welcome', 'goodbye')
+          and kind in ('confirm', 'welcome', 'goodbye', 'sign_in')
           and (status = 'pending' or lease_until < now())
         order by next_attempt_at, id
         limit ${limit}

@@ -5,9 +5,10 @@ import { databaseHealth } from '../db/db.health.ts';
 import type { Database } from '../db/db.types.ts';
 import { retryDelayMs } from '../delivery/retry.policy.ts';
 import { MessageBuilder } from '../render/message.builder.ts';
+import { renderSignInMail } from '../render/sign-in-mail.ts';
 import { renderSystemMail } from '../render/system-mail.ts';
 import { type OutgoingMessage, type Transport, TransportError } from '../transports/transport.types.ts';
-import { maskEmail } from './email-address.ts';
+import { maskEmail } from '../core/email-address.ts';
 import { OptinRepository } from './optin.repository.ts';
 import { type OutboxMessage, OutboxRepository } from './outbox.repository.ts';
 import { ReaderRepository } from './reader.repository.ts';
@@ -166,6 +167,11 @@ export class OutboxSender {
 
   /** The message, or why it must not be sent. */
   private async compose(message: OutboxMessage): Promise<OutgoingMessage | string> {
+    if (message.kind === 'sign_in') {
+      if (!message.payload.url) return 'the sign-in mail has no link';
+      const mail = renderSignInMail(message.payload.url, message.payload.lang, this.options.config);
+      return this.builder.buildTransactional({ to: message.toEmail, ...mail, kind: message.kind });
+    }
     if (message.subscriberId === null) return 'the subscriber no longer exists';
     const [reader, lists] = await Promise.all([
       this.readers.find(message.subscriberId),

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import { AppError } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
-import { checkEmail } from './email-address.ts';
+import { checkEmail } from '../core/email-address.ts';
 import {
   type ConfirmOutcome,
   OptinRepository,

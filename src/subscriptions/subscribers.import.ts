@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { invalid } from '../core/errors.ts';
-import { checkEmail } from './email-address.ts';
+import { checkEmail } from '../core/email-address.ts';
 import type { ImportCounts, ImportRow, SubscribersRepository } from './subscribers.repository.ts';
 
 export interface ImportReport extends ImportCounts {

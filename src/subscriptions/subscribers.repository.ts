@@ -30,8 +30,116 @@ export interface SubscriberWithSubscription {
   created: boolean;
 }
 
+export interface SubscriberMatch {
+  id: number;
+  email: string;
+  name: string | null;
+  status: SubscriberStatus;
+  createdAt: Date;
+}
+
+export interface SubscriberDetail extends SubscriberMatch {
+  subscriptions: {
+    listSlug: string;
+    listName: string;
+    status: SubscriptionStatus;
+    topics: string[];
+    since: Date;
+  }[];
+  suppression: SuppressionReason | undefined;
+  deliveries: {
+    issueId: number;
+    title: string;
+    status: string;
+    sentAt: Date | null;
+    lastError: string | null;
+  }[];
+  events: { type: string; source: string; detail: string | null; at: Date }[];
+}
+
 export class SubscribersRepository {
   constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * Subscribers whose address is `query` or starts with it, in address order. LIKE with the
+   * wildcards of the query escaped, over the `text_pattern_ops` index (migration 231): a seek, not a
+   * scan, on a million subscribers.
+   */
+  async search(query: string, limit: number): Promise<SubscriberMatch[]> {
+    const pattern = `${query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const rows = await this.db
+      .selectFrom('subscribers')
+      .select(['id', 'email', 'name', 'status', 'created_at'])
+      .where(sql<boolean>`email like ${pattern}`)
+      .orderBy(sql`email collate "C"`)
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      email: r.email,
+      name: r.name,
+      status: r.status,
+      createdAt: r.created_at,
+    }));
+  }
+
+  /** One subscriber with their lists, suppression, and the latest deliveries and bounce events. */
+  async detail(id: number, recent: number): Promise<SubscriberDetail | undefined> {
+    const row = await this.db
+      .selectFrom('subscribers')
+      .select(['id', 'email', 'name', 'status', 'created_at'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const [subscriptions, suppression, deliveries, events] = await Promise.all([
+      this.db
+        .selectFrom('subscriptions as sn')
+        .innerJoin('lists as l', 'l.id', 'sn.list_id')
+        .select(['l.slug', 'l.name', 'sn.status', 'sn.topics', 'sn.updated_at'])
+        .where('sn.subscriber_id', '=', id)
+        .orderBy('l.slug')
+        .execute(),
+      this.suppressionOf(row.email),
+      this.db
+        .selectFrom('deliveries as d')
+        .innerJoin('issues as i', 'i.id', 'd.issue_id')
+        .select(['d.issue_id', 'i.title', 'd.status', 'd.sent_at', 'd.last_error'])
+        .where('d.subscriber_id', '=', id)
+        .orderBy('d.id', 'desc')
+        .limit(recent)
+        .execute(),
+      this.db
+        .selectFrom('events')
+        .select(['type', 'source', 'detail', 'occurred_at'])
+        .where('subscriber_id', '=', id)
+        .orderBy('id', 'desc')
+        .limit(recent)
+        .execute(),
+    ]);
+    return {
+      id: row.id,
+      email: row.email,
+      name: row.name,
+      status: row.status,
+      createdAt: row.created_at,
+      subscriptions: subscriptions.map((s) => ({
+        listSlug: s.slug,
+        listName: s.name,
+        status: s.status,
+        topics: s.topics,
+        since: s.updated_at,
+      })),
+      suppression,
+      deliveries: deliveries.map((d) => ({
+        issueId: d.issue_id,
+        title: d.title,
+        status: d.status,
+        sentAt: d.sent_at,
+        lastError: d.last_error,
+      })),
+      events: events.map((e) => ({ type: e.type, source: e.source, detail: e.detail, at: e.occurred_at })),
+    };
+  }
 
   async suppressionOf(email: string): Promise<SuppressionReason | undefined> {
     const row = await this.db

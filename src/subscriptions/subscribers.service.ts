@@ -1,12 +1,19 @@
 import { createReadStream, promises as fs } from 'node:fs';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import { AppError, invalid, notFound } from '../core/errors.ts';
 import type { Database, SubscriptionStatus } from '../db/db.types.ts';
-import { checkEmail } from './email-address.ts';
+import { checkEmail } from '../core/email-address.ts';
 import { ListsService } from './lists.service.ts';
 import { type ImportOptions, type ImportReport, cleanName, importSubscribers } from './subscribers.import.ts';
-import { type SubscriberWithSubscription, SubscribersRepository } from './subscribers.repository.ts';
+import {
+  type SubscriberDetail,
+  type SubscriberMatch,
+  type SubscriberWithSubscription,
+  SubscribersRepository,
+} from './subscribers.repository.ts';
+
+export type { SubscriberDetail, SubscriberMatch } from './subscribers.repository.ts';
 
 const SUBSCRIPTION_STATUSES: readonly SubscriptionStatus[] = ['pending', 'confirmed', 'unsubscribed'];
 
@@ -77,6 +84,28 @@ export class SubscribersService {
     const list = await this.lists.require(listSlug);
     await assertReadableFile(path);
     return importSubscribers(this.repo, createReadStream(path), { listId: list.id, status }, options);
+  }
+
+  /** The console's search: an exact address or the start of one (lower case, as stored). */
+  search(query: string, limit = 50): Promise<SubscriberMatch[]> {
+    const q = query.trim().toLowerCase();
+    if (q === '') return Promise.resolve([]);
+    return this.repo.search(q.slice(0, 254), limit);
+  }
+
+  detail(id: number): Promise<SubscriberDetail | undefined> {
+    return this.repo.detail(id, 20);
+  }
+
+  /** An import from a stream (the console's upload) with the same rules and report as a file. */
+  async importStream(
+    input: Readable,
+    listSlug: string,
+    status: 'pending' | 'confirmed',
+    options: ImportOptions = {},
+  ): Promise<ImportReport> {
+    const list = await this.lists.require(listSlug);
+    return importSubscribers(this.repo, input, { listId: list.id, status }, options);
   }
 
   /** Writes the list as CSV (email, name, status, subscribed_at) to `out`, page by page. */
