@@ -29,13 +29,18 @@ describe('one writer for the embedded database', () => {
   });
 
   it('a command while serve runs stops with one line naming serve and its pid, and writes nothing', async () => {
-    expect((await runCli(['list', 'create', 'a', '--name', 'A', '--single-opt-in'], env)).code).toBe(0);
-    serve = await startServe(env);
+    expect(
+      (await runCli(['list', 'create', 'a', '--name', 'A', '--single-opt-in'], env, { timeoutMs: 240_000 }))
+        .code,
+    ).toBe(0);
+    serve = await startServe(env, { timeoutMs: 240_000 });
     const lock = JSON.parse(readFileSync(lockFile, 'utf8'));
     expect(lock).toMatchObject({ pid: serve.child.pid, command: 'serve' });
     expect(statSync(lockFile).mode & 0o777).toBe(0o600);
 
-    const second = await runCli(['subscribers', 'add', 'x@example.net', '--list', 'a'], env);
+    const second = await runCli(['subscribers', 'add', 'x@example.net', '--list', 'a'], env, {
+      timeoutMs: 240_000,
+    });
     expect(second.code).toBe(2);
     expect(second.stdout).toBe('');
     expect(second.stderr).toBe(
@@ -45,12 +50,12 @@ describe('one writer for the embedded database', () => {
     expect(await serve.stop()).toBe(0);
     serve = undefined;
     expect(existsSync(lockFile)).toBe(false);
-    const list = await runCli(['list', 'ls', '--json'], env);
+    const list = await runCli(['list', 'ls', '--json'], env, { timeoutMs: 240_000 });
     expect(list.code, list.stderr).toBe(0);
     expect(JSON.parse(list.stdout)).toEqual([
       expect.objectContaining({ slug: 'a', counts: expect.objectContaining({ confirmed: 0 }) }),
     ]);
-  }, 180_000);
+  }, 600_000);
 
   it('a lock left by a process that died is taken over', async () => {
     // A pid that is certainly not running: one past the kernel's limit is never handed out.
@@ -64,7 +69,7 @@ describe('one writer for the embedded database', () => {
     );
     expect(result.code, result.stderr).toBe(0);
     expect(existsSync(lockFile)).toBe(false);
-  }, 120_000);
+  }, 300_000);
 });
 
 /** A tmpfs of `size` at `dir`, if this machine lets us mount one (root with CAP_SYS_ADMIN). */
@@ -89,7 +94,10 @@ describe('the embedded database on a full disk', () => {
     'stops the command with one line saying the disk is full',
     async () => {
       const env = { DATA_DIR: dir, SECRET_KEY, DATABASE_URL: '', MAIL_URL: `outbox:${join(dir, 'out')}` };
-      expect((await runCli(['list', 'create', 'a', '--name', 'A', '--single-opt-in'], env)).code).toBe(0);
+      expect(
+        (await runCli(['list', 'create', 'a', '--name', 'A', '--single-opt-in'], env, { timeoutMs: 240_000 }))
+          .code,
+      ).toBe(0);
       // Fill the disk but for 256 KiB: room for the lock file, not for the rows that follow.
       const free = statfsSync(dir);
       writeFileSync(join(dir, 'filler'), Buffer.alloc(free.bavail * free.bsize - 256 * 1024));

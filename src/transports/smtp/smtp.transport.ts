@@ -22,18 +22,16 @@ const NETWORK_CODES = new Set([
 ]);
 
 /**
- * The server could not be reached, or the connection died under us (the server stopped): an outage
- * of the server, not a verdict on a message. EPROTOCOL (a server speaking nonsense) is not one.
+ * The server cannot be reached: the connection could not be made (nodemailer names the phase
+ * `CONN`: refused, unreachable, no greeting), its name does not resolve, or it stopped answering
+ * (a timeout). A connection that drops in the middle of one message is not counted as an outage:
+ * it is retried as a transient failure of that message, and if the server is really gone the next
+ * connection is refused.
  */
-const UNREACHABLE_CODES = new Set([
-  'ECONNECTION',
-  'ETIMEDOUT',
-  'ESOCKET',
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'EDNS',
-]);
+function isUnreachable(err: { code?: string; command?: string; message?: string }): boolean {
+  if (err.command === 'CONN' || err.code === 'ETIMEDOUT' || err.code === 'EDNS') return true;
+  return /\b(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)\b/.test(err.message ?? '');
+}
 
 /**
  * Sends our already-built message over pooled SMTP connections. nodemailer is given the raw bytes and
@@ -139,7 +137,7 @@ export function classifySmtpError(error: unknown): TransportError {
   }
   if (err.code && NETWORK_CODES.has(err.code)) {
     return new TransportError('transient', `smtp.${err.code.toLowerCase()}`, text, {
-      unreachable: UNREACHABLE_CODES.has(err.code),
+      unreachable: isUnreachable(err),
       cause: error,
     });
   }
