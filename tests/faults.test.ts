@@ -14,7 +14,7 @@ import { type DatabaseHandle, openPostgres } from '../src/db/db.factory.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
 import { runCli } from './helpers/cli.ts';
 import { type OwnPostgres, postgresAvailable, startOwnPostgres } from './helpers/own-postgres.ts';
-import { type RunningServe, startServe } from './helpers/serve.ts';
+import { freePort, type RunningServe, startServe } from './helpers/serve.ts';
 import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 import {
@@ -132,6 +132,14 @@ describe.skipIf(!postgresAvailable())('the database goes away and comes back', (
         .executeTakeFirstOrThrow();
       serve = await startServe(env);
       const url = serve.url;
+      // A worker beside it, with its own health check (WORKER_HEALTH_PORT), as a container would run it.
+      const workerHealth = `http://127.0.0.1:${await freePort()}`;
+      const worker = spawnWorker({ ...env, WORKER_HEALTH_PORT: new URL(workerHealth).port });
+      await until(
+        async () => ((await healthStatus(workerHealth)) === 200 ? true : undefined),
+        120_000,
+        'worker /healthz',
+      );
       // A reader opened the form before the outage; they post it during the outage.
       const form = await fetch(`${url}/subscribe`);
       expect(form.status).toBe(200);
@@ -169,7 +177,9 @@ describe.skipIf(!postgresAvailable())('the database goes away and comes back', (
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
       expect([...seen]).toEqual([503]);
+      expect(await healthStatus(workerHealth)).toBe(503);
       expect(serve.child.exitCode).toBeNull();
+      expect(worker.exitCode).toBeNull();
 
       await server.start();
       const back = Date.now();
@@ -197,8 +207,17 @@ describe.skipIf(!postgresAvailable())('the database goes away and comes back', (
         30_000,
         'the new subscriber',
       );
-      expect(linesWith(serve.output(), 'database_unreachable')).toBe(1);
-      expect(linesWith(serve.output(), 'database_reachable')).toBe(1);
+      await until(
+        async () => ((await healthStatus(workerHealth)) === 200 ? true : undefined),
+        60_000,
+        'worker back',
+      );
+      for (const output of [serve.output(), worker.output()]) {
+        expect(linesWith(output, 'database_unreachable'), output).toBe(1);
+        expect(linesWith(output, 'database_reachable'), output).toBe(1);
+      }
+      worker.kill('SIGTERM');
+      expect(await exited(worker)).toBe(0);
       expect(await serve.stop()).toBe(0);
       serve = undefined;
     } finally {

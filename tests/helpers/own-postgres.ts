@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,8 +8,18 @@ import { freePort } from './serve.ts';
 
 const run = promisify(execFile);
 
-/** The installed server's programs (Debian's postgresql-15 package; PG_BIN overrides). */
-export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+/** The installed server's programs: Debian's newest /usr/lib/postgresql/<version>/bin; PG_BIN overrides. */
+export const PG_BIN = process.env.PG_BIN ?? newestDebianServer();
+
+function newestDebianServer(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  return join(root, versions[0] ?? '15', 'bin');
+}
 
 /**
  * A PostgreSQL server of a test's own: initdb in a temporary folder, on a free port, started and
