@@ -22,14 +22,14 @@ const NETWORK_CODES = new Set([
 ]);
 
 /**
- * The server cannot be reached: the connection could not be made (nodemailer names the phase
- * `CONN`: refused, unreachable, no greeting), its name does not resolve, or it stopped answering
- * (a timeout). A connection that drops in the middle of one message is not counted as an outage:
- * it is retried as a transient failure of that message, and if the server is really gone the next
- * connection is refused.
+ * The server cannot be reached: the connection is refused or cannot be routed, its name does not
+ * resolve, or it stopped answering (a timeout, at the greeting or later). A connection that drops
+ * in the middle of one message is not an outage (nodemailer tags that `CONN` too, so the phase
+ * cannot tell them apart): it is retried as a transient failure of that message, and if the server
+ * is really gone the next connection is refused.
  */
-function isUnreachable(err: { code?: string; command?: string; message?: string }): boolean {
-  if (err.command === 'CONN' || err.code === 'ETIMEDOUT' || err.code === 'EDNS') return true;
+function isUnreachable(err: { code?: string; message?: string }): boolean {
+  if (err.code === 'ETIMEDOUT' || err.code === 'EDNS') return true;
   return /\b(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)\b/.test(err.message ?? '');
 }
 
