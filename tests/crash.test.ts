@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 import {
@@ -39,7 +39,7 @@ describe('a worker killed with SIGKILL mid-send', () => {
       LOG_LEVEL: 'info',
     });
     const id = await createIssue(env);
-    expect((await runCli(['issue', 'send', String(id)], env)).code).toBe(0);
+    expect((await runCliInProcess(['issue', 'send', String(id)], env)).code).toBe(0);
 
     // Three kills at different points: early in the list, in the middle, and near the end.
     let window = 0;

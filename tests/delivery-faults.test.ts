@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from './helpers/cli.ts';
+import { runCli, runCliInProcess } from './helpers/cli.ts';
 import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 import {
@@ -206,7 +206,7 @@ describe('a flaky or refusing mail server', () => {
     const outbox = join(mkdtempSync(join(tmpdir(), 'dm-fatal-')), 'outbox');
     const env = senderEnv(db.url!, `outbox:${outbox}`, { SEND_RATE: '5', LOG_LEVEL: 'info' });
     const id = await createIssue(env);
-    expect((await runCli(['issue', 'send', String(id)], env)).code).toBe(0);
+    expect((await runCliInProcess(['issue', 'send', String(id)], env)).code).toBe(0);
     const worker = spawnWorker(env);
     await until(
       async () => (existsSync(outbox) && readdirSync(outbox).length >= 2 ? true : undefined),
@@ -238,7 +238,7 @@ describe('a flaky or refusing mail server', () => {
       LOG_LEVEL: 'info',
     });
     const id = await createIssue(downEnv);
-    expect((await runCli(['issue', 'send', String(id)], downEnv)).code).toBe(0);
+    expect((await runCliInProcess(['issue', 'send', String(id)], downEnv)).code).toBe(0);
     const worker = spawnWorker(downEnv);
     await until(
       async () => (worker.output().includes('"msg":"transport_unreachable"') ? true : undefined),

@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDsn } from '../src/bounces/dsn.parser.ts';
 import { loadConfig } from '../src/config/config.loader.ts';
 import { MessageBuilder } from '../src/render/message.builder.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { type SeededDelivery, seedIssue, snapshot } from './bounces.seed.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCli, runCliInProcess } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 
 const SECRET = 'dsn-test-secret-0123456789abcdef0123456789';
@@ -50,7 +50,7 @@ function dsn(name: string, d: SeededDelivery, options: { verp?: boolean } = {}):
 function ingest(raw: Buffer) {
   const file = join(dir, `in-${Math.random().toString(36).slice(2)}.eml`);
   writeFileSync(file, raw);
-  return runCli(['bounces', 'ingest', file], { DATABASE_URL: database.url, SECRET_KEY: SECRET });
+  return runCliInProcess(['bounces', 'ingest', file], { DATABASE_URL: database.url, SECRET_KEY: SECRET });
 }
 
 async function state(d: SeededDelivery) {
@@ -116,7 +116,7 @@ describe('digestmail bounces ingest', () => {
     expect(s.suppression?.reason).toBe('hard_bounce');
     expect(s.events).toHaveLength(1);
     expect(s.events[0]).toMatchObject({ type: 'hard_bounce', source: 'dsn', delivery_id: d.id });
-    const status = await runCli(['issue', 'status', String(d.issueId), '--json'], {
+    const status = await runCliInProcess(['issue', 'status', String(d.issueId), '--json'], {
       DATABASE_URL: database.url,
       SECRET_KEY: SECRET,
     });
@@ -205,7 +205,7 @@ describe('digestmail bounces ingest', () => {
 
   it('bad input: a missing file, empty input, and something that is not a message each get one line and exit 2', async () => {
     const env = { DATABASE_URL: database.url, SECRET_KEY: SECRET };
-    const missing = await runCli(['bounces', 'ingest', join(dir, 'nope.eml')], env);
+    const missing = await runCliInProcess(['bounces', 'ingest', join(dir, 'nope.eml')], env);
     expect(missing.code).toBe(2);
     expect(missing.stderr.trim().split('\n')).toEqual([`digestmail: no such file: ${join(dir, 'nope.eml')}`]);
     const empty = await runCli(['bounces', 'ingest', '-'], env, { input: '' });

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EditorsService } from '../src/editors/editors.service.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess as runCli } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 
 let database: TestDatabase;
@@ -133,5 +133,38 @@ describe('sign-in links and sessions', () => {
     expect(await service.session(d, idle)).toBeUndefined();
     expect(await service.session(undefined, idle)).toBeUndefined();
     expect(await service.session('garbage', idle)).toBeUndefined();
+  });
+});
+
+describe('digestmail list edit', () => {
+  it('changes what is given and keeps the rest; a bad language or an unknown list is one line, exit 2', async () => {
+    expect(
+      (await runCli(['list', 'create', 'weekly', '--name', 'Weekly', '--topics', 'a,b'], env())).code,
+    ).toBe(0);
+    const edited = await runCli(
+      ['list', 'edit', 'weekly', '--name', 'The Weekly', '--private', '--single-opt-in'],
+      env(),
+    );
+    expect(edited.stderr).toBe('');
+    expect(edited.stdout.trim()).toBe('updated list weekly');
+    const lists = JSON.parse((await runCli(['list', 'ls', '--json'], env())).stdout) as {
+      slug: string;
+      name: string;
+      isPublic: boolean;
+      optIn: string;
+      topics: string[];
+    }[];
+    expect(lists.find((l) => l.slug === 'weekly')).toMatchObject({
+      name: 'The Weekly',
+      isPublic: false,
+      optIn: 'single',
+      topics: ['a', 'b'],
+    });
+    const bad = await runCli(['list', 'edit', 'weekly', '--language', 'english please'], env());
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/not a language tag/);
+    const unknown = await runCli(['list', 'edit', 'nope', '--name', 'x'], env());
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no list with slug "nope"/);
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
 import { SubscribersService } from '../src/subscriptions/subscribers.service.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCli, runCliInProcess } from './helpers/cli.ts';
 import { freePort } from './helpers/serve.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 
@@ -55,7 +55,7 @@ describe('subscribers import (CLI, real PostgreSQL)', () => {
         ),
       ]),
     );
-    const result = await runCli(['subscribers', 'import', file, '--list', slug], env);
+    const result = await runCliInProcess(['subscribers', 'import', file, '--list', slug], env);
     expect(result.stderr).toBe('');
     expect(result.stdout).toMatch(/imported 2, updated 0, skipped 0, invalid 0/);
     expect(result.code).toBe(0);
@@ -85,7 +85,7 @@ describe('subscribers import (CLI, real PostgreSQL)', () => {
       ',empty', // 13
     ];
     const file = csvFile(`${lines.join('\n')}\n`);
-    const result = await runCli(['subscribers', 'import', file, '--list', slug], env);
+    const result = await runCliInProcess(['subscribers', 'import', file, '--list', slug], env);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/imported 3, updated 0, skipped 1, invalid 7 \(11 rows\)/);
     const problems = result.stderr.trim().split('\n');
@@ -104,7 +104,7 @@ describe('subscribers import (CLI, real PostgreSQL)', () => {
 
   it('a file without an email column is refused with the columns it has', async () => {
     const slug = await freshList();
-    const result = await runCli(
+    const result = await runCliInProcess(
       ['subscribers', 'import', csvFile('name,mail\nAna,ana@example.com\n'), '--list', slug],
       env,
     );
@@ -113,7 +113,7 @@ describe('subscribers import (CLI, real PostgreSQL)', () => {
   });
 
   it('an unknown list and a missing file are named in one line, exit 2', async () => {
-    const unknown = await runCli(
+    const unknown = await runCliInProcess(
       ['subscribers', 'import', csvFile('email\na@example.com\n'), '--list', 'nope'],
       env,
     );
@@ -122,7 +122,10 @@ describe('subscribers import (CLI, real PostgreSQL)', () => {
       stderr: 'digestmail: no list with slug "nope" (see: digestmail list ls)\n',
     });
     const slug = await freshList();
-    const missing = await runCli(['subscribers', 'import', join(dir, 'missing.csv'), '--list', slug], env);
+    const missing = await runCliInProcess(
+      ['subscribers', 'import', join(dir, 'missing.csv'), '--list', slug],
+      env,
+    );
     expect(missing.code).toBe(2);
     expect(missing.stderr).toBe(`digestmail: no such file: ${join(dir, 'missing.csv')}\n`);
   });
@@ -151,7 +154,7 @@ describe('subscribers import (CLI, real PostgreSQL)', () => {
 
 describe('the CLI on bad input', () => {
   it('a bad setting stops the command with the variable named', async () => {
-    const result = await runCli(['list', 'ls'], { SEND_CONCURRENCY: 'lots', DATA_DIR: dir });
+    const result = await runCliInProcess(['list', 'ls'], { SEND_CONCURRENCY: 'lots', DATA_DIR: dir });
     expect(result).toMatchObject({
       code: 2,
       stderr: 'digestmail: invalid setting SEND_CONCURRENCY: expected a whole number (got "lots")\n',
@@ -160,7 +163,7 @@ describe('the CLI on bad input', () => {
 
   it('an unreachable database is one line, exit 1, no stack', async () => {
     const closed = await freePort();
-    const result = await runCli(['list', 'ls'], {
+    const result = await runCliInProcess(['list', 'ls'], {
       DATABASE_URL: `postgres://postgres@127.0.0.1:${closed}/none`,
       DATA_DIR: dir,
     });
@@ -175,8 +178,12 @@ describe('the CLI on bad input', () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const { port } = taken.address() as { port: number };
+    // A migrated PostgreSQL database, so the process gets to listening at once (the embedded one
+    // would first migrate itself, which on a busy machine takes most of the test's time).
+    const database = await createTestDatabase('postgres');
     try {
       const result = await runCli(['serve'], {
+        DATABASE_URL: database.url!,
         DATA_DIR: dir,
         PORT: String(port),
         HOST: '127.0.0.1',
@@ -188,6 +195,7 @@ describe('the CLI on bad input', () => {
       );
     } finally {
       taken.close();
+      await database.close();
     }
   });
 
@@ -198,7 +206,7 @@ describe('the CLI on bad input', () => {
       ['subscribers', 'import', '--help'],
       ['migrate', '--help'],
     ]) {
-      const result = await runCli(args, { DATA_DIR: dir });
+      const result = await runCliInProcess(args, { DATA_DIR: dir });
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/^Usage: digestmail/);
     }

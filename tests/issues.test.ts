@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.loader.ts';
 import { DeliveriesRepository } from '../src/delivery/deliveries.repository.ts';
 import { IssuesService } from '../src/issues/issues.service.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { createTestDatabase, describeEachEngine, type TestDatabase } from './helpers/test-db.ts';
 import { DIGEST, seedAudience, senderEnv } from './sender.helpers.ts';
 
@@ -113,8 +113,8 @@ describe('bad input to the issue commands', () => {
     await seedAudience(db.db, 3);
     dir = mkdtempSync(join(tmpdir(), 'dm-bad-'));
     writeFileSync(join(dir, 'broken.md'), '---\ntitle: [unclosed\n---\nbody\n');
-    await runCli(['list', 'create', 'empty', '--name', 'Empty'], env);
-    await runCli(['list', 'create', 'hushed', '--name', 'Hushed', '--single-opt-in'], env);
+    await runCliInProcess(['list', 'create', 'empty', '--name', 'Empty'], env);
+    await runCliInProcess(['list', 'create', 'hushed', '--name', 'Hushed', '--single-opt-in'], env);
     await sql`
       with s as (insert into subscribers (email) values ('quiet@example.net') returning id),
            sub as (insert into subscriptions (subscriber_id, list_id, status)
@@ -128,7 +128,7 @@ describe('bad input to the issue commands', () => {
 
   /** Exit 2 and exactly one line on stderr, matching `expected`, with no stack trace. */
   async function refused(args: string[], expected: RegExp) {
-    const result = await runCli(args, env);
+    const result = await runCliInProcess(args, env);
     expect(result.code, result.stderr).toBe(2);
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -173,8 +173,8 @@ describe('bad input to the issue commands', () => {
   });
 
   it('refuses to send to an empty list or one whose readers are all suppressed, and keeps the draft', async () => {
-    const empty = await runCli(['issue', 'create', DIGEST, '--list', 'empty'], env);
-    const hushed = await runCli(['issue', 'create', DIGEST, '--list', 'hushed'], env);
+    const empty = await runCliInProcess(['issue', 'create', DIGEST, '--list', 'empty'], env);
+    const hushed = await runCliInProcess(['issue', 'create', DIGEST, '--list', 'hushed'], env);
     const [emptyId, hushedId] = [empty.stdout.trim(), hushed.stdout.trim()];
     await Promise.all([
       refused(['issue', 'send', emptyId], /would reach nobody: list "empty" has no confirmed subscribers/),
@@ -189,7 +189,7 @@ describe('bad input to the issue commands', () => {
   });
 
   it('refuses a change the issue’s state does not allow, and a bad test address', async () => {
-    const created = await runCli(['issue', 'create', DIGEST, '--list', 'news'], env);
+    const created = await runCliInProcess(['issue', 'create', DIGEST, '--list', 'news'], env);
     const id = created.stdout.trim();
     await Promise.all([
       refused(['issue', 'pause', id], /cannot pause issue \d+: it is draft/),

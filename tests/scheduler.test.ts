@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.loader.ts';
-import { DeliveryScheduler } from '../src/delivery/delivery.scheduler.ts';
+import { DeliveryScheduler } from '../src/issues/issues.scheduler.ts';
 import { IssuesService } from '../src/issues/issues.service.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 import {
@@ -17,10 +17,9 @@ import {
   seedAudience,
   senderEnv,
   spawnWorker,
+  until,
   waitForIssue,
 } from './sender.helpers.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('scheduling, pausing and cancelling issues', () => {
   let db: TestDatabase;
@@ -31,6 +30,7 @@ describe('scheduling, pausing and cancelling issues', () => {
     db = await createTestDatabase('postgres');
     smtp = await startSmtpServer();
     await seedAudience(db.db, 300);
+    await seedAudience(db.db, 1, 'sentinel');
     env = senderEnv(db.url!, smtp.url);
   });
   beforeEach(async () => {
@@ -59,6 +59,47 @@ describe('scheduling, pausing and cancelling issues', () => {
   async function sentIssue(id: number) {
     await waitForIssue(db.db, id, 'sent', 60_000);
     return issueStatus(env, id);
+  }
+
+  /**
+   * Proof that the worker has gone round its loop since a moment, instead of sleeping "long enough":
+   * a one-reader issue on another list, created now and started (by the scheduler when `due`, else
+   * by a send), then waited for until its one message arrives. The worker can only have sent it
+   * after reading the state the test set up just before.
+   */
+  async function sentinelSent(sentinelEnv: Record<string, string>, how: 'due' | 'send') {
+    const toSentinel = () => smtp.messages().filter((m) => m.to.includes('sentinel-reader1@example.net'));
+    const before = toSentinel().length;
+    const created = await runCliInProcess(
+      ['issue', 'create', DIGEST, '--list', 'sentinel', '--at', new Date(Date.now() + 60_000).toISOString()],
+      sentinelEnv,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const id = Number(created.stdout.trim());
+    if (how === 'due') {
+      await sql`update issues set send_at = now() - interval '1 second' where id = ${id}`.execute(db.db);
+    } else {
+      await service().send(String(id));
+    }
+    await waitForIssue(db.db, id, 'sent', 60_000);
+    expect(toSentinel()).toHaveLength(before + 1);
+  }
+
+  /** The issue's deliveries are no longer held by a worker (what it had in flight is done or put back). */
+  async function nothingInFlight(id: number) {
+    await until(
+      async () => {
+        const row = await db.db
+          .selectFrom('deliveries')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('issue_id', '=', id)
+          .where('status', '=', 'sending')
+          .executeTakeFirstOrThrow();
+        return Number(row.n) === 0 ? true : undefined;
+      },
+      60_000,
+      `issue ${id} to have nothing in flight`,
+    );
   }
 
   it('starts an issue whose time passed while nothing was running as soon as a worker starts', async () => {
@@ -97,23 +138,24 @@ describe('scheduling, pausing and cancelling issues', () => {
 
   it('sends nothing for a paused issue until it is resumed', async () => {
     const id = await createIssue(env, ['--at', new Date(Date.now() + 60_000).toISOString()]);
-    expect((await runCli(['issue', 'pause', String(id)], env)).stdout).toContain('paused');
+    expect((await runCliInProcess(['issue', 'pause', String(id)], env)).stdout).toContain('paused');
     // Its time comes while it is paused.
     await sql`update issues set send_at = now() - interval '1 second' where id = ${id}`.execute(db.db);
     const worker = startWorker(env);
     const before = smtp.messages().length;
-    await sleep(5_000); // past its time, and a couple of scheduler ticks
-    expect(smtp.messages().length).toBe(before);
+    // The scheduler has ticked past the paused issue's time once it has started another due issue.
+    await sentinelSent(env, 'due');
+    expect(smtp.messages().length).toBe(before + 1);
     const paused = await issueStatus(env, id);
     expect(paused.status).toBe('paused');
     expect(paused.counts.total).toBe(0);
 
-    expect((await runCli(['issue', 'resume', String(id)], env)).stdout).toContain('scheduled');
+    expect((await runCliInProcess(['issue', 'resume', String(id)], env)).stdout).toContain('scheduled');
     const done = await sentIssue(id);
     worker.kill('SIGTERM');
     await exited(worker);
     expect(done.counts.sent).toBe(300);
-    expect(smtp.messages().length).toBe(before + 300);
+    expect(smtp.messages().length).toBe(before + 1 + 300);
   }, 120_000);
 
   it('pauses mid-send within the in-flight window, and a resume sends the rest once', async () => {
@@ -121,27 +163,28 @@ describe('scheduling, pausing and cancelling issues', () => {
     const id = await createIssue(slowEnv);
     const before = smtp.messages().length;
     const worker = startWorker(slowEnv);
-    expect((await runCli(['issue', 'send', String(id)], slowEnv)).code).toBe(0);
+    expect((await runCliInProcess(['issue', 'send', String(id)], slowEnv)).code).toBe(0);
     await smtp.waitFor(before + 30);
     // The same service the CLI calls, in-process, so a slow machine's process start-up does not let
     // the whole list go out before the pause.
     await service().pause(String(id));
-    await sleep(2_500); // the worker rereads issue statuses every second
+    await nothingInFlight(id);
     const atPause = smtp.messages().length;
-    await sleep(2_000);
-    expect(smtp.messages().length).toBe(atPause);
+    // The worker went on working (it sent another issue) and sent nothing more of the paused one.
+    await sentinelSent(slowEnv, 'send');
+    expect(smtp.messages().length).toBe(atPause + 1);
     const paused = await issueStatus(slowEnv, id);
     expect(paused.status).toBe('paused');
     expect(paused.pause_reason).toBe('paused by a user');
     expect(paused.counts.sending).toBe(0);
     expect(paused.counts.queued).toBeGreaterThan(0);
 
-    expect((await runCli(['issue', 'resume', String(id)], slowEnv)).stdout).toContain('sending');
+    expect((await runCliInProcess(['issue', 'resume', String(id)], slowEnv)).stdout).toContain('sending');
     const done = await sentIssue(id);
     worker.kill('SIGTERM');
     await exited(worker);
     expect(done.counts.sent).toBe(300);
-    expect(smtp.messages().length).toBe(before + 300);
+    expect(smtp.messages().length).toBe(before + 1 + 300);
   }, 120_000);
 
   it('cancel stops a sending issue for good', async () => {
@@ -149,19 +192,21 @@ describe('scheduling, pausing and cancelling issues', () => {
     const id = await createIssue(slowEnv);
     const before = smtp.messages().length;
     const worker = startWorker(slowEnv);
-    expect((await runCli(['issue', 'send', String(id)], slowEnv)).code).toBe(0);
+    expect((await runCliInProcess(['issue', 'send', String(id)], slowEnv)).code).toBe(0);
     await smtp.waitFor(before + 20);
     expect((await service().cancel(String(id))).status).toBe('cancelled');
-    await sleep(2_500);
+    await nothingInFlight(id);
     const atCancel = smtp.messages().length;
-    await sleep(2_000);
-    expect(smtp.messages().length).toBe(atCancel);
+    await sentinelSent(slowEnv, 'send');
+    expect(smtp.messages().length).toBe(atCancel + 1);
     worker.kill('SIGTERM');
     await exited(worker);
     const status = await issueStatus(slowEnv, id);
     expect(status.status).toBe('cancelled');
     expect(status.counts.sent).toBeLessThan(300);
-    expect((await runCli(['issue', 'resume', String(id)], slowEnv)).stderr).toContain('cannot resume issue');
+    expect((await runCliInProcess(['issue', 'resume', String(id)], slowEnv)).stderr).toContain(
+      'cannot resume issue',
+    );
   }, 120_000);
 
   it('starts due issues in one process only: the others find the advisory lock taken', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { maskCredentials } from '../src/core/secrets.text.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 
 describe('maskCredentials', () => {
   it('hides the userinfo of connection strings, typos included, and keeps host and path', () => {
@@ -23,7 +23,7 @@ describe('maskCredentials', () => {
 describe('settings that hold secrets', () => {
   it('a mistyped MAIL_URL or DATABASE_URL is named, never echoed with its password', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'dm-secrets-'));
-    const mail = await runCli(['list', 'ls'], {
+    const mail = await runCliInProcess(['list', 'ls'], {
       DATA_DIR: dataDir,
       MAIL_URL: 'smtp//ann:s3cretpw@mail.example.org:587',
     });
@@ -31,7 +31,7 @@ describe('settings that hold secrets', () => {
     expect(mail.stderr).toMatch(/MAIL_URL/);
     expect(mail.stderr).not.toContain('s3cretpw');
 
-    const database = await runCli(['list', 'ls'], {
+    const database = await runCliInProcess(['list', 'ls'], {
       DATA_DIR: dataDir,
       DATABASE_URL: 'postgress://app:s3cretpw@127.0.0.1:5432/news',
     });
@@ -45,7 +45,7 @@ describe('settings that hold secrets', () => {
       const dataDir = mkdtempSync(join(tmpdir(), 'dm-secret-key-'));
       const file = join(dataDir, 'secret.key');
       writeFileSync(file, content, { mode: 0o600 });
-      const result = await runCli(['list', 'ls'], {
+      const result = await runCliInProcess(['list', 'ls'], {
         DATA_DIR: dataDir,
         SECRET_KEY: '',
         NODE_ENV: 'development',

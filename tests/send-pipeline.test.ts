@@ -3,9 +3,10 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.loader.ts';
 import { DeliveryWorker } from '../src/delivery/deliveries.worker.ts';
 import { messageBuilderFor } from '../src/delivery/worker.runtime.ts';
+import { IssueLifecycle } from '../src/issues/issues.lifecycle.ts';
 import { IssuesService } from '../src/issues/issues.service.ts';
 import { createTransport } from '../src/transports/transport.factory.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 import {
@@ -41,11 +42,11 @@ describe('the send pipeline across issues and faults', () => {
     // Ten a second: the large issue takes half a minute, the small one a moment.
     const env = senderEnv(db.url!, smtp.url, { SEND_RATE: '10' });
     const largeId = await createIssue(env);
-    const created = await runCli(['issue', 'create', DIGEST, '--list', 'small'], env);
+    const created = await runCliInProcess(['issue', 'create', DIGEST, '--list', 'small'], env);
     expect(created.code, created.stderr).toBe(0);
     const smallId = Number(created.stdout.trim());
     for (const id of [largeId, smallId]) {
-      const sent = await runCli(['issue', 'send', String(id)], env);
+      const sent = await runCliInProcess(['issue', 'send', String(id)], env);
       expect(sent.code, sent.stderr).toBe(0);
     }
     spawnWorker(env);
@@ -90,6 +91,7 @@ describe('the send pipeline across issues and faults', () => {
       config,
       transport,
       build: messageBuilderFor(config),
+      issues: new IssueLifecycle(db.db),
       log: (event) => events.push(event),
       idleMs: 50,
     });

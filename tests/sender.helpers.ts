@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../src/db/db.types.ts';
-import { BIN, ROOT, runCli } from './helpers/cli.ts';
+import { BIN, ROOT, runCliInProcess } from './helpers/cli.ts';
 
 /** The sender's own sample digest (about the size of a real one). */
 export const DIGEST = fileURLToPath(new URL('./fixtures/sender/2026-11-20-weekly-notes.md', import.meta.url));
@@ -80,15 +80,15 @@ export function senderEnv(databaseUrl: string, mailUrl: string, extra: Record<st
   };
 }
 
-/** Creates an issue through the CLI and returns its id. */
+/** Creates an issue through the CLI (in this process) for the list 'news' and returns its id. */
 export async function createIssue(env: Record<string, string>, args: string[] = []): Promise<number> {
-  const result = await runCli(['issue', 'create', DIGEST, '--list', 'news', ...args], env);
+  const result = await runCliInProcess(['issue', 'create', DIGEST, '--list', 'news', ...args], env);
   if (result.code !== 0) throw new Error(`issue create failed: ${result.stderr}`);
   return Number(result.stdout.trim());
 }
 
 export async function issueStatus(env: Record<string, string>, id: number) {
-  const result = await runCli(['issue', 'status', String(id), '--json'], env);
+  const result = await runCliInProcess(['issue', 'status', String(id), '--json'], env);
   if (result.code !== 0) throw new Error(`issue status failed: ${result.stderr}`);
   return JSON.parse(result.stdout) as {
     status: string;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers/cli.ts';
+import { runCli, runCliInProcess } from './helpers/cli.ts';
 import { header, startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 import {
@@ -106,7 +106,10 @@ describe('sending an issue to a real SMTP server', () => {
       .selectFrom('deliveries')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .executeTakeFirstOrThrow();
-    const result = await runCli(['issue', 'test', '1', '--to', 'editor@example.com,Second@Example.com'], env);
+    const result = await runCliInProcess(
+      ['issue', 'test', '1', '--to', 'editor@example.com,Second@Example.com'],
+      env,
+    );
     expect(result.code).toBe(0);
     const got = await smtp.waitFor(before + 2);
     const tests = got.slice(before);
@@ -120,7 +123,7 @@ describe('sending an issue to a real SMTP server', () => {
     expect(after.n).toBe(deliveries.n);
 
     // A digest file that is not an issue yet can be tested too.
-    const fromFile = await runCli(
+    const fromFile = await runCliInProcess(
       [
         'issue',
         'test',

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers/cli.ts';
+import { runCli, runCliInProcess } from './helpers/cli.ts';
 import { type RunningServe, startServe } from './helpers/serve.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 import { AWS_TEST_ENV, type LocalSes, startLocalSes } from './ses.local.ts';
@@ -50,7 +50,11 @@ const env = (endpoint = ses.endpoint) => ({
 });
 
 async function cli(args: string[], options: { endpoint?: string; allowFailure?: boolean } = {}) {
-  const res = await runCli(args, env(options.endpoint), { timeoutMs: 120_000 });
+  // `issue send --wait` runs a sender loop until the issue is done: a process of its own, as a user
+  // runs it; the short commands run in this process.
+  const res = args.includes('--wait')
+    ? await runCli(args, env(options.endpoint), { timeoutMs: 120_000 })
+    : await runCliInProcess(args, env(options.endpoint));
   if (res.code !== 0 && !options.allowFailure)
     throw new Error(`digestmail ${args.join(' ')} exited ${res.code}: ${res.stderr}`);
   return res;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedIssue } from './bounces.seed.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 
 let database: TestDatabase;
@@ -15,7 +15,7 @@ afterAll(async () => {
 
 describe('digestmail suppressions', () => {
   it('add, ls and remove, case-insensitively', async () => {
-    const added = await runCli(
+    const added = await runCliInProcess(
       ['suppressions', 'add', 'Ana@Example.ORG', '--reason', 'manual', '--note', 'asked by phone'],
       env(),
     );
@@ -23,24 +23,24 @@ describe('digestmail suppressions', () => {
     expect(added.code).toBe(0);
     expect(added.stdout.trim()).toBe('suppressed ana@example.org (manual)');
 
-    const again = await runCli(['suppressions', 'add', 'ANA@example.org'], env());
+    const again = await runCliInProcess(['suppressions', 'add', 'ANA@example.org'], env());
     expect(again.code).toBe(0);
     expect(again.stdout.trim()).toBe('ana@example.org was already suppressed (manual)');
 
-    const ls = await runCli(['suppressions', 'ls', '--json'], env());
+    const ls = await runCliInProcess(['suppressions', 'ls', '--json'], env());
     expect(ls.code).toBe(0);
     const rows = JSON.parse(ls.stdout) as { email: string; reason: string; note: string }[];
     expect(rows.filter((r) => r.email === 'ana@example.org')).toEqual([
       expect.objectContaining({ email: 'ana@example.org', reason: 'manual', note: 'asked by phone' }),
     ]);
-    const table = await runCli(['suppressions', 'ls'], env());
+    const table = await runCliInProcess(['suppressions', 'ls'], env());
     expect(table.stdout).toMatch(/^email\s+reason\s+since\s+note/);
     expect(table.stdout).toMatch(/ana@example\.org\s+manual/);
 
-    const removed = await runCli(['suppressions', 'remove', 'ANA@EXAMPLE.ORG'], env());
+    const removed = await runCliInProcess(['suppressions', 'remove', 'ANA@EXAMPLE.ORG'], env());
     expect(removed.code).toBe(0);
     expect(removed.stdout.trim()).toBe('removed ana@example.org from the suppression list (was manual)');
-    const after = JSON.parse((await runCli(['suppressions', 'ls', '--json'], env())).stdout) as {
+    const after = JSON.parse((await runCliInProcess(['suppressions', 'ls', '--json'], env())).stdout) as {
       email: string;
     }[];
     expect(after.map((r) => r.email)).not.toContain('ana@example.org');
@@ -54,12 +54,15 @@ describe('digestmail suppressions', () => {
       .where('subscriber_id', '=', deliveries[0]!.subscriberId)
       .execute();
     expect(
-      (await runCli(['suppressions', 'add', 'bo@example.org', '--reason', 'complaint'], env())).code,
+      (await runCliInProcess(['suppressions', 'add', 'bo@example.org', '--reason', 'complaint'], env())).code,
     ).toBe(0);
-    const refused = await runCli(['subscribers', 'add', 'bo@example.org', '--list', 'supp-list'], env());
+    const refused = await runCliInProcess(
+      ['subscribers', 'add', 'bo@example.org', '--list', 'supp-list'],
+      env(),
+    );
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('is on the suppression list (complaint)');
-    expect((await runCli(['suppressions', 'remove', 'bo@example.org'], env())).code).toBe(0);
+    expect((await runCliInProcess(['suppressions', 'remove', 'bo@example.org'], env())).code).toBe(0);
     const sub = await database.db
       .selectFrom('subscriptions')
       .select('status')
@@ -69,18 +72,21 @@ describe('digestmail suppressions', () => {
   });
 
   it('bad input: an invalid address, an unknown reason, removing what is not there: one line, exit 2', async () => {
-    const bad = await runCli(['suppressions', 'add', 'not-an-address'], env());
+    const bad = await runCliInProcess(['suppressions', 'add', 'not-an-address'], env());
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe('digestmail: "not-an-address" is not a valid address: address has no @');
-    const reason = await runCli(['suppressions', 'add', 'x@example.org', '--reason', 'because'], env());
+    const reason = await runCliInProcess(
+      ['suppressions', 'add', 'x@example.org', '--reason', 'because'],
+      env(),
+    );
     expect(reason.code).toBe(2);
     expect(reason.stderr.trim()).toBe(
       'digestmail: reason "because" is not one of hard_bounce, soft_bounce_limit, complaint, erased, manual, unsubscribed',
     );
-    const missing = await runCli(['suppressions', 'remove', 'nobody@example.org'], env());
+    const missing = await runCliInProcess(['suppressions', 'remove', 'nobody@example.org'], env());
     expect(missing.code).toBe(2);
     expect(missing.stderr.trim()).toBe('digestmail: nobody@example.org is not on the suppression list');
-    const rows = JSON.parse((await runCli(['suppressions', 'ls', '--json'], env())).stdout) as {
+    const rows = JSON.parse((await runCliInProcess(['suppressions', 'ls', '--json'], env())).stdout) as {
       email: string;
     }[];
     expect(rows.map((r) => r.email)).not.toContain('x@example.org');
@@ -98,7 +104,7 @@ describe('digestmail suppressions ls on hostile text', () => {
         note: '550 5.1.1 \u001b]0;owned\u0007\u001b[2J\u001b[3Jgone\u009b1m',
       })
       .execute();
-    const table = await runCli(['suppressions', 'ls'], env());
+    const table = await runCliInProcess(['suppressions', 'ls'], env());
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/hostile@example\.org\s+hard_bounce/);
     expect(table.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);

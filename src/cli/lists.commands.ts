@@ -49,6 +49,52 @@ export function registerListCommands(program: Command): void {
     );
 
   list
+    .command('edit <slug>')
+    .description('change a list; what is not given stays as it is')
+    .option('--name <name>', 'the name readers see')
+    .option('--description <text>', 'a sentence shown on the signup form')
+    .option('--language <tag>', 'en or zh-CN')
+    .option('--topics <a,b,c>', 'topics readers may choose from')
+    .option('--public', 'offer the list on the public signup form')
+    .option('--private', 'do not offer it there')
+    .option('--double-opt-in', 'new signups confirm by email first')
+    .option('--single-opt-in', 'new signups are confirmed at once')
+    .action(
+      async (
+        slug: string,
+        o: {
+          name?: string;
+          description?: string;
+          language?: string;
+          topics?: string;
+          public?: boolean;
+          private?: boolean;
+          doubleOptIn?: boolean;
+          singleOptIn?: boolean;
+        },
+      ) => {
+        if (o.public && o.private)
+          throw invalid('cli.conflicting_options', 'choose one of --public and --private');
+        if (o.doubleOptIn && o.singleOptIn) {
+          throw invalid('cli.conflicting_options', 'choose one of --double-opt-in and --single-opt-in');
+        }
+        await withContext(async ({ db }) => {
+          const updated = await new ListsService(db).update(slug, {
+            ...(o.name === undefined ? {} : { name: o.name }),
+            ...(o.description === undefined ? {} : { description: o.description }),
+            ...(o.language === undefined ? {} : { language: o.language }),
+            ...(o.topics === undefined ? {} : { topics: o.topics.split(',') }),
+            ...(o.public || o.private ? { isPublic: Boolean(o.public) } : {}),
+            ...(o.doubleOptIn || o.singleOptIn
+              ? { optIn: o.singleOptIn ? ('single' as const) : ('double' as const) }
+              : {}),
+          });
+          console.log(`updated list ${updated.slug}`);
+        });
+      },
+    );
+
+  list
     .command('ls')
     .description('show every list with its subscriber counts')
     .option('--json', 'print JSON')

@@ -1,13 +1,16 @@
 import type { Command } from 'commander';
 import { maskingLogHooks } from '../core/secrets.text.ts';
+import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { type SendingRuntime, startSending } from '../delivery/worker.runtime.ts';
+import { type SendingRuntime, startSending } from '../issues/issues.runtime.ts';
 import { buildApp } from '../http/app.ts';
+import { metricsRoutes } from '../http/metrics.routes.ts';
 import { verifyTemplates } from '../render/templates.verify.ts';
-import { OutboxSender } from '../subscriptions/outbox.sender.ts';
-import { RateLimitRepository } from '../subscriptions/rate-limit.repository.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { OutboxSender } from '../delivery/outbox.sender.ts';
+import { SignupService } from '../subscriptions/signup.service.ts';
+import { TokenSigner } from '../core/tokens.ts';
 import { createTransport } from '../transports/transport.factory.ts';
+import type { ImapWatcher } from '../bounces/imap.watcher.ts';
 import { type CliContext, withContext } from './cli.context.ts';
 
 /**
@@ -43,7 +46,9 @@ export function serveServices({ config, db, health }: CliContext): ServeService[
   let pruner: NodeJS.Timeout | undefined;
   let sending: SendingRuntime | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  let metricsApp: FastifyInstance | undefined;
   let consoleApp: Awaited<ReturnType<typeof buildApp>> | undefined;
+  let mailboxWatcher: ImapWatcher | undefined;
   return [
     {
       name: 'outbox sender',
@@ -56,9 +61,9 @@ export function serveServices({ config, db, health }: CliContext): ServeService[
     {
       name: 'rate-limit pruner',
       start: () => {
-        const limits = new RateLimitRepository(db);
+        const signup = new SignupService(db, signer, config);
         pruner = setInterval(() => {
-          limits.prune().catch((error: Error) => {
+          signup.pruneRateLimits().catch((error: Error) => {
             if (!health.report(error)) logger.warn({ err: error.message }, 'rate-limit prune failed');
           });
         }, PRUNE_EVERY_MS);
@@ -77,6 +82,25 @@ export function serveServices({ config, db, health }: CliContext): ServeService[
         await sending?.stop();
       },
     },
+    ...(config.BOUNCE_IMAP_URL
+      ? [
+          {
+            // BOUNCE_IMAP_URL: bounces read from a mailbox, IDLE or a look every minute.
+            name: 'bounce mailbox watcher',
+            start: async () => {
+              const { bounceMailboxWatcher } = await import('./bounces.commands.ts');
+              const log = logger.child({ service: 'bounce mailbox' });
+              mailboxWatcher = await bounceMailboxWatcher(config, db, (level, event, fields) =>
+                log[level](fields, event),
+              );
+              await mailboxWatcher?.start();
+            },
+            stop: async () => {
+              await mailboxWatcher?.stop();
+            },
+          },
+        ]
+      : []),
     {
       name: 'web server',
       start: async () => {
@@ -101,6 +125,20 @@ export function serveServices({ config, db, health }: CliContext): ServeService[
       },
       stop: async () => {
         await Promise.all([app?.close(), consoleApp?.close()]);
+      },
+    },
+    {
+      // /metrics on a listener of its own (a private interface or port), when METRICS_PORT is set.
+      name: 'metrics server',
+      start: async () => {
+        if (config.METRICS_PORT === undefined) return;
+        metricsApp = Fastify({ logger: false, requestTimeout: 30_000, connectionTimeout: 10_000 });
+        await metricsApp.register(metricsRoutes, { db, token: config.METRICS_TOKEN });
+        const address = await metricsApp.listen({ port: config.METRICS_PORT, host: config.METRICS_HOST });
+        process.stdout.write(`digestmail: metrics on ${address}/metrics\n`);
+      },
+      stop: async () => {
+        await metricsApp?.close();
       },
     },
   ];

@@ -5,8 +5,8 @@ import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.loader.ts';
 import { maskingLogHooks } from '../core/secrets.text.ts';
 import type { Database } from '../db/db.types.ts';
-import { startSending } from '../delivery/worker.runtime.ts';
 import { healthRoutes } from '../http/health.routes.ts';
+import { startSending } from '../issues/issues.runtime.ts';
 import { withContext } from './cli.context.ts';
 
 /** JSON log lines on stderr, so stdout stays for a command's answer. */
@@ -45,6 +45,15 @@ export function registerWorkerCommands(program: Command): void {
         const runtime = await startSending(db, config, {
           log: (event, fields) => logger.info(fields ?? {}, event),
         });
+        // BOUNCE_IMAP_URL: any number of workers may watch one mailbox; each message is claimed once.
+        const mailboxWatcher = config.BOUNCE_IMAP_URL
+          ? await (await import('./bounces.commands.ts')).bounceMailboxWatcher(
+              config,
+              db,
+              (level, event, fields) => logger[level](fields, event),
+            )
+          : undefined;
+        await mailboxWatcher?.start();
         logger.info(
           {
             workerId: runtime.worker.id,
@@ -63,6 +72,7 @@ export function registerWorkerCommands(program: Command): void {
         });
         logger.info({ workerId: runtime.worker.id }, 'worker_stopping');
         await healthServer?.close();
+        await mailboxWatcher?.stop();
         await runtime.stop();
         logger.info({ workerId: runtime.worker.id, ...runtime.worker.stats }, 'worker_stopped');
       });

@@ -75,6 +75,26 @@ const address = z
     error: 'expected an address such as "Name <news@example.org>"',
   });
 
+const imapUrl = z
+  .string()
+  .trim()
+  .refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        return (
+          (u.protocol === 'imaps:' || u.protocol === 'imap:') &&
+          u.hostname !== '' &&
+          u.username !== '' &&
+          u.password !== ''
+        );
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected imaps://user:password@host/INBOX (user and password URL-encoded)' },
+  );
+
 const postgresUrl = z
   .string()
   .trim()
@@ -164,6 +184,22 @@ export const envSchema = z.object({
     .min(0, { error: 'expected a TCP port number from 0 to 65535' })
     .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
     .optional(),
+  /**
+   * /metrics is not public: it is served on the web port only to a scraper that sends this token
+   * (`Authorization: Bearer …`), or on a listener of its own (METRICS_PORT, on METRICS_HOST).
+   */
+  METRICS_TOKEN: z
+    .string()
+    .trim()
+    .min(16, { error: 'expected at least 16 characters of random text (openssl rand -hex 16)' })
+    .optional(),
+  METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  METRICS_PORT: z.coerce
+    .number({ error: 'expected a TCP port number' })
+    .int({ error: 'expected a TCP port number' })
+    .min(0, { error: 'expected a TCP port number from 0 to 65535' })
+    .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
+    .optional(),
   SIGNUP_LIMIT_PER_IP: positiveInt(10),
   SIGNUP_LIMIT_PER_ADDRESS: positiveInt(3),
   /**
@@ -235,6 +271,9 @@ export const envSchema = z.object({
       },
       { error: 'expected a regular expression' },
     ),
+  // A bounce mailbox that serve and worker watch (IDLE, else a look every minute).
+  BOUNCE_IMAP_URL: imapUrl.optional(),
+  BOUNCE_IMAP_FOLDER: z.string().trim().min(1).default('Processed'),
   SOFT_BOUNCE_LIMIT: positiveInt(3),
   SOFT_BOUNCE_DAYS: positiveInt(30),
 });

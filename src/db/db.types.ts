@@ -114,6 +114,23 @@ export interface DeliveriesTable {
   updated_at: Timestamp;
 }
 
+/**
+ * Signed deltas of deliveries per issue and status (migration 140): the count is sum(n) per key.
+ * `resent`: of those, deliveries taken over after a lost lease.
+ */
+export interface DeliveryCountsTable {
+  issue_id: number;
+  status: DeliveryStatus;
+  n: number;
+  resent: ColumnType<number, number | undefined, number>;
+}
+
+/** Signed deltas of events recorded per type (migration 140); only ever grows. */
+export interface EventCountsTable {
+  type: EventType;
+  n: number;
+}
+
 export interface EventsTable {
   id: Generated<number>;
   type: EventType;
@@ -231,11 +248,14 @@ export interface Database {
   subscriptions: SubscriptionsTable;
   issues: IssuesTable;
   deliveries: DeliveriesTable;
+  delivery_counts: DeliveryCountsTable;
+  event_counts: EventCountsTable;
   events: EventsTable;
   suppressions: SuppressionsTable;
   outbox: OutboxTable;
   sns_messages: SnsMessagesTable;
   rate_limits: RateLimitsTable;
+  imap_messages: ImapMessagesTable;
 }
 
 export type ListRow = Selectable<ListsTable>;
@@ -248,3 +268,16 @@ export type DeliveryRow = Selectable<DeliveriesTable>;
 export type EventRow = Selectable<EventsTable>;
 export type SuppressionRow = Selectable<SuppressionsTable>;
 export type OutboxRow = Selectable<OutboxTable>;
+
+/** Bounce-mailbox messages the IMAP watcher has claimed or ingested (migration 210). */
+export interface ImapMessagesTable {
+  mailbox: string;
+  uid_validity: number;
+  uid: number;
+  state: 'claimed' | 'done';
+  claimed_by: string;
+  claimed_at: Timestamp;
+  result: string | null;
+  detail: string | null;
+  done_at: NullableTimestamp;
+}

@@ -155,27 +155,21 @@ export class IssuesRepository {
     return row?.template;
   }
 
+  /** Every issue with its totals, from the counts kept per issue and status (migration 140). */
   async all(): Promise<IssueSummary[]> {
     const rows = await issueQuery(this.db)
-      .select((eb) => [
-        eb
-          .selectFrom('deliveries as d')
-          .whereRef('d.issue_id', '=', 'i.id')
-          .select((e) => [e.fn.countAll<number>().as('n')])
-          .as('total'),
-        eb
-          .selectFrom('deliveries as d')
-          .whereRef('d.issue_id', '=', 'i.id')
-          .where('d.status', 'in', ['sent', 'delivered', 'bounced', 'complained'])
-          .select((e) => [e.fn.countAll<number>().as('n')])
-          .as('sent'),
-        eb
-          .selectFrom('deliveries as d')
-          .whereRef('d.issue_id', '=', 'i.id')
-          .where('d.status', '=', 'failed')
-          .select((e) => [e.fn.countAll<number>().as('n')])
-          .as('failed'),
-      ])
+      .select((eb) => {
+        const sum = (statuses?: string[]) => {
+          let q = eb.selectFrom('delivery_counts as c').whereRef('c.issue_id', '=', 'i.id');
+          if (statuses) q = q.where('c.status', 'in', statuses as 'sent'[]);
+          return q.select((e) => [e.fn.sum<number>('c.n').as('n')]);
+        };
+        return [
+          sum().as('total'),
+          sum(['sent', 'delivered', 'bounced', 'complained']).as('sent'),
+          sum(['failed']).as('failed'),
+        ];
+      })
       .orderBy('i.id')
       .execute();
     return rows.map((r) => ({
@@ -248,18 +242,18 @@ export class IssuesRepository {
     return Number(result.numUpdatedRows) > 0;
   }
 
-  /** Deliveries that reached a final verdict, and how many of those failed for good. */
-  async failureStats(id: number): Promise<{ attempted: number; failed: number }> {
-    const row = await this.db
-      .selectFrom('deliveries')
-      .where('issue_id', '=', id)
-      .where('status', 'in', ['sent', 'delivered', 'failed', 'bounced', 'complained'])
-      .select((eb) => [
-        eb.fn.countAll<number>().as('attempted'),
-        eb.fn.countAll<number>().filterWhere('status', '=', 'failed').as('failed'),
-      ])
-      .executeTakeFirstOrThrow();
-    return { attempted: Number(row.attempted), failed: Number(row.failed) };
+  /**
+   * Marks a sending issue with nothing left to send (no queued or sending delivery) as sent, in one
+   * statement, so two workers that both see it drained finish it once. True when this call did it.
+   */
+  async finishIfDrained(id: number): Promise<boolean> {
+    const result = await sql`
+      update issues i
+         set status = 'sent', finished_at = now(), updated_at = now()
+       where i.id = ${id} and i.status = 'sending'
+         and not exists (select 1 from deliveries d where d.issue_id = i.id and d.status in ('queued', 'sending'))
+    `.execute(this.db);
+    return Number(result.numAffectedRows ?? 0) > 0;
   }
 
   /** Why an issue would reach nobody: the counts behind an "empty list" error. */
