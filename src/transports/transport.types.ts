@@ -1,3 +1,4 @@
+import type { ClassifiedFailure } from '../core/bounce-reason.ts';
 import type { OutgoingMessage } from '../core/outgoing-message.ts';
 
 /**
@@ -45,6 +46,11 @@ export class TransportError extends Error {
    * does not count against MAX_ATTEMPTS, so an outage of any length fails nobody.
    */
   readonly unreachable: boolean;
+  /**
+   * What the recipient's server said at RCPT TO, classified (reason, status): recorded on the
+   * bounce event whether or not it suppresses, so the editor sees why mail was refused.
+   */
+  readonly bounce: ClassifiedFailure | undefined;
 
   constructor(
     kind: FailureKind,
@@ -55,6 +61,7 @@ export class TransportError extends Error {
       retryAfterMs?: number;
       hardBounce?: boolean;
       unreachable?: boolean;
+      bounce?: ClassifiedFailure;
       cause?: unknown;
     } = {},
   ) {
@@ -66,6 +73,7 @@ export class TransportError extends Error {
     this.retryAfterMs = options.retryAfterMs;
     this.hardBounce = kind === 'permanent' && options.hardBounce === true;
     this.unreachable = kind === 'transient' && options.unreachable === true;
+    this.bounce = kind === 'permanent' ? options.bounce : undefined;
   }
 }
 
