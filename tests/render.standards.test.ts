@@ -102,6 +102,13 @@ describe('DKIM, checked by an independent verifier (mailauth)', () => {
       vi.restoreAllMocks();
 
       expect(await mailauthDkim(straddling.raw, pair.publicKey)).toEqual(['pass']);
+      // Folded headers (a long CJK subject and name in several encoded words) verify as well.
+      const folded = builder.build(
+        { ...issue, template: { ...template, subject: `AI 日报 ${'人工智能每日精选'.repeat(10)}` } },
+        { ...recipient, name: '欧阳·司马长名字的读者朋友们大家好' },
+      );
+      expect(folded.raw.toString('utf8')).toMatch(/^Subject: =\?UTF-8\?B\?.*\?=\r\n =\?UTF-8/m);
+      expect(await mailauthDkim(folded.raw, pair.publicKey)).toEqual(['pass']);
       expect(await mailauthDkim(transactional.raw, pair.publicKey)).toEqual(['pass']);
       // The verifier can say no: a changed Date header no longer verifies.
       const tampered = straddling.raw
