@@ -24,8 +24,8 @@ import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { DeliveryStatsRepository } from '../src/bounces/delivery-stats.repository.ts';
 import type { Database } from '../src/db/db.types.ts';
-import { signUnsubscribe } from '../src/subscriptions/reader-tokens.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { signUnsubscribe } from '../src/core/reader-tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { freePort, startServe } from '../tests/helpers/serve.ts';
 import { fmt, freshMigratedDatabase } from './bench.util.ts';
 

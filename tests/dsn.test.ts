@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDsn } from '../src/bounces/dsn.parser.ts';
 import { loadConfig } from '../src/config/config.loader.ts';
 import { MessageBuilder } from '../src/render/message.builder.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { type SeededDelivery, seedIssue, snapshot } from './bounces.seed.ts';
 import { runCli, runCliInProcess } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';

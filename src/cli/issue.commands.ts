@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import type { Database } from '../db/db.types.ts';
-import type { IssueSummary } from '../issues/issues.repository.ts';
-import { type IssueStatusReport, IssuesService } from '../issues/issues.service.ts';
+import { type IssueStatusReport, type IssueSummary, IssuesService } from '../issues/issues.service.ts';
 import { withContext } from './cli.context.ts';
 import { printJson, table } from './cli.output.ts';
 
@@ -184,7 +183,7 @@ export async function waitForIssue(
   id: number,
 ): Promise<number> {
   const [{ startSending }, { createLogger }, { doneCount, SendProgress }] = await Promise.all([
-    import('../delivery/worker.runtime.ts'),
+    import('../issues/issues.runtime.ts'),
     import('./worker.commands.ts'),
     import('./issue.progress.ts'),
   ]);

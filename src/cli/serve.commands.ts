@@ -2,13 +2,13 @@ import type { Command } from 'commander';
 import { maskingLogHooks } from '../core/secrets.text.ts';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { type SendingRuntime, startSending } from '../delivery/worker.runtime.ts';
+import { type SendingRuntime, startSending } from '../issues/issues.runtime.ts';
 import { buildApp } from '../http/app.ts';
 import { metricsRoutes } from '../http/metrics.routes.ts';
 import { verifyTemplates } from '../render/templates.verify.ts';
-import { OutboxSender } from '../subscriptions/outbox.sender.ts';
-import { RateLimitRepository } from '../subscriptions/rate-limit.repository.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { OutboxSender } from '../delivery/outbox.sender.ts';
+import { SignupService } from '../subscriptions/signup.service.ts';
+import { TokenSigner } from '../core/tokens.ts';
 import { createTransport } from '../transports/transport.factory.ts';
 import type { ImapWatcher } from '../bounces/imap.watcher.ts';
 import { type CliContext, withContext } from './cli.context.ts';
@@ -56,10 +56,10 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
     {
       name: 'rate-limit pruner',
       start: () => {
-        const limits = new RateLimitRepository(db);
+        const signup = new SignupService(db, signer, config);
         pruner = setInterval(() => {
-          limits
-            .prune()
+          signup
+            .pruneRateLimits()
             .catch((error: Error) => logger.warn({ err: error.message }, 'rate-limit prune failed'));
         }, PRUNE_EVERY_MS);
         pruner.unref();

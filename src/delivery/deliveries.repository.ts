@@ -248,23 +248,23 @@ export class DeliveriesRepository {
     `.execute(trx);
   }
 
-  /** Marks every sending issue (or the one given) with nothing left to send as sent. Returns their ids. */
-  async finishDrainedIssues(issueId?: number): Promise<number[]> {
-    const result = await sql<{ id: number }>`
-      update issues i
-         set status = 'sent', finished_at = now(), updated_at = now()
-       where i.status = 'sending'
-         ${issueId === undefined ? sql`` : sql`and i.id = ${issueId}`}
-         and not exists (select 1 from deliveries d where d.issue_id = i.id and d.status in ('queued', 'sending'))
-      returning i.id
-    `.execute(this.db);
-    return result.rows.map((r) => r.id);
+  /** Deliveries that reached a final verdict, and how many of those failed for good. */
+  async failureStats(issueId: number): Promise<{ attempted: number; failed: number }> {
+    // From the counts kept per issue and status (migration 140), not a scan of the issue's rows.
+    const row = await this.db
+      .selectFrom('delivery_counts')
+      .where('issue_id', '=', issueId)
+      .where('status', 'in', ['sent', 'delivered', 'failed', 'bounced', 'complained'])
+      .select((eb) => [
+        eb.fn.coalesce(eb.fn.sum<number>('n'), sql<number>`0`).as('attempted'),
+        eb.fn
+          .coalesce(eb.fn.sum<number>('n').filterWhere('status', '=', 'failed'), sql<number>`0`)
+          .as('failed'),
+      ])
+      .executeTakeFirstOrThrow();
+    return { attempted: Number(row.attempted), failed: Number(row.failed) };
   }
 
-  /**
-   * An issue's deliveries by status, from the counts kept as deliveries change (migration 140): a
-   * few rows whatever the size of the list, and equal to counting the deliveries themselves.
-   */
   async counts(issueId: number): Promise<IssueCounts> {
     const rows = await this.db
       .selectFrom('delivery_counts')

@@ -7,7 +7,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isAppError } from '../core/errors.ts';
 import { maskingLogHooks } from '../core/secrets.text.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { TokenSigner } from '../core/tokens.ts';
 import { archiveRoutes } from './archive.routes.ts';
 import { webArchiveRoutes } from './web-archive.routes.ts';
 import { SystemMailService } from '../subscriptions/system-mail.service.ts';

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import { DeliveryStatsRepository } from '../bounces/delivery-stats.repository.ts';
+import { DeliveryStatsService } from '../bounces/delivery-stats.service.ts';
 import type { Database } from '../db/db.types.ts';
 
 export interface MetricsRoutesOptions {
@@ -44,7 +44,7 @@ const GAUGES_NAMED_TOTAL = [
  * Served by `app.ts` only behind METRICS_TOKEN, or by its own listener on METRICS_HOST:METRICS_PORT.
  */
 export async function metricsRoutes(app: FastifyInstance, options: MetricsRoutesOptions): Promise<void> {
-  const stats = new DeliveryStatsRepository(options.db);
+  const stats = new DeliveryStatsService(options.db);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'digestmail_' });
   for (const name of GAUGES_NAMED_TOTAL) registry.removeSingleMetric(`digestmail_${name}`);

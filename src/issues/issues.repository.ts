@@ -242,21 +242,18 @@ export class IssuesRepository {
     return Number(result.numUpdatedRows) > 0;
   }
 
-  /** Deliveries that reached a final verdict, and how many of those failed for good. */
-  async failureStats(id: number): Promise<{ attempted: number; failed: number }> {
-    // From the counts kept per issue and status (migration 140), not a scan of the issue's rows.
-    const row = await this.db
-      .selectFrom('delivery_counts')
-      .where('issue_id', '=', id)
-      .where('status', 'in', ['sent', 'delivered', 'failed', 'bounced', 'complained'])
-      .select((eb) => [
-        eb.fn.coalesce(eb.fn.sum<number>('n'), sql<number>`0`).as('attempted'),
-        eb.fn
-          .coalesce(eb.fn.sum<number>('n').filterWhere('status', '=', 'failed'), sql<number>`0`)
-          .as('failed'),
-      ])
-      .executeTakeFirstOrThrow();
-    return { attempted: Number(row.attempted), failed: Number(row.failed) };
+  /**
+   * Marks a sending issue with nothing left to send (no queued or sending delivery) as sent, in one
+   * statement, so two workers that both see it drained finish it once. True when this call did it.
+   */
+  async finishIfDrained(id: number): Promise<boolean> {
+    const result = await sql`
+      update issues i
+         set status = 'sent', finished_at = now(), updated_at = now()
+       where i.id = ${id} and i.status = 'sending'
+         and not exists (select 1 from deliveries d where d.issue_id = i.id and d.status in ('queued', 'sending'))
+    `.execute(this.db);
+    return Number(result.numAffectedRows ?? 0) > 0;
   }
 
   /** Why an issue would reach nobody: the counts behind an "empty list" error. */

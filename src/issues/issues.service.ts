@@ -10,6 +10,8 @@ import type { List } from '../subscriptions/lists.repository.ts';
 import { ListsService } from '../subscriptions/lists.service.ts';
 import { type Issue, IssuesRepository, type IssueSummary } from './issues.repository.ts';
 
+export type { Issue, IssueCounts, IssueSummary };
+
 export interface IssueStatusReport {
   issue: Issue;
   counts: IssueCounts;
@@ -118,6 +120,19 @@ export class IssuesService {
     const issue = await this.repo.find(id);
     if (!issue) throw notFound('issues.not_found', `no issue with id ${id} (see: digestmail issue ls)`);
     return issue;
+  }
+
+  /**
+   * The compiled template of an issue the public archive may show: one that has gone out (sent, or
+   * sending) to a public list; undefined for anything else, so the page cannot tell them apart.
+   */
+  async archived(id: number): Promise<IssueTemplate | undefined> {
+    const issue = await this.repo.find(id);
+    if (!issue || (issue.status !== 'sent' && issue.status !== 'sending')) return undefined;
+    const list = await this.lists.findById(issue.listId);
+    const template = (await this.repo.template(id)) as IssueTemplate | null;
+    if (!list?.isPublic || !template?.html) return undefined;
+    return template;
   }
 
   all(): Promise<IssueSummary[]> {

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.loader.ts';
-import type { TokenSigner } from '../subscriptions/tokens.ts';
-import type { OutgoingMessage } from '../transports/transport.types.ts';
+import type { TokenSigner } from '../core/tokens.ts';
+import type { OutgoingMessage } from '../core/outgoing-message.ts';
 import { DkimSigner } from './dkim.signer.ts';
 import { unwrapFlowed, wrapFlowed } from './flowed.text.ts';
 import {

@@ -3,7 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Config } from '../config/config.loader.ts';
 import { loadDigest } from '../digest/digest.parser.ts';
 import type { Digest } from '../digest/digest.types.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { TokenSigner } from '../core/tokens.ts';
 import { compileIssue } from './issue.compiler.ts';
 import { htmlPartSizes, MessageBuilder } from './message.builder.ts';
 import { parseMailbox } from './mime.encoding.ts';

@@ -1,3 +1,5 @@
+import type { OutgoingMessage } from '../core/outgoing-message.ts';
+
 /**
  * The one contract every transport (smtp, ses, outbox) keeps, so the worker never knows which it has.
  * A message arrives fully built (headers, MIME, DKIM already applied) as raw bytes; the transport only
@@ -5,18 +7,8 @@
  * provider's replies.
  */
 
-export interface OutgoingMessage {
-  /** Envelope sender (MAIL FROM / Return-Path); the VERP address when VERP is on. */
-  envelopeFrom: string;
-  /** Envelope recipients. */
-  to: string[];
-  /** The complete RFC 5322 message. */
-  raw: Buffer;
-  /** Our Message-ID header value, with angle brackets. */
-  messageId: string;
-  /** Ids for provider-side tagging (SES EmailTags) and logs. */
-  tags?: { issueId?: number; deliveryId?: number; kind?: string };
-}
+/** Built by render (MessageBuilder), carried by a transport: defined in core so neither imports the other. */
+export type { OutgoingMessage };
 
 export interface SendResult {
   /** The provider's id for the message (SES MessageId, the SMTP queue id from the reply, or our own). */

@@ -5,8 +5,8 @@ import type { Config } from '../config/config.loader.ts';
 import { isAppError } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
 import type { Digest } from '../digest/digest.types.ts';
-import { IssuesRepository } from '../issues/issues.repository.ts';
-import { IssuesService } from '../issues/issues.service.ts';
+import { IssuesRepository } from './issues.repository.ts';
+import { IssuesService } from './issues.service.ts';
 import { ListsService } from '../subscriptions/lists.service.ts';
 
 export interface AutoSendReport {

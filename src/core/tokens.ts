@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { AppError } from '../core/errors.ts';
+import { AppError } from './errors.ts';
 
 /**
  * Signed, purpose-bound tokens for links in mail and pages: `<payload>.<signature>`, both base64url.

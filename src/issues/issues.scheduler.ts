@@ -3,9 +3,9 @@ import { type Kysely, sql } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import { AppError } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
-import { IssuesRepository } from '../issues/issues.repository.ts';
-import { IssuesService } from '../issues/issues.service.ts';
-import { AutoSendService } from './auto-send.service.ts';
+import { IssuesRepository } from './issues.repository.ts';
+import { IssuesService } from './issues.service.ts';
+import { AutoSendService } from './issues.auto-send.ts';
 
 /** Advisory lock keys (arbitrary, fixed): one for starting due issues, one for the DIGESTS_DIR scan. */
 const START_LOCK = 0x64_6d_73_01;

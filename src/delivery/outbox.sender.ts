@@ -1,17 +1,17 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import type { Database } from '../db/db.types.ts';
-import { retryDelayMs } from '../delivery/retry.policy.ts';
+import { retryDelayMs } from './retry.policy.ts';
 import { MessageBuilder } from '../render/message.builder.ts';
 import { renderSignInMail } from '../render/sign-in-mail.ts';
 import { renderSystemMail } from '../render/system-mail.ts';
 import { type OutgoingMessage, type Transport, TransportError } from '../transports/transport.types.ts';
 import { maskEmail } from '../core/email-address.ts';
-import { OptinRepository } from './optin.repository.ts';
-import { type OutboxMessage, OutboxRepository } from './outbox.repository.ts';
-import { ReaderRepository } from './reader.repository.ts';
-import { signConfirm, signPreferences, signUnsubscribe } from './reader-tokens.ts';
-import type { TokenSigner } from './tokens.ts';
+import { OptinRepository } from '../subscriptions/optin.repository.ts';
+import { type OutboxMessage, OutboxRepository } from '../subscriptions/outbox.repository.ts';
+import { ReaderRepository } from '../subscriptions/reader.repository.ts';
+import { signConfirm, signPreferences, signUnsubscribe } from '../core/reader-tokens.ts';
+import type { TokenSigner } from '../core/tokens.ts';
 
 export interface OutboxSenderLog {
   info(fields: Record<string, unknown>, message: string): void;
