@@ -136,8 +136,12 @@ export class MessageBuilder {
     };
     const greeting = name ? g.before + name + g.after : g.anonymous;
     const textValues: Record<SlotName, string> = {
-      // The greeting is a line of its own; a long name wraps like the rest of a flowed text.
-      greeting: issue.template.textFlowed ? wrapFlowed(greeting) : greeting,
+      // The greeting is a line of its own; a long name wraps like the rest of a flowed text. Up to
+      // 38 characters (76 columns even if all CJK) with nothing to stuff, it is already a flowed line.
+      greeting:
+        issue.template.textFlowed && (greeting.length > 38 || /^(?: |>|From )/.test(greeting))
+          ? wrapFlowed(greeting)
+          : greeting,
       webUrl: p.webUrl,
       preferencesUrl,
       unsubscribeUrl,
