@@ -1,3 +1,4 @@
+import { forTerminal } from '../core/terminal.text.ts';
 import type { Command } from 'commander';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
@@ -121,6 +122,56 @@ export function registerIssueCommands(issue: Command): void {
     });
 
   issue
+    .command('clicks <id>')
+    .description('which stories readers clicked: unique human clicks per link, scanner clicks apart')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      await withContext(async ({ db, config }) => {
+        const issue = await new IssuesService(db, config).require(id);
+        const { ClicksService } = await import('../clicks/clicks.service.ts');
+        const report = await new ClicksService(db).report(issue.id);
+        if (o.json) {
+          return printJson({
+            issue: report.issue,
+            delivered: report.delivered,
+            human: report.human,
+            scanner: report.scanner,
+            links: report.links.map((l) => ({
+              position: l.position,
+              url: l.url,
+              title: l.title,
+              human: l.human,
+              scanner: l.scanner,
+            })),
+          });
+        }
+        const share = (n: number) =>
+          report.delivered > 0 ? `${((100 * n) / report.delivered).toFixed(1)} %` : '–';
+        console.log(
+          `issue ${report.issue}: ${report.human} of ${report.delivered} readers clicked (${share(report.human)}); ${report.scanner} messages were opened by link scanners`,
+        );
+        if (!issue.listTrackClicks && report.links.every((l) => l.human + l.scanner === 0)) {
+          console.log(
+            `list ${issue.listSlug} does not count clicks (digestmail list edit ${issue.listSlug} --track-clicks)`,
+          );
+        }
+        console.log(
+          table(
+            ['#', 'story', 'domain', 'readers', 'share', 'scanners'],
+            report.links.map((l) => [
+              l.position,
+              forTerminal(l.title).slice(0, 60),
+              l.domain,
+              l.human,
+              share(l.human),
+              l.scanner,
+            ]),
+          ),
+        );
+      });
+    });
+
+  issue
     .command('test <digest.md|id>')
     .description(
       'send a test now to any addresses: subject [TEST], unsubscribe links only show a notice, nothing recorded',
@@ -145,7 +196,7 @@ export function registerIssueCommands(issue: Command): void {
 }
 
 /** The JSON of `issue status --json`: the issue's state and exactly the documented count keys. */
-export function statusJson({ issue, counts }: IssueStatusReport) {
+export function statusJson({ issue, counts, bounces }: IssueStatusReport) {
   return {
     id: issue.id,
     list: issue.listSlug,
@@ -156,20 +207,34 @@ export function statusJson({ issue, counts }: IssueStatusReport) {
     started_at: issue.startedAt,
     finished_at: issue.finishedAt,
     counts,
+    bounces: bounces.map((b) => ({ ...b, diagnostic: forTerminal(b.diagnostic) })),
   };
 }
 
-export function statusTable({ issue, counts }: IssueStatusReport): string {
+export function statusTable({ issue, counts, bounces }: IssueStatusReport): string {
   const head = [
     `issue ${issue.id} — ${issue.subject}`,
     `list ${issue.listSlug}, ${issue.status}${issue.pauseReason ? ` (${issue.pauseReason})` : ''}`,
     issue.sendAt ? `send at ${issue.sendAt.toISOString()}` : '',
     issue.finishedAt ? `finished ${issue.finishedAt.toISOString()}` : '',
   ].filter(Boolean);
-  return `${head.join('\n')}\n\n${table(
+  const counted = table(
     ['count', 'n'],
     Object.entries(counts).map(([k, v]) => [k, v]),
-  )}`;
+  );
+  if (bounces.length === 0) return `${head.join('\n')}\n\n${counted}`;
+  // Why mail bounced: only address reasons suppress; the others are about our mail or the moment.
+  const why = table(
+    ['bounce reason', 'n', 'suppressed', 'status', 'latest diagnostic'],
+    bounces.map((b) => [
+      b.reason,
+      b.count,
+      b.hard ? 'yes' : 'no',
+      b.status,
+      forTerminal(b.diagnostic).replace(/ +/g, ' ').slice(0, 100),
+    ]),
+  );
+  return `${head.join('\n')}\n\n${counted}\n\n${why}`;
 }
 
 /**

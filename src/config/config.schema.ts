@@ -186,6 +186,10 @@ export const envSchema = z.object({
     .trim()
     .min(16, { error: 'expected at least 16 characters of random text (openssl rand -hex 16)' })
     .optional(),
+  // Web server timeouts, in seconds: a whole request, its headers, an idle kept-alive connection.
+  HTTP_REQUEST_TIMEOUT: positiveInt(30),
+  HTTP_HEADERS_TIMEOUT: positiveInt(10),
+  HTTP_KEEPALIVE_TIMEOUT: positiveInt(5),
   METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
   METRICS_PORT: z.coerce
     .number({ error: 'expected a TCP port number' })
@@ -237,6 +241,8 @@ export const envSchema = z.object({
     .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
     .optional(),
   CONSOLE_IDLE_HOURS: positiveNumber(12),
+  /** Per-delivery click rows older than this are folded into per-link totals and deleted. */
+  CLICK_RETENTION_DAYS: positiveInt(90),
 
   // bounces
   SNS_TOPIC_ARNS: z

@@ -8,6 +8,8 @@ export interface ClaimedDelivery {
   subscriberId: number;
   email: string;
   name: string | null;
+  /** False when the reader turned click counting off. */
+  trackClicks: boolean;
   /** Attempts so far, this one included. */
   attempts: number;
   /** How many times this delivery was taken back from a worker whose lease ran out. */
@@ -32,8 +34,10 @@ export interface RetryRecord {
 export interface FailedRecord {
   id: number;
   error: string;
-  /** The mailbox was refused (a 5xx at RCPT TO): recorded as a hard bounce and the address suppressed. */
+  /** The mailbox was refused for a reason about the address: a hard bounce, and the address suppressed. */
   hardBounce: boolean;
+  /** The recipient's server refused it at RCPT TO: recorded as a bounce event with this reason. */
+  bounce?: { reason: string; status: string; diagnostic: string } | undefined;
 }
 
 export interface IssueCounts {
@@ -108,6 +112,7 @@ export class DeliveriesRepository {
       subscriber_id: number;
       email: string;
       name: string | null;
+      track_clicks: boolean | null;
       status: string;
       attempts: number;
       crash_resends: number;
@@ -123,7 +128,7 @@ export class DeliveriesRepository {
          for update of d skip locked
       ),
       verdict as (
-        select p.id, s.name,
+        select p.id, s.name, s.track_clicks,
                case
                  when s.id is null or s.status <> 'active' or x.email is not null then 'suppressed'
                  when sn.status is distinct from 'confirmed' then 'unsubscribed'
@@ -149,7 +154,7 @@ export class DeliveriesRepository {
              updated_at = now()
         from verdict v
        where d.id = v.id
-      returning d.id, d.issue_id, d.subscriber_id, d.email, v.name, d.status, d.attempts, d.crash_resends
+      returning d.id, d.issue_id, d.subscriber_id, d.email, v.name, v.track_clicks, d.status, d.attempts, d.crash_resends
     `.execute(this.db);
     return result.rows
       .filter((r) => r.status === 'sending')
@@ -159,6 +164,7 @@ export class DeliveriesRepository {
         subscriberId: r.subscriber_id,
         email: r.email,
         name: r.name,
+        trackClicks: r.track_clicks !== false,
         attempts: r.attempts,
         crashResends: r.crash_resends,
       }));
@@ -226,19 +232,30 @@ export class DeliveriesRepository {
     rows: FailedRecord[],
     source: EventSource,
   ): Promise<void> {
-    const json = JSON.stringify(rows.map((r) => ({ id: r.id, e: r.error, h: r.hardBounce })));
+    const json = JSON.stringify(
+      rows.map((r) => ({
+        id: r.id,
+        e: r.error,
+        h: r.hardBounce,
+        r: r.bounce?.reason ?? null,
+        s: r.bounce?.status ?? null,
+        g: r.bounce?.diagnostic ?? null,
+      })),
+    );
     await sql`
       with failed as (
         update deliveries d
            set status = 'failed', last_error = u.e, lease_until = null, updated_at = now()
-          from jsonb_to_recordset(${json}::jsonb) as u(id bigint, e text, h boolean)
+          from jsonb_to_recordset(${json}::jsonb) as u(id bigint, e text, h boolean, r text, s text, g text)
          where d.id = u.id and d.status = 'sending' and d.leased_by = ${workerId}
-        returning d.id, d.issue_id, d.subscriber_id, d.email, u.e as error, u.h as hard
+        returning d.id, d.issue_id, d.subscriber_id, d.email, u.e as error, u.h as hard,
+                  u.r as reason, u.s as status, u.g as diagnostic
       ),
       bounced as (
-        insert into events (type, source, email, subscriber_id, delivery_id, issue_id, detail)
-        select 'hard_bounce', ${source}, f.email, f.subscriber_id, f.id, f.issue_id, f.error
-          from failed f where f.hard
+        insert into events (type, source, email, subscriber_id, delivery_id, issue_id, detail, reason, status, diagnostic)
+        select case when f.hard then 'hard_bounce' else 'soft_bounce' end, ${source}, f.email, f.subscriber_id,
+               f.id, f.issue_id, f.error, f.reason, f.status, left(f.diagnostic, 1000)
+          from failed f where f.hard or f.reason is not null
         returning email
       )
       insert into suppressions (email, reason, note)

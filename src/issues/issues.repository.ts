@@ -6,6 +6,8 @@ export interface Issue {
   listId: number;
   listSlug: string;
   listName: string;
+  /** Whether the list counts clicks (read when the issue is sent, not when it was compiled). */
+  listTrackClicks: boolean;
   status: IssueStatus;
   subject: string;
   title: string;
@@ -55,6 +57,7 @@ function issueQuery(db: Db) {
       'i.list_id',
       'l.slug as list_slug',
       'l.name as list_name',
+      'l.track_clicks as list_track_clicks',
       'i.status',
       'i.subject',
       'i.title',
@@ -80,6 +83,7 @@ function toIssue(r: IssueRowJoined): Issue {
     listId: r.list_id,
     listSlug: r.list_slug,
     listName: r.list_name,
+    listTrackClicks: r.list_track_clicks,
     status: r.status,
     subject: r.subject,
     title: r.title,
@@ -97,8 +101,45 @@ function toIssue(r: IssueRowJoined): Issue {
   };
 }
 
+/** Bounces of one issue grouped by reason, with the latest status and remote words of each. */
+export interface BounceReasonCount {
+  reason: string;
+  count: number;
+  /** Whether these bounces suppressed their addresses (reasons about the address). */
+  hard: boolean;
+  status: string;
+  diagnostic: string;
+}
+
 export class IssuesRepository {
   constructor(private readonly db: Kysely<Database>) {}
+
+  async bounceReasons(issueId: number): Promise<BounceReasonCount[]> {
+    const result = await sql<{
+      reason: string;
+      n: string;
+      hard: boolean;
+      status: string | null;
+      diagnostic: string | null;
+    }>`
+      select distinct on (e.reason) e.reason,
+             count(*) over (partition by e.reason) as n,
+             bool_or(e.type = 'hard_bounce') over (partition by e.reason) as hard,
+             e.status, coalesce(e.diagnostic, e.detail) as diagnostic
+        from events e
+       where e.issue_id = ${issueId} and e.reason is not null and e.type in ('hard_bounce', 'soft_bounce')
+       order by e.reason, e.occurred_at desc, e.id desc
+    `.execute(this.db);
+    return result.rows
+      .map((r) => ({
+        reason: r.reason,
+        count: Number(r.n),
+        hard: r.hard,
+        status: r.status ?? '',
+        diagnostic: r.diagnostic ?? '',
+      }))
+      .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
+  }
 
   /** Returns undefined when an issue with the same auto_key exists already (DIGESTS_DIR pickup). */
   async insert(input: NewIssue): Promise<number | undefined> {
@@ -122,6 +163,24 @@ export class IssuesRepository {
       .onConflict((oc) => oc.column('auto_key').doNothing())
       .returning('id')
       .executeTakeFirst();
+    // The issue's links by position: where its click redirects may lead, and what reports name.
+    const links = (
+      input.template as { links?: { position: number; url: string; title: string; domain: string }[] }
+    ).links;
+    if (row && links && links.length > 0) {
+      await this.db
+        .insertInto('issue_links')
+        .values(
+          links.map((l) => ({
+            issue_id: row.id,
+            position: l.position,
+            url: l.url,
+            title: l.title,
+            domain: l.domain,
+          })),
+        )
+        .execute();
+    }
     return row?.id;
   }
 
