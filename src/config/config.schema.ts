@@ -186,6 +186,10 @@ export const envSchema = z.object({
     .trim()
     .min(16, { error: 'expected at least 16 characters of random text (openssl rand -hex 16)' })
     .optional(),
+  // Web server timeouts, in seconds: a whole request, its headers, an idle kept-alive connection.
+  HTTP_REQUEST_TIMEOUT: positiveInt(30),
+  HTTP_HEADERS_TIMEOUT: positiveInt(10),
+  HTTP_KEEPALIVE_TIMEOUT: positiveInt(5),
   METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
   METRICS_PORT: z.coerce
     .number({ error: 'expected a TCP port number' })

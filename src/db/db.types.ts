@@ -141,6 +141,12 @@ export interface EventsTable {
   delivery_id: number | null;
   issue_id: number | null;
   detail: string | null;
+  /** Why it bounced, in the classifier's taxonomy (core/bounce-reason.ts); null on older rows. */
+  reason: string | null;
+  /** The enhanced status code (5.1.1) the remote server gave, '' when none. */
+  status: string | null;
+  /** The remote server's own words. */
+  diagnostic: string | null;
   payload: Json<unknown>;
   occurred_at: Timestamp;
   created_at: Timestamp;

@@ -32,8 +32,10 @@ export interface RetryRecord {
 export interface FailedRecord {
   id: number;
   error: string;
-  /** The mailbox was refused (a 5xx at RCPT TO): recorded as a hard bounce and the address suppressed. */
+  /** The mailbox was refused for a reason about the address: a hard bounce, and the address suppressed. */
   hardBounce: boolean;
+  /** The recipient's server refused it at RCPT TO: recorded as a bounce event with this reason. */
+  bounce?: { reason: string; status: string; diagnostic: string } | undefined;
 }
 
 export interface IssueCounts {
@@ -230,19 +232,30 @@ export class DeliveriesRepository {
     rows: FailedRecord[],
     source: EventSource,
   ): Promise<void> {
-    const json = JSON.stringify(rows.map((r) => ({ id: r.id, e: r.error, h: r.hardBounce })));
+    const json = JSON.stringify(
+      rows.map((r) => ({
+        id: r.id,
+        e: r.error,
+        h: r.hardBounce,
+        r: r.bounce?.reason ?? null,
+        s: r.bounce?.status ?? null,
+        g: r.bounce?.diagnostic ?? null,
+      })),
+    );
     await sql`
       with failed as (
         update deliveries d
            set status = 'failed', last_error = u.e, lease_until = null, updated_at = now()
-          from jsonb_to_recordset(${json}::jsonb) as u(id bigint, e text, h boolean)
+          from jsonb_to_recordset(${json}::jsonb) as u(id bigint, e text, h boolean, r text, s text, g text)
          where d.id = u.id and d.status = 'sending' and d.leased_by = ${workerId}
-        returning d.id, d.issue_id, d.subscriber_id, d.email, u.e as error, u.h as hard
+        returning d.id, d.issue_id, d.subscriber_id, d.email, u.e as error, u.h as hard,
+                  u.r as reason, u.s as status, u.g as diagnostic
       ),
       bounced as (
-        insert into events (type, source, email, subscriber_id, delivery_id, issue_id, detail)
-        select 'hard_bounce', ${source}, f.email, f.subscriber_id, f.id, f.issue_id, f.error
-          from failed f where f.hard
+        insert into events (type, source, email, subscriber_id, delivery_id, issue_id, detail, reason, status, diagnostic)
+        select case when f.hard then 'hard_bounce' else 'soft_bounce' end, ${source}, f.email, f.subscriber_id,
+               f.id, f.issue_id, f.error, f.reason, f.status, left(f.diagnostic, 1000)
+          from failed f where f.hard or f.reason is not null
         returning email
       )
       insert into suppressions (email, reason, note)

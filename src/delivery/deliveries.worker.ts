@@ -226,7 +226,16 @@ export class DeliveryWorker {
       return this.release(delivery);
     }
     if (error.kind === 'permanent') {
-      this.results.failed.push({ id: delivery.id, error: detail, hardBounce: error.hardBounce });
+      this.results.failed.push({
+        id: delivery.id,
+        error: detail,
+        hardBounce: error.hardBounce,
+        bounce: error.bounce && {
+          reason: error.bounce.reason,
+          status: error.bounce.status,
+          diagnostic: error.message,
+        },
+      });
       this.stats.failed++;
       return;
     }

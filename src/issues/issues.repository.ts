@@ -97,8 +97,45 @@ function toIssue(r: IssueRowJoined): Issue {
   };
 }
 
+/** Bounces of one issue grouped by reason, with the latest status and remote words of each. */
+export interface BounceReasonCount {
+  reason: string;
+  count: number;
+  /** Whether these bounces suppressed their addresses (reasons about the address). */
+  hard: boolean;
+  status: string;
+  diagnostic: string;
+}
+
 export class IssuesRepository {
   constructor(private readonly db: Kysely<Database>) {}
+
+  async bounceReasons(issueId: number): Promise<BounceReasonCount[]> {
+    const result = await sql<{
+      reason: string;
+      n: string;
+      hard: boolean;
+      status: string | null;
+      diagnostic: string | null;
+    }>`
+      select distinct on (e.reason) e.reason,
+             count(*) over (partition by e.reason) as n,
+             bool_or(e.type = 'hard_bounce') over (partition by e.reason) as hard,
+             e.status, coalesce(e.diagnostic, e.detail) as diagnostic
+        from events e
+       where e.issue_id = ${issueId} and e.reason is not null and e.type in ('hard_bounce', 'soft_bounce')
+       order by e.reason, e.occurred_at desc, e.id desc
+    `.execute(this.db);
+    return result.rows
+      .map((r) => ({
+        reason: r.reason,
+        count: Number(r.n),
+        hard: r.hard,
+        status: r.status ?? '',
+        diagnostic: r.diagnostic ?? '',
+      }))
+      .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
+  }
 
   /** Returns undefined when an issue with the same auto_key exists already (DIGESTS_DIR pickup). */
   async insert(input: NewIssue): Promise<number | undefined> {

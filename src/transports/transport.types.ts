@@ -1,3 +1,4 @@
+import type { ClassifiedFailure } from '../core/bounce-reason.ts';
 import type { OutgoingMessage } from '../core/outgoing-message.ts';
 
 /**
@@ -38,12 +39,23 @@ export class TransportError extends Error {
    * message without holding it against the reader.
    */
   readonly hardBounce: boolean;
+  /**
+   * What the recipient's server said at RCPT TO, classified (reason, status): recorded on the
+   * bounce event whether or not it suppresses, so the editor sees why mail was refused.
+   */
+  readonly bounce: ClassifiedFailure | undefined;
 
   constructor(
     kind: FailureKind,
     code: string,
     message: string,
-    options: { throttled?: boolean; retryAfterMs?: number; hardBounce?: boolean; cause?: unknown } = {},
+    options: {
+      throttled?: boolean;
+      retryAfterMs?: number;
+      hardBounce?: boolean;
+      bounce?: ClassifiedFailure;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TransportError';
@@ -52,6 +64,7 @@ export class TransportError extends Error {
     this.throttled = options.throttled ?? false;
     this.retryAfterMs = options.retryAfterMs;
     this.hardBounce = kind === 'permanent' && options.hardBounce === true;
+    this.bounce = kind === 'permanent' ? options.bounce : undefined;
   }
 }
 
