@@ -25,6 +25,7 @@ export interface ServeService {
 }
 
 const PRUNE_EVERY_MS = 5 * 60 * 1000;
+const CLICK_FOLD_EVERY_MS = 60 * 60 * 1000;
 
 /** The services of `digestmail serve`, in start order. Add a sending service with a line here. */
 export function serveServices({ config, db }: CliContext): ServeService[] {
@@ -39,6 +40,7 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
     log: logger.child({ service: 'outbox' }),
   });
   let pruner: NodeJS.Timeout | undefined;
+  let clickFolder: NodeJS.Timeout | undefined;
   let sending: SendingRuntime | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   let metricsApp: FastifyInstance | undefined;
@@ -65,6 +67,22 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
         pruner.unref();
       },
       stop: async () => clearInterval(pruner),
+    },
+    {
+      // Click counts keep per-delivery rows only for CLICK_RETENTION_DAYS, then per-link totals.
+      name: 'click retention',
+      start: () => {
+        const fold = async () => {
+          const { ClicksService } = await import('../clicks/clicks.service.ts');
+          const folded = await new ClicksService(db).fold(config.CLICK_RETENTION_DAYS);
+          if (folded > 0) logger.info({ folded }, 'click rows folded into totals');
+        };
+        clickFolder = setInterval(() => {
+          fold().catch((error: Error) => logger.warn({ err: error.message }, 'click retention failed'));
+        }, CLICK_FOLD_EVERY_MS);
+        clickFolder.unref();
+      },
+      stop: async () => clearInterval(clickFolder),
     },
     {
       // The scheduler and a delivery worker: a restarted serve resumes every issue still sending.

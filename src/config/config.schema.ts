@@ -241,6 +241,8 @@ export const envSchema = z.object({
     .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
     .optional(),
   CONSOLE_IDLE_HOURS: positiveNumber(12),
+  /** Per-delivery click rows older than this are folded into per-link totals and deleted. */
+  CLICK_RETENTION_DAYS: positiveInt(90),
 
   // bounces
   SNS_TOPIC_ARNS: z

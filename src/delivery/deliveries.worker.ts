@@ -22,7 +22,7 @@ export interface SendingIssue {
   id: number;
   status: IssueStatus;
   template: unknown;
-  list: { id: number; slug: string; name: string };
+  list: { id: number; slug: string; name: string; trackClicks?: boolean };
 }
 
 /**

@@ -11,6 +11,7 @@ import { TokenSigner } from '../core/tokens.ts';
 import { archiveRoutes } from './archive.routes.ts';
 import { webArchiveRoutes } from './web-archive.routes.ts';
 import { SystemMailService } from '../subscriptions/system-mail.service.ts';
+import { clickRoutes } from './clicks.routes.ts';
 import { confirmRoutes } from './confirm.routes.ts';
 import { consoleRoutes } from './console/console.routes.ts';
 import { healthRoutes } from './health.routes.ts';
@@ -171,6 +172,7 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
       await reader.register(unsubscribeRoutes, routeDeps);
       await reader.register(preferencesRoutes, routeDeps);
       await reader.register(archiveRoutes, routeDeps);
+      await reader.register(clickRoutes, routeDeps);
       await reader.register(webArchiveRoutes, routeDeps);
       await reader.register(webhookRoutes, routeDeps);
       // Never public: on this port only behind METRICS_TOKEN; with METRICS_PORT, `serve` runs its own listener.

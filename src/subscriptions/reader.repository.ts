@@ -8,6 +8,8 @@ export interface Reader {
   status: SubscriberStatus;
   /** Why the address may not be mailed (a suppression reason, or `blocklisted`); undefined when it may. */
   unmailable: SuppressionReason | 'blocklisted' | undefined;
+  /** False when the reader turned click counting off for themselves. */
+  trackClicks: boolean;
 }
 
 export interface ReaderList {
@@ -22,6 +24,8 @@ export interface ReaderList {
   chosenTopics: string[];
   /** The list's configured topics, then the categories of its past issues. */
   offeredTopics: string[];
+  /** Whether the list counts clicks (then the page offers to turn it off). */
+  trackClicks: boolean;
 }
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -40,9 +44,10 @@ export class ReaderRepository {
       email: string;
       name: string | null;
       status: SubscriberStatus;
+      track_clicks: boolean;
       reason: SuppressionReason | 'blocklisted' | null;
     }>`
-      select s.id, s.email, s.name, s.status,
+      select s.id, s.email, s.name, s.status, s.track_clicks,
              (select u.reason from digestmail_unmailable_addresses() u
                where u.email = s.email order by u.reason = 'blocklisted' limit 1) as reason
         from subscribers s
@@ -56,6 +61,7 @@ export class ReaderRepository {
       name: row.name,
       status: row.status,
       unmailable: row.reason ?? undefined,
+      trackClicks: row.track_clicks,
     };
   }
 
@@ -134,6 +140,7 @@ export class ReaderRepository {
         'l.description',
         'l.language',
         'l.topics',
+        'l.track_clicks',
         'sn.status',
         'sn.topics as chosen',
       ])
@@ -164,7 +171,16 @@ export class ReaderRepository {
       status: row.status ?? undefined,
       chosenTopics: row.chosen ?? [],
       offeredTopics: [...new Set([...row.topics, ...(categories.get(row.id) ?? [])])],
+      trackClicks: row.track_clicks,
     }));
+  }
+
+  async setTrackClicks(subscriberId: number, track: boolean): Promise<void> {
+    await this.db
+      .updateTable('subscribers')
+      .set({ track_clicks: track, updated_at: sql`now()` })
+      .where('id', '=', subscriberId)
+      .execute();
   }
 
   async setName(subscriberId: number, name: string | null): Promise<void> {
