@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/config.loader.ts';
 import { MessageBuilder } from '../src/render/message.builder.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { seedIssue } from '../tests/bounces.seed.ts';
 import { fmt, freshMigratedDatabase } from './bench.util.ts';
 

@@ -10,6 +10,10 @@
  * was stored. The outbox sender runs in the server as in production (writing .eml files to a
  * temporary folder), so confirmation mail is rendered and "sent" while the signups come in.
  *
+ * Each route runs twice: alone, then while a Prometheus-like scraper fetches /metrics (with its
+ * METRICS_TOKEN) ten times a second, with BENCH_DELIVERIES (default 1,000,000) deliveries and
+ * their bounce/complaint events in the database; the scrapes' latencies are printed too.
+ *
  * BENCH_SECONDS (default 10) and BENCH_CONNECTIONS (default 32) tune the run; BENCH_DATABASE_URL the
  * server (default local).
  */
@@ -18,9 +22,10 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
+import { DeliveryStatsRepository } from '../src/bounces/delivery-stats.repository.ts';
 import type { Database } from '../src/db/db.types.ts';
-import { signUnsubscribe } from '../src/subscriptions/reader-tokens.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { signUnsubscribe } from '../src/core/reader-tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { freePort, startServe } from '../tests/helpers/serve.ts';
 import { fmt, freshMigratedDatabase } from './bench.util.ts';
 
@@ -39,8 +44,12 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
-/** Enough readers that every one-click request in the run unsubscribes someone new. */
-const READERS = 200_000;
+/** Enough readers that every one-click request of both runs unsubscribes someone new. */
+const READERS = 300_000;
+/** Deliveries of past issues in the database, which a scrape of /metrics used to count. */
+const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 1_000_000);
+const METRICS_TOKEN = 'bench-metrics-token-0123456789';
+const SCRAPES_PER_SECOND = 10;
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 function cpuSeconds(pid: number): number {
@@ -94,6 +103,80 @@ function report(name: string, r: AutocannonResult, cost: { serveMs: number; post
   );
 }
 
+interface Scrapes {
+  ms: number[];
+  failed: number;
+}
+
+/**
+ * Runs `work` while a scraper fetches /metrics SCRAPES_PER_SECOND times a second, one at a time
+ * (a scrape that takes longer than its slot delays the next, as Prometheus does).
+ */
+async function whileScraping<T>(base: string, work: () => Promise<T>): Promise<{ run: T; scrapes: Scrapes }> {
+  const scrapes: Scrapes = { ms: [], failed: 0 };
+  let running = true;
+  const scraper = (async () => {
+    while (running) {
+      const started = performance.now();
+      try {
+        const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+        const body = await res.text();
+        if (res.status !== 200 || !body.includes('digestmail_messages_sent_total')) scrapes.failed++;
+        else scrapes.ms.push(performance.now() - started);
+      } catch {
+        scrapes.failed++;
+      }
+      const wait = 1000 / SCRAPES_PER_SECOND - (performance.now() - started);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  })();
+  try {
+    return { run: await work(), scrapes };
+  } finally {
+    running = false;
+    await scraper;
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+function reportScrapes(scrapes: Scrapes): void {
+  const sorted = [...scrapes.ms].sort((a, b) => a - b);
+  console.log(
+    `${''.padEnd(24)} GET /metrics: ${scrapes.ms.length} scrapes (${scrapes.failed} failed), p50 ${fmt(percentile(sorted, 0.5), 1)} ms, p99 ${fmt(percentile(sorted, 0.99), 1)} ms, max ${fmt(sorted.at(-1) ?? Number.NaN, 1)} ms (${fmt(DELIVERIES)} deliveries in the database)`,
+  );
+}
+
+/**
+ * What one scrape costs the database, apart from HTTP and the machine's load: the read /metrics does
+ * now (the kept counts), beside the count over the deliveries it did before, in the same run.
+ */
+async function timeStatsRead(db: Kysely<Database>): Promise<void> {
+  const stats = new DeliveryStatsRepository(db);
+  const time = async (runs: number, work: () => Promise<unknown>) => {
+    const ms: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const started = performance.now();
+      await work();
+      ms.push(performance.now() - started);
+    }
+    return percentile(
+      ms.sort((a, b) => a - b),
+      0.5,
+    );
+  };
+  const kept = await time(50, () => stats.read());
+  const counted = await time(3, () =>
+    sql`select status, count(*), count(sent_at) from deliveries group by status`.execute(db),
+  );
+  console.log(
+    `metrics read, ${fmt(DELIVERIES)} deliveries: kept counts ${fmt(kept, 2)} ms (median of 50); counting the deliveries (the old scrape's main query) ${fmt(counted, 1)} ms (median of 3)\n`,
+  );
+}
+
 async function main(): Promise<void> {
   const { url, handle } = await freshMigratedDatabase('dm_bench_http');
   const db = handle.db;
@@ -108,7 +191,32 @@ async function main(): Promise<void> {
   );
   await sql`insert into subscriptions (subscriber_id, list_id, status, confirmed_at)
             select id, ${list.id}, 'confirmed', now() from subscribers`.execute(db);
+  // Past issues: DELIVERIES deliveries, as a finished send leaves them, and their events.
+  const past = await db
+    .insertInto('issues')
+    .values({
+      list_id: list.id,
+      subject: 'Past',
+      title: 'Past',
+      digest_source: '',
+      digest_hash: 'past',
+      status: 'sent',
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await sql`insert into deliveries (issue_id, subscriber_id, email, status, sent_at)
+            select ${past.id}, g, 'past' || g || '@example.com',
+                   case when g % 50 = 0 then 'bounced' when g % 500 = 1 then 'complained'
+                        when g % 3 = 0 then 'sent' else 'delivered' end, now()
+              from generate_series(1, ${DELIVERIES}::int) g`.execute(db);
+  await sql`insert into events (type, source, email, issue_id)
+            select case when g % 500 = 1 then 'complaint' else 'hard_bounce' end, 'ses', 'past' || g || '@example.com', ${past.id}
+              from generate_series(1, ${DELIVERIES}::int) g where g % 50 = 0 or g % 500 = 1`.execute(db);
+  // Deliveries have no insert trigger: whoever inserts them writes their counts (as enqueue does).
+  await sql`insert into delivery_counts (issue_id, status, n)
+            select issue_id, status, count(*) from deliveries group by 1, 2`.execute(db);
   await sql`vacuum analyze`.execute(db);
+  await timeStatsRead(db);
   // Write the seeding out now, so no checkpoint of it lands inside a measured run.
   await sql`checkpoint`.execute(db);
 
@@ -129,6 +237,7 @@ async function main(): Promise<void> {
     TRUST_PROXY: 'true',
     SIGNUP_LIMIT_PER_ADDRESS: '100000000',
     NODE_ENV: 'production',
+    METRICS_TOKEN,
   });
 
   try {
@@ -157,56 +266,68 @@ async function main(): Promise<void> {
       ],
     });
     let next = 1;
-    const oneClickRun = await measure(serve.child.pid!, db, () =>
-      autocannon({
-        url: base,
-        connections: CONNECTIONS,
-        duration: SECONDS,
-        requests: [
-          {
-            method: 'POST',
-            headers: { 'content-type': 'application/x-www-form-urlencoded' },
-            body: 'List-Unsubscribe=One-Click',
-            setupRequest: (request: Record<string, unknown>) => ({
-              ...request,
-              path: `/unsubscribe/${signUnsubscribe(signer, Math.min(next++, READERS), list.id)}`,
-            }),
-          },
-        ],
-      }),
-    );
+    const oneClickOnce = () =>
+      measure(serve.child.pid!, db, () =>
+        autocannon({
+          url: base,
+          connections: CONNECTIONS,
+          duration: SECONDS,
+          requests: [
+            {
+              method: 'POST',
+              headers: { 'content-type': 'application/x-www-form-urlencoded' },
+              body: 'List-Unsubscribe=One-Click',
+              setupRequest: (request: Record<string, unknown>) => ({
+                ...request,
+                path: `/unsubscribe/${signUnsubscribe(signer, Math.min(next++, READERS), list.id)}`,
+              }),
+            },
+          ],
+        }),
+      );
+    const oneClickRun = await oneClickOnce();
+    report('POST /unsubscribe/:token', oneClickRun.result, oneClickRun);
+    const oneClickScraped = await whileScraping(base, oneClickOnce);
+    report('  … while scraping', oneClickScraped.run.result, oneClickScraped.run);
+    reportScrapes(oneClickScraped.scrapes);
     const oneClick = oneClickRun.result;
-    report('POST /unsubscribe/:token', oneClick, oneClickRun);
 
     // One browser session: its CSRF cookie and token are valid for every POST of the run.
     const form = await fetch(`${base}/subscribe`);
     const cookie = (form.headers.get('set-cookie') ?? '').split(';')[0]!;
     const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
     let n = 0;
-    const signupRun = await measure(serve.child.pid!, db, () =>
-      autocannon({
-        url: base,
-        connections: CONNECTIONS,
-        duration: SECONDS,
-        requests: [
-          {
-            method: 'POST',
-            path: '/subscribe',
-            headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
-            setupRequest: (request: Record<string, unknown>) => {
-              const i = n++;
-              return {
-                ...request,
-                headers: { ...(request.headers as object), 'x-forwarded-for': clientAddress(i) },
-                body: `_csrf=${encodeURIComponent(csrf)}&email=new${i}%40example.org&name=Bench&lists=${list.id}`,
-              };
+    const signupOnce = () =>
+      measure(serve.child.pid!, db, () =>
+        autocannon({
+          url: base,
+          connections: CONNECTIONS,
+          duration: SECONDS,
+          requests: [
+            {
+              method: 'POST',
+              path: '/subscribe',
+              headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+              setupRequest: (request: Record<string, unknown>) => {
+                const i = n++;
+                return {
+                  ...request,
+                  headers: { ...(request.headers as object), 'x-forwarded-for': clientAddress(i) },
+                  body: `_csrf=${encodeURIComponent(csrf)}&email=new${i}%40example.org&name=Bench&lists=${list.id}`,
+                };
+              },
             },
-          },
-        ],
-      }),
-    );
+          ],
+        }),
+      );
+    const signupRun = await signupOnce();
+    report('POST /subscribe', signupRun.result, signupRun);
+    const signupScraped = await whileScraping(base, signupOnce);
+    report('  … while scraping', signupScraped.run.result, signupScraped.run);
+    reportScrapes(signupScraped.scrapes);
     const signup = signupRun.result;
-    report('POST /subscribe', signup, signupRun);
+    const accepted = signup['2xx'] + signupScraped.run.result['2xx'];
+    const measuredOneClick = oneClick['2xx'] + oneClickScraped.run.result['2xx'];
 
     const warmed = READERS - warm;
     const counts = await sql<{ pending: number; unsubscribed: number; outbox: number; sent: number }>`
@@ -218,13 +339,20 @@ async function main(): Promise<void> {
     `.execute(db);
     const c = counts.rows[0]!;
     console.log(
-      `\nstored: ${fmt(c.pending)} pending signups (${fmt(signup['2xx'])} accepted), ${fmt(c.outbox)} confirmation mails queued (${fmt(c.sent)} already sent by the server's outbox sender, ${fmt(readdirSync(outboxDir).length)} .eml files), ${fmt(c.unsubscribed)} unsubscribed (${fmt(oneClick['2xx'])} measured one-click requests + ${fmt(warmed)} warm-up)`,
+      `\nstored: ${fmt(c.pending)} pending signups (${fmt(accepted)} accepted), ${fmt(c.outbox)} confirmation mails queued (${fmt(c.sent)} already sent by the server's outbox sender, ${fmt(readdirSync(outboxDir).length)} .eml files), ${fmt(c.unsubscribed)} unsubscribed (${fmt(measuredOneClick)} measured one-click requests + ${fmt(warmed)} warm-up)`,
     );
     const targets = [
       ['signups/s ≥ 1,500', signup['2xx'] / signup.duration >= 1500],
       ['one-click unsubscribes/s ≥ 3,000', oneClick['2xx'] / oneClick.duration >= 3000],
       ['p99 < 50 ms (signup)', signup.latency.p99 < 50],
       ['p99 < 50 ms (one-click)', oneClick.latency.p99 < 50],
+      [
+        'scrape p99 < 10 ms',
+        percentile(
+          [...oneClickScraped.scrapes.ms, ...signupScraped.scrapes.ms].sort((x, y) => x - y),
+          0.99,
+        ) < 10,
+      ],
     ] as const;
     console.log(`targets: ${targets.map(([name, met]) => `${name} ${met ? 'met' : 'NOT met'}`).join('; ')}`);
   } finally {

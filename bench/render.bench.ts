@@ -15,7 +15,7 @@ import { parseDigest } from '../src/digest/digest.parser.ts';
 import { compileIssue } from '../src/render/issue.compiler.ts';
 import { MessageBuilder } from '../src/render/message.builder.ts';
 import { renderSystemMail } from '../src/render/system-mail.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 
 const FIXTURE = new URL('../tests/fixtures/digests/zh-daily.md', import.meta.url);
 const source = readFileSync(FIXTURE, 'utf8');

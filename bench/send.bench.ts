@@ -18,7 +18,7 @@ import { loadConfig } from '../src/config/config.loader.ts';
 import { IssuesService } from '../src/issues/issues.service.ts';
 import { MessageBuilder } from '../src/render/message.builder.ts';
 import type { IssueTemplate } from '../src/render/render.types.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { freePort } from '../tests/helpers/serve.ts';
 import { fmt, freshMigratedDatabase, runMeasured } from './bench.util.ts';
 

@@ -213,7 +213,9 @@ describe('digestmail bounces watch --imap (Dovecot)', () => {
         claimed_by: 'an earlier watcher',
         result: 'processed',
         detail: '1 event(s)',
-        done_at: new Date(),
+        // Before it stopped: long enough ago that no other watcher can still be moving it.
+        claimed_at: new Date(Date.now() - 3_600_000),
+        done_at: new Date(Date.now() - 3_600_000),
       })
       .execute();
     const thirdMessage = await append(dsnFor(third));
@@ -260,6 +262,35 @@ describe('digestmail bounces watch --imap (Dovecot)', () => {
     expect(messages.filter((m) => m === 'bounce_mailbox_recovered')).toHaveLength(1);
     expect(watcher.output()).not.toContain(dovecot.password);
   });
+
+  it('two watchers on one mailbox take each message once', async () => {
+    const { deliveries } = await seedIssue(
+      database.db,
+      Array.from({ length: 8 }, (_, i) => `shared-${i}@example.net`),
+    );
+    const a = startWatcher(['--folder', 'Shared']);
+    const b = startWatcher(['--folder', 'Shared']);
+    await Promise.all([a.waitForLog('bounce_mailbox_watching'), b.waitForLog('bounce_mailbox_watching')]);
+    const uids: number[] = [];
+    for (const d of deliveries) uids.push((await append(dsnFor(d))).uid);
+    for (const d of deliveries) await ingestedWithin(d, 60_000);
+    await waitFor('every message moved to Shared, once', () =>
+      imap(async (client) =>
+        (await messagesIn(client, 'INBOX')) === 0 &&
+        (await messagesIn(client, 'Shared')) === deliveries.length
+          ? true
+          : undefined,
+      ),
+    );
+    expect([await a.stop(), await b.stop()]).toEqual([0, 0]);
+    const taken = [...a.lines(), ...b.lines()]
+      .filter((l) => l.msg === 'bounce_mail_ingested')
+      .map((l) => Number(l.uid))
+      .sort((x, y) => x - y);
+    expect(taken).toEqual(uids);
+    // Neither saw a failure while the other moved messages from under it.
+    expect([...a.lines(), ...b.lines()].filter((l) => l.msg === 'bounce_mailbox_outage')).toEqual([]);
+  }, 120_000);
 
   it('a server without IDLE is looked at every --poll-seconds, and what arrives is ingested', async () => {
     const quiet = await startDovecot({ withoutIdle: true });

@@ -75,6 +75,8 @@ export async function seedIssue(
       })
       .returning('id')
       .executeTakeFirstOrThrow();
+    // Deliveries have no insert trigger: whoever inserts them writes their count (as enqueue does).
+    await db.insertInto('delivery_counts').values({ issue_id: issue.id, status: 'sent', n: 1 }).execute();
     deliveries.push({
       id: delivery.id,
       email,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDigest } from '../src/digest/digest.parser.ts';
 import { compileIssue } from '../src/render/issue.compiler.ts';
 import { MessageBuilder } from '../src/render/message.builder.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { renderTestConfig } from './fixtures/digests/config.ts';
 import { manyItemsDigest } from './fixtures/digests/generated.ts';
 import { launchChromium } from './helpers/browser.ts';

@@ -93,7 +93,12 @@ describe('a flaky or refusing mail server', () => {
       email: 'news-reader17@example.net',
       delivery_id: failed.id,
       issue_id: id,
+      reason: 'userunknown',
+      status: '5.1.1',
     });
+    expect(status.bounces).toEqual([
+      expect.objectContaining({ reason: 'userunknown', count: 1, hard: true, status: '5.1.1' }),
+    ]);
     const suppression = await db.db
       .selectFrom('suppressions')
       .selectAll()
@@ -102,7 +107,7 @@ describe('a flaky or refusing mail server', () => {
     expect(suppression.reason).toBe('hard_bounce');
   }, 120_000);
 
-  it('a message refused after DATA or a 5.7.1 policy reply at RCPT fails that delivery but suppresses nobody', async () => {
+  it('a message refused after DATA or a 5.7.1 policy reply at RCPT fails that delivery, suppresses nobody, and issue status shows the reason', async () => {
     smtp = await startSmtpServer({
       rejectDataFor: ['news-reader5@example.net'],
       policyRejectAddresses: ['news-reader9@example.net'],
@@ -127,8 +132,22 @@ describe('a flaky or refusing mail server', () => {
     expect(failed[0]!.last_error).toMatch(/smtp\.554: .*content looks like spam/);
     expect(failed[1]!.last_error).toMatch(/smtp\.550: .*5\.7\.1 .*Relay access denied/);
     expect(failed.every((f) => f.attempts === 1)).toBe(true);
-    // Neither is held against the reader: no bounce event, no suppression.
-    expect(await db.db.selectFrom('events').selectAll().execute()).toEqual([]);
+    // Neither is held against the reader: the RCPT refusal is recorded as a soft bounce with its
+    // reason (about our mail, not the address), and nobody is suppressed.
+    const events = await db.db.selectFrom('events').selectAll().execute();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'soft_bounce',
+      email: 'news-reader9@example.net',
+      reason: 'norelaying',
+      status: '5.7.1',
+    });
+    expect(status.bounces).toEqual([
+      expect.objectContaining({ reason: 'norelaying', count: 1, hard: false, status: '5.7.1' }),
+    ]);
+    const table = await runCli(['issue', 'status', String(id)], env);
+    expect(table.stdout).toMatch(/bounce reason\s+n\s+suppressed\s+status\s+latest diagnostic/);
+    expect(table.stdout).toMatch(/norelaying\s+1\s+no\s+5\.7\.1\s+.*Relay access denied/);
     const suppressed = await db.db
       .selectFrom('suppressions')
       .select('email')

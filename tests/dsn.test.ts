@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDsn } from '../src/bounces/dsn.parser.ts';
+import { classifyMail } from '../src/bounces/bounce.classifier.ts';
 import { loadConfig } from '../src/config/config.loader.ts';
 import { MessageBuilder } from '../src/render/message.builder.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { type SeededDelivery, seedIssue, snapshot } from './bounces.seed.ts';
 import { runCli, runCliInProcess } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
@@ -79,26 +79,30 @@ describe('parsing DSNs as real servers send them', () => {
   };
   for (const [file, severity, status] of [
     ['postfix-user-unknown.eml', 'hard', '5.1.1'],
-    ['exim-failed.eml', 'hard', '5.0.0'],
+    ['exim-failed.eml', 'hard', '5.1.1'],
     ['exchange-recipient-not-found.eml', 'hard', '5.1.10'],
     ['gmail-550-5.1.1.eml', 'hard', '5.1.1'],
     ['postfix-mailbox-full-delayed.eml', 'soft', '4.2.2'],
   ] as const) {
     it(`${file}: one ${severity} bounce, status ${status}, with the original Message-ID`, async () => {
-      const report = await parseDsn(dsn(file, d));
-      expect(report.kind).toBe('report');
-      if (report.kind !== 'report') return;
+      const report = await classifyMail(dsn(file, d));
+      expect(report.kind).toBe('bounce');
+      if (report.kind !== 'bounce') return;
       expect(report.recipients).toHaveLength(1);
-      expect(report.recipients[0]).toMatchObject({ email: 'gone@example.net', severity, status });
+      expect(report.recipients[0]).toMatchObject({
+        email: 'gone@example.net',
+        suppresses: severity === 'hard',
+        status,
+      });
       expect(report.originalMessageId).toBe(d.messageId);
       expect(report.envelopeCandidates).toContain(builder.envelopeFrom(d.id));
     });
   }
 
   it('an out-of-office auto-reply is not a bounce', async () => {
-    const report = await parseDsn(dsn('out-of-office.eml', d));
-    expect(report).toMatchObject({ kind: 'not_a_bounce' });
-    if (report.kind === 'not_a_bounce') expect(report.reason).toMatch(/automatic reply/);
+    const report = await classifyMail(dsn('out-of-office.eml', d));
+    expect(report).toMatchObject({ kind: 'autoreply' });
+    if (report.kind === 'autoreply') expect(report.reason).toMatch(/automatic reply/);
   });
 });
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/http/app.ts';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
-import { signConfirm, signUnsubscribe } from '../src/subscriptions/reader-tokens.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { signConfirm, signUnsubscribe } from '../src/core/reader-tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { openForm, postForm, startTestApp, type TestApp, testConfig } from './helpers/http-app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
-import { signPreferences } from '../src/subscriptions/reader-tokens.ts';
+import { signPreferences } from '../src/core/reader-tokens.ts';
 import { openForm, postForm, startTestApp, type TestApp } from './helpers/http-app.ts';
 import { createTestDatabase, type TestDatabase, truncateAll } from './helpers/test-db.ts';
 

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseDigest } from '../src/digest/digest.parser.ts';
 import type { Digest } from '../src/digest/digest.types.ts';
+import { unwrapFlowed } from '../src/render/flowed.text.ts';
 import { compileIssue, fillSlots } from '../src/render/issue.compiler.ts';
 import { compileMjml } from '../src/render/mjml.compiler.ts';
 import type { IssueTemplate } from '../src/render/render.types.ts';
@@ -29,7 +30,7 @@ async function render(
 ): Promise<{ digest: Digest; t: IssueTemplate; html: string; text: string }> {
   const digest = parseDigest(src, name);
   const t = await compileIssue(digest, { config, list });
-  return { digest, t, html: fillSlots(t.html, SAMPLE), text: fillSlots(t.text, SAMPLE) };
+  return { digest, t, html: fillSlots(t.html, SAMPLE), text: unwrapFlowed(fillSlots(t.text, SAMPLE)) };
 }
 
 const cases: [string, () => string][] = [

@@ -8,7 +8,7 @@ import { compileIssue } from '../src/render/issue.compiler.ts';
 import { MessageBuilder, parseVerpAddress } from '../src/render/message.builder.ts';
 import type { IssueTemplate } from '../src/render/render.types.ts';
 import { renderSystemMail } from '../src/render/system-mail.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { renderTestConfig } from './fixtures/digests/config.ts';
 
 const zhDaily = readFileSync(new URL('./fixtures/digests/zh-daily.md', import.meta.url), 'utf8');

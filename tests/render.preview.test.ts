@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, describe, expect, it } from 'vitest';
+import { manyItemsDigest } from './fixtures/digests/generated.ts';
 import { BIN, ROOT, runCliInProcess } from './helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'digestmail-preview-'));
@@ -20,6 +21,22 @@ const zhDaily = join(ROOT, 'tests/fixtures/digests/zh-daily.md');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('digestmail issue preview', () => {
+  it('a 60-item Chinese digest: both HTML sizes are printed, with a warning above 80 % of 102 KB', async () => {
+    const file = join(work, 'sixty.md');
+    writeFileSync(file, manyItemsDigest(60));
+    const result = await runCliInProcess(['issue', 'preview', file, '--out', join(work, 'sixty')], env);
+    expect(result.code).toBe(0);
+    const m = /HTML (\d+\.\d) KB decoded, (\d+\.\d) KB as sent \(base64\)$/m.exec(result.stdout);
+    expect(m, result.stdout).not.toBeNull();
+    const [decoded, sent] = [Number(m![1]), Number(m![2])];
+    // base64 costs a third more and its line breaks, not the near-double of quoted-printable CJK.
+    expect(sent).toBeLessThanOrEqual(Math.ceil((decoded * 78) / 57) + 0.1);
+    expect(decoded).toBeGreaterThan(0.8 * 102);
+    expect(result.stderr).toMatch(
+      /^warning: the HTML is [\d.]+ KB decoded and [\d.]+ KB as sent, over 80 % of the 102 KB at which Gmail clips a message/m,
+    );
+  });
+
   it('writes index.html, index.txt and the full message.eml, and prints their paths', async () => {
     const out = join(work, 'zh');
     const result = await runCliInProcess(
@@ -34,7 +51,9 @@ describe('digestmail issue preview', () => {
       join(out, 'index.txt'),
       join(out, 'message.eml'),
     ]);
-    expect(lines[3]).toMatch(/^6 items, zh-CN, HTML \d+\.\d KB$/);
+    expect(lines[3]).toMatch(
+      /^6 items, zh-CN, HTML \d+\.\d KB decoded, \d+\.\d KB as sent \((base64|quoted-printable)\)$/,
+    );
 
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     expect(html).toContain('韩梅梅，你好！');

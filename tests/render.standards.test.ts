@@ -6,10 +6,12 @@ import { simpleParser } from 'mailparser';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseDigest } from '../src/digest/digest.parser.ts';
 import { compileIssue } from '../src/render/issue.compiler.ts';
-import { MessageBuilder, parseVerpAddress } from '../src/render/message.builder.ts';
+import { htmlPartSizes, MessageBuilder, parseVerpAddress } from '../src/render/message.builder.ts';
 import type { IssueTemplate } from '../src/render/render.types.ts';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { renderSystemMail } from '../src/render/system-mail.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { renderTestConfig } from './fixtures/digests/config.ts';
+import { manyItemsDigest } from './fixtures/digests/generated.ts';
 
 /**
  * What strict outside tools say about the messages we build (issue 11, points 12–17): an independent
@@ -205,3 +207,200 @@ describe('header syntax', () => {
     expect(() => builderWith({ BOUNCE_ADDRESS: `${'b'.repeat(40)}@mail.example.org` })).not.toThrow();
   });
 });
+
+/**
+ * The text/plain part as Python's strict parser sees it: Content-Type parameters and the payload
+ * with the transfer encoding undone (but not the flowed format, so real line lengths show).
+ */
+function strictTextPart(raw: Buffer): { params: Record<string, string>; lines: string[] } {
+  const out = python(
+    [
+      'import email, json, sys',
+      'from email import policy',
+      'm = email.message_from_binary_file(sys.stdin.buffer, policy=policy.strict)',
+      'p = next(x for x in m.walk() if x.get_content_type() == "text/plain")',
+      'print(json.dumps({"params": dict(p["Content-Type"].params), "text": p.get_payload(decode=True).decode("utf-8")}))',
+    ].join('\n'),
+    raw,
+  );
+  const { params, text } = JSON.parse(out) as { params: Record<string, string>; text: string };
+  return { params, lines: text.split(/\r\n|\n/) };
+}
+
+/** A line allowed past 78 characters: nothing but one URL (and a flowed line's trailing space). */
+const URL_ONLY = /^\s*(?:https?:\/\/|mailto:)\S+ ?$/;
+
+describe('the text part', () => {
+  const sources: [string, string][] = [
+    ['zh-daily', zhDaily],
+    ['en-weekly', readFileSync(new URL('./fixtures/digests/en-weekly.md', import.meta.url), 'utf8')],
+    ...['2026-11-30-ai-daily.md', '2026-11-30-tech-weekly.md'].map((f): [string, string] => [
+      f,
+      readFileSync(new URL(`../examples/digests/${f}`, import.meta.url), 'utf8'),
+    ]),
+  ];
+
+  it.each(sources)(
+    '%s: format=flowed, no line over 78 characters but a bare URL, and a flowed reader gets the paragraphs back',
+    async (name, source) => {
+      const digest = parseDigest(source, `${name}.md`);
+      const issueTemplate = await compileIssue(digest, { config: renderTestConfig(), list: LIST });
+      const { builder } = builderWith();
+      const message = builder.build(
+        { id: 7, template: issueTemplate, list: LIST },
+        {
+          email: 'reader@example.com',
+          name: 'Alexandra Konstantinopoulou-Papadimitriou',
+          subscriberId: 1,
+          deliveryId: 1,
+        },
+      );
+      const { params, lines } = strictTextPart(message.raw);
+      expect(params.format).toBe('flowed');
+      expect(params.delsp).toBe('yes');
+      const long = lines.filter((l) => l.length > 78 && !URL_ONLY.test(l));
+      expect(long).toEqual([]);
+      // Every URL is whole on one line.
+      for (const item of digest.items)
+        if (item.url) expect(lines.some((l) => l.includes(item.url!))).toBe(true);
+
+      // mailparser undoes format=flowed: every paragraph of the digest is back in one piece.
+      const parsed = await simpleParser(message.raw);
+      const text = parsed.text ?? '';
+      for (const item of digest.items) {
+        for (const line of (item.summaryText ?? '').split('\n')) expect(text).toContain(line.trim());
+        expect(text).toContain(item.headline);
+      }
+      expect(text).toContain(builder.links({ id: 7, list: LIST }, { subscriberId: 1 }).unsubscribeUrl);
+    },
+  );
+});
+
+describe("Python's strict email parser", () => {
+  it('reads issue, test and transactional messages without a single defect', async () => {
+    const { builder } = builderWith({
+      VERP: 'true',
+      REPLY_TO: 'Editors: "The Desk" <desk@example.org>',
+      MAIL_FROM: '晨读科技 · 人工智能与前沿技术每日精选简报编辑部 <news@example.org>',
+    });
+    const mail = await renderSystemMail('confirm', {
+      lang: 'zh-CN',
+      listNames: ['AI 日报'],
+      name: '李雷',
+      actionUrl: `https://news.example.org/confirm/${'x'.repeat(140)}`,
+      config: renderTestConfig(),
+    });
+    const messages = [
+      builder.build(
+        { id: 7, template, list: LIST },
+        { email: 'r@example.com', name: '张三', subscriberId: 1, deliveryId: 9 },
+      ),
+      builder.build(
+        { id: 7, template, list: LIST },
+        { email: 'r@example.com', name: null, subscriberId: 1 },
+        { test: true },
+      ),
+      builder.buildTransactional({ to: 'lilei@example.com', ...mail, kind: 'confirm' }),
+    ];
+    for (const message of messages) {
+      const report = JSON.parse(
+        python(
+          [
+            'import email, json, sys',
+            'from email import policy',
+            'm = email.message_from_binary_file(sys.stdin.buffer, policy=policy.strict)',
+            'defects = [type(d).__name__ for p in m.walk() for d in p.defects]',
+            'for k, v in m.items(): defects += [type(d).__name__ for d in getattr(v, "defects", ())]',
+            'parts = [(p.get_content_type(), p.get("Content-Transfer-Encoding"), p.get_content_charset()) for p in m.walk()]',
+            'text = next(p for p in m.walk() if p.get_content_type() == "text/plain").get_content()',
+            'print(json.dumps({"defects": defects, "parts": parts, "subject": str(m["Subject"]), "text": text}))',
+          ].join('\n'),
+          message.raw,
+        ),
+      ) as { defects: string[]; parts: string[][]; subject: string; text: string };
+      expect(report.defects).toEqual([]);
+      expect(report.parts.map((p) => p[0])).toEqual(['multipart/alternative', 'text/plain', 'text/html']);
+      expect(report.parts.slice(1).every((p) => p[2] === 'utf-8')).toBe(true);
+      expect(report.subject.length).toBeGreaterThan(0);
+    }
+    // The confirmation text is flowed as well, and its long link is whole on one line.
+    const { lines, params } = strictTextPart(messages[2]!.raw);
+    expect(params.format).toBe('flowed');
+    expect(lines.filter((l) => l.length > 78 && !URL_ONLY.test(l))).toEqual([]);
+    expect(lines.some((l) => l.includes(`/confirm/${'x'.repeat(140)}`))).toBe(true);
+  });
+});
+
+describe('transfer encoding and size on the wire', () => {
+  it('a 60-item Chinese issue goes out base64 (not quoted-printable at ~9 bytes a character), and its sizes are reported', async () => {
+    const digest = parseDigest(manyItemsDigest(60), 'sixty.md');
+    const big = await compileIssue(digest, { config: renderTestConfig(), list: LIST });
+    const { builder } = builderWith();
+    const issue = { id: 7, template: big, list: LIST };
+    const recipient = { email: 'reader@example.com', name: '张三', subscriberId: 1, deliveryId: 2 };
+    const message = builder.build(issue, recipient);
+    const sizes = htmlPartSizes(message.raw);
+    const personal = builder.personalise(issue, recipient);
+    // The decoded size is the HTML itself (line breaks as CRLF, as MIME has them); as sent, base64
+    // adds a third and its line breaks, no more.
+    expect(sizes.decoded).toBe(Buffer.byteLength(personal.html.replace(/\n$/, '').replace(/\n/g, '\r\n')));
+    expect(sizes.sent).toBeLessThanOrEqual(Math.ceil(sizes.decoded / 57) * 78);
+    expect(sizes.encoding).toBe('base64');
+    const { parts } = strictParts(message.raw);
+    expect(parts).toEqual([
+      ['text/plain', 'base64'],
+      ['text/html', 'base64'],
+    ]);
+    // And the reader still gets exactly the HTML and text.
+    const parsed = await simpleParser(message.raw);
+    expect(parsed.html).toBe(personal.html.replace(/\n$/, ''));
+    expect(parsed.text?.trimEnd()).toBe(personal.text.trimEnd());
+  });
+
+  it('an English issue stays quoted-printable, the smaller of the two for mostly-ASCII text', async () => {
+    const en = readFileSync(new URL('./fixtures/digests/en-weekly.md', import.meta.url), 'utf8');
+    const compiled = await compileIssue(parseDigest(en, 'en-weekly.md'), {
+      config: renderTestConfig(),
+      list: LIST,
+    });
+    const { builder } = builderWith();
+    const message = builder.build(
+      { id: 7, template: compiled, list: LIST },
+      { email: 'reader@example.com', name: 'Ann', subscriberId: 1, deliveryId: 2 },
+    );
+    const sizes = htmlPartSizes(message.raw);
+    expect(sizes.encoding).toBe('quoted-printable');
+    expect(sizes.sent).toBeLessThan(Math.ceil(sizes.decoded / 57) * 78);
+    expect(strictParts(message.raw).parts.map((p) => p[1])).toEqual(['quoted-printable', 'quoted-printable']);
+  });
+
+  it('confirmation mail in Chinese picks base64 per part too', async () => {
+    const { builder } = builderWith();
+    const mail = await renderSystemMail('confirm', {
+      lang: 'zh-CN',
+      listNames: ['AI 日报'],
+      name: '李雷',
+      actionUrl: 'https://news.example.org/confirm/abc',
+      config: renderTestConfig(),
+    });
+    const message = builder.buildTransactional({ to: 'lilei@example.com', ...mail, kind: 'confirm' });
+    const sizes = htmlPartSizes(message.raw);
+    expect(sizes.sent).toBeLessThanOrEqual(Math.ceil(sizes.decoded / 57) * 78);
+    const parsed = await simpleParser(message.raw);
+    expect(parsed.html).toBe(mail.html);
+  });
+});
+
+/** Content type and transfer encoding of each leaf part, as Python's strict parser reads them. */
+function strictParts(raw: Buffer): { parts: [string, string][] } {
+  const out = python(
+    [
+      'import email, json, sys',
+      'from email import policy',
+      'm = email.message_from_binary_file(sys.stdin.buffer, policy=policy.strict)',
+      'print(json.dumps([[p.get_content_type(), str(p["Content-Transfer-Encoding"])] for p in m.walk() if not p.is_multipart()]))',
+    ].join('\n'),
+    raw,
+  );
+  return { parts: JSON.parse(out) as [string, string][] };
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.loader.ts';
-import { DeliveryScheduler } from '../src/delivery/delivery.scheduler.ts';
+import { DeliveryScheduler } from '../src/issues/issues.scheduler.ts';
 import { IssuesService } from '../src/issues/issues.service.ts';
 import { runCliInProcess } from './helpers/cli.ts';
 import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';

@@ -3,6 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.loader.ts';
 import { DeliveryWorker } from '../src/delivery/deliveries.worker.ts';
 import { messageBuilderFor } from '../src/delivery/worker.runtime.ts';
+import { IssueLifecycle } from '../src/issues/issues.lifecycle.ts';
 import { IssuesService } from '../src/issues/issues.service.ts';
 import { createTransport } from '../src/transports/transport.factory.ts';
 import { runCliInProcess } from './helpers/cli.ts';
@@ -90,6 +91,7 @@ describe('the send pipeline across issues and faults', () => {
       config,
       transport,
       build: messageBuilderFor(config),
+      issues: new IssueLifecycle(db.db),
       log: (event) => events.push(event),
       idleMs: 50,
     });

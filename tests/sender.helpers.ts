@@ -94,6 +94,7 @@ export async function issueStatus(env: Record<string, string>, id: number) {
     status: string;
     pause_reason: string | null;
     counts: Record<string, number>;
+    bounces: { reason: string; count: number; hard: boolean; status: string; diagnostic: string }[];
   };
 }
 

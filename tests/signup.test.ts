@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { signConfirm } from '../src/subscriptions/reader-tokens.ts';
+import { signConfirm } from '../src/core/reader-tokens.ts';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
 import { RateLimitRepository } from '../src/subscriptions/rate-limit.repository.ts';
 import { openForm, postForm, startTestApp, type TestApp } from './helpers/http-app.ts';

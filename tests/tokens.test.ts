@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TokenSigner } from '../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 
 const signer = new TokenSigner('k'.repeat(64));
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BODY_LIMIT } from '../src/http/app.ts';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
-import { signUnsubscribe } from '../src/subscriptions/reader-tokens.ts';
+import { signUnsubscribe } from '../src/core/reader-tokens.ts';
 import { openForm, postForm, startTestApp, type TestApp } from './helpers/http-app.ts';
 import { createTestDatabase, type TestDatabase, truncateAll } from './helpers/test-db.ts';
 

@@ -53,6 +53,23 @@ const MAY_BECOME: Record<'delivered' | 'bounced' | 'complained', readonly Delive
   complained: ['sending', 'sent', 'delivered', 'bounced'],
 };
 
+/** Soft-bounce reasons about the recipient's mailbox, the only ones the soft-bounce limit counts. */
+const MAILBOX_REASONS = ['mailboxfull', 'suspend', 'exceedlimit', 'undefined'];
+
+/** One bounce or complaint as `bounces ls` shows it. */
+export interface BounceEventRow {
+  id: number;
+  occurredAt: Date;
+  type: string;
+  source: string;
+  email: string | null;
+  issueId: number | null;
+  deliveryId: number | null;
+  reason: string | null;
+  status: string | null;
+  diagnostic: string | null;
+}
+
 /** Records bounce, complaint and delivery events; updates deliveries, subscriptions and suppressions. */
 export class BouncesRepository {
   constructor(private readonly db: Kysely<Database> | Transaction<Database>) {}
@@ -61,6 +78,50 @@ export class BouncesRepository {
   async transaction<T>(work: (repo: BouncesRepository) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return work(this);
     return this.db.transaction().execute((trx) => work(new BouncesRepository(trx)));
+  }
+
+  /** The newest bounce and complaint events, optionally of one issue or one reason. */
+  async recentBounces(filter: {
+    issueId?: number;
+    reason?: string;
+    limit: number;
+  }): Promise<BounceEventRow[]> {
+    let query = this.db
+      .selectFrom('events')
+      .select([
+        'id',
+        'occurred_at',
+        'type',
+        'source',
+        'email',
+        'issue_id',
+        'delivery_id',
+        'reason',
+        'status',
+        'diagnostic',
+        'detail',
+      ])
+      .where('type', 'in', ['hard_bounce', 'soft_bounce', 'complaint']);
+    if (filter.issueId !== undefined) query = query.where('issue_id', '=', filter.issueId);
+    if (filter.reason !== undefined) query = query.where('reason', '=', filter.reason);
+    const rows = await query
+      .orderBy('occurred_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(filter.limit)
+      .execute();
+    return rows.map((r) => ({
+      id: Number(r.id),
+      occurredAt: new Date(r.occurred_at as unknown as string),
+      type: r.type,
+      source: r.source,
+      email: r.email,
+      issueId: r.issue_id,
+      deliveryId: r.delivery_id === null ? null : Number(r.delivery_id),
+      reason: r.reason,
+      status: r.status,
+      // Rows from before reasons were recorded keep their words in `detail`.
+      diagnostic: r.diagnostic ?? r.detail,
+    }));
   }
 
   /** Forgets SNS message ids received more than `ms` ago; returns how many. */
@@ -125,6 +186,10 @@ export class BouncesRepository {
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('email', '=', event.email)
       .where('type', '=', 'soft_bounce')
+      // Only soft bounces about the mailbox (full, disabled, over its limit) add up to a suppression;
+      // a block, a spam verdict or a policy rejection is about our mail and never counts against the
+      // reader. Rows from before reasons were recorded count as before.
+      .where((eb) => eb.or([eb('reason', 'is', null), eb('reason', 'in', MAILBOX_REASONS)]))
       .where('occurred_at', '>', sql<Date>`now() - make_interval(days => ${thresholds.softBounceDays})`)
       .executeTakeFirstOrThrow();
     if (Number(recent.n) >= thresholds.softBounceLimit) {
@@ -160,7 +225,7 @@ export class BouncesRepository {
   }
 
   /**
-   * One event in one round trip, through the function of migration 041 (whose comment lists the
+   * One event in one round trip, through the function of migrations 041 and 120 (whose comments list the
    * steps): remember the SNS message when given, record the event, move the delivery forward,
    * suppress for a hard bounce or a complaint, unsubscribe a complainer everywhere. A known SNS message
    * or a known event changes nothing.
@@ -168,7 +233,11 @@ export class BouncesRepository {
   private async applyEventStatement(event: MailEvent, sns: SnsRef | undefined): Promise<EventRow> {
     const next = event.final === false ? null : NEXT_STATUS[event.type];
     const suppressAs =
-      event.type === 'hard_bounce' ? 'hard_bounce' : event.type === 'complaint' ? 'complaint' : null;
+      event.type === 'complaint'
+        ? 'complaint'
+        : event.type === 'hard_bounce' && event.suppress !== false
+          ? 'hard_bounce'
+          : null;
     const result = await sql<EventRow>`
       select r_fresh as fresh, r_recorded as recorded, r_delivery_id as delivery_id,
              r_issue_id as issue_id, r_suppressed as suppressed
@@ -178,7 +247,8 @@ export class BouncesRepository {
         ${event.deliveryId ?? null}::bigint, ${event.providerMessageId ?? null}::text, ${event.messageId ?? null}::text,
         ${event.detail.slice(0, 1000)}::text, ${JSON.stringify(event.payload ?? {})}::jsonb,
         ${event.occurredAt}::timestamptz, ${next}::text, ${next ? [...MAY_BECOME[next]] : []}::text[],
-        ${suppressAs}::text
+        ${suppressAs}::text, ${event.classified?.reason ?? null}::text, ${event.classified?.status ?? null}::text,
+        ${event.classified?.diagnostic ?? null}::text
       )`.execute(this.db);
     return result.rows[0]!;
   }

@@ -1,8 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/db.types.ts';
-import { BouncesRepository } from './bounces.repository.ts';
+import { BOUNCE_REASONS, isBounceReason } from '../core/bounce-reason.ts';
+import { invalid } from '../core/errors.ts';
+import { type BounceEventRow, BouncesRepository } from './bounces.repository.ts';
 import type { BounceThresholds, EventOutcome, MailEvent } from './bounces.types.ts';
-import { type DsnReport, parseDsn } from './dsn.parser.ts';
+import { classifyMail } from './bounce.classifier.ts';
 import { fetchHttps } from './https.fetcher.ts';
 import { parseSesNotification } from './ses-events.parser.ts';
 import { REPLAY_WINDOW_MS, rejected, type SnsVerifier } from './sns.verifier.ts';
@@ -80,6 +82,24 @@ export class BouncesService {
     return { result: 'processed', messageId: message.MessageId, kind: parsed.kind, events };
   }
 
+  /**
+   * The newest bounces and complaints, newest first (`bounces ls`, the console). A reason outside
+   * the taxonomy is a user mistake, told with the list of reasons.
+   */
+  async recentBounces(filter: {
+    issueId?: number;
+    reason?: string;
+    limit?: number;
+  }): Promise<BounceEventRow[]> {
+    if (filter.reason !== undefined && !isBounceReason(filter.reason)) {
+      throw invalid(
+        'bounces.unknown_reason',
+        `unknown reason "${filter.reason}"; one of: ${BOUNCE_REASONS.join(', ')}`,
+      );
+    }
+    return this.repo.recentBounces({ ...filter, limit: filter.limit ?? 50 });
+  }
+
   /** Drops remembered SNS message ids that no replay could use any more (their timestamp is too old). */
   forgetOldSnsMessages(): Promise<number> {
     return this.repo.forgetSnsMessagesOlderThan(REPLAY_WINDOW_MS);
@@ -87,64 +107,107 @@ export class BouncesService {
 
   /**
    * Applies one mail that arrived at the bounce address (whatever delivered it: the MTA pipe, a
-   * maildir, the IMAP watcher). Only a DSN that we can tie to one of our deliveries (through its signed
-   * VERP address or the original Message-ID it returns) counts: anyone can send mail to the bounce
-   * address, and an unsigned claim that "x bounced" must not suppress x.
+   * maildir, the IMAP watcher). The classifier reads it (RFC 3464 DSN, plain-text bounce, RFC 5965
+   * complaint report, auto-reply); only what we can tie to one of our deliveries (through its signed
+   * VERP address or the original Message-ID it returns) counts, and it only ever acts on that
+   * delivery's address: anyone can send mail to the bounce address, and an unsigned claim that "x
+   * bounced" must not suppress x.
    */
   async ingestMail(raw: Buffer): Promise<MailOutcome> {
-    const report = await parseDsn(raw);
-    if (report.kind === 'not_a_bounce') return { result: 'not_a_bounce', reason: report.reason };
-    const bounces = report.recipients.filter((r) => r.severity !== 'none');
-    if (bounces.length === 0) {
-      return { result: 'not_a_bounce', reason: 'a delivery report with no failed or delayed recipient' };
-    }
-    const deliveryId = this.verpDeliveryId(report);
+    const mail = await classifyMail(raw);
+    if (mail.kind === 'not_a_bounce') return { result: 'not_a_bounce', reason: mail.reason };
+    if (mail.kind === 'autoreply') return { result: 'not_a_bounce', reason: `${mail.reason}, not a bounce` };
+    const deliveryId = this.verpDeliveryId(mail.envelopeCandidates);
     const delivery = await this.repo.findDelivery({
       ...(deliveryId !== undefined ? { deliveryId } : {}),
-      ...(report.originalMessageId ? { messageId: report.originalMessageId } : {}),
+      ...(mail.originalMessageId ? { messageId: mail.originalMessageId } : {}),
     });
     if (!delivery) {
       return {
         result: 'unmatched',
-        reason: `no delivery of ours matches this report (VERP address ${deliveryId === undefined ? 'absent or invalid' : `for delivery ${deliveryId} unknown`}, Message-ID ${report.originalMessageId ?? 'absent'})`,
+        reason: `no delivery of ours matches this ${mail.kind === 'complaint' ? 'complaint' : 'report'} (VERP address ${deliveryId === undefined ? 'absent or invalid' : `for delivery ${deliveryId} unknown`}, Message-ID ${mail.originalMessageId ?? 'absent'})`,
       };
     }
+    const email = delivery.email;
+    if (email === null) {
+      // The reader was erased: the delivery keeps its Message-ID, but there is nobody left to act on,
+      // and the address the report names is not proven to be anyone's.
+      return {
+        result: 'unmatched',
+        reason: `delivery ${delivery.id} has no address any more (its reader was erased)`,
+      };
+    }
+
+    if (mail.kind === 'complaint') {
+      // Feedback loops often redact the recipient; when they do name one, it must be ours.
+      if (mail.recipients.length > 1 && !mail.recipients.includes(email)) {
+        return {
+          result: 'unmatched',
+          reason: `the complaint does not name ${email}, the recipient of delivery ${delivery.id}`,
+        };
+      }
+      const event: MailEvent = {
+        type: 'complaint',
+        source: 'dsn',
+        externalId: `arf:${mail.reportId}:${email}`,
+        email,
+        deliveryId: delivery.id,
+        detail: `complaint (${mail.feedbackType}) by feedback report`,
+        classified: { reason: 'feedback', status: '', diagnostic: `Feedback-Type: ${mail.feedbackType}` },
+        occurredAt: new Date(),
+        payload: { reportId: mail.reportId, feedbackType: mail.feedbackType },
+      };
+      const outcomes = await this.repo.applyNotification(undefined, [event], this.thresholds);
+      return { result: 'processed', events: outcomes === 'duplicate' ? [] : outcomes };
+    }
+
     // One delivery is one recipient. With one failed recipient in the report it is that delivery's
-    // address (whatever the remote server calls it); with several, only the matching one is ours.
+    // address (whatever the remote server calls it: an alias, a forward); with several, only the one
+    // that is the delivery's address is ours.
     const ours =
-      bounces.length === 1 || delivery.email === null
-        ? bounces
-        : bounces.filter((r) => r.email === delivery.email);
+      mail.recipients.length === 1 ? mail.recipients : mail.recipients.filter((r) => r.email === email);
     if (ours.length === 0) {
       return {
         result: 'unmatched',
-        reason: `the report does not name ${delivery.email}, the recipient of delivery ${delivery.id}`,
+        reason: `the report does not name ${email}, the recipient of delivery ${delivery.id}`,
       };
     }
     const events: MailEvent[] = ours.map((r) => ({
-      type: r.severity === 'hard' ? 'hard_bounce' : 'soft_bounce',
+      type: r.suppresses ? 'hard_bounce' : 'soft_bounce',
       source: 'dsn',
       // Servers repeat "still trying" warnings every few hours; they count once per delivery.
       externalId:
         r.action === 'delayed'
-          ? `dsn:delayed:${delivery.id}:${r.email}`
-          : `dsn:${report.reportId}:${r.email}:${r.action}`,
+          ? `dsn:delayed:${delivery.id}:${email}`
+          : `dsn:${mail.reportId}:${email}:${r.action}`,
       final: r.action !== 'delayed',
-      email: delivery.email ?? r.email,
+      email,
       deliveryId: delivery.id,
-      detail: [`${r.action} ${r.status}`.trim(), r.diagnostic, `(reported by ${report.reportingMta})`]
+      detail: [
+        `${r.reason}: ${r.action} ${r.status}`.trim(),
+        r.diagnostic,
+        `(reported by ${mail.reportingMta})`,
+      ]
         .filter(Boolean)
-        .join(' '),
+        .join(' ')
+        .slice(0, 1000),
+      classified: { reason: r.reason, status: r.status, diagnostic: r.diagnostic },
+      suppress: r.suppresses,
       occurredAt: new Date(),
-      payload: { reportId: report.reportId, reportingMta: report.reportingMta, recipient: r },
+      payload: {
+        reportId: mail.reportId,
+        reportingMta: mail.reportingMta,
+        format: mail.format,
+        recipient: r,
+      },
     }));
     const outcomes = await this.repo.applyNotification(undefined, events, this.thresholds);
     return { result: 'processed', events: outcomes === 'duplicate' ? [] : outcomes };
   }
 
-  private verpDeliveryId(report: DsnReport): number | undefined {
+  private verpDeliveryId(envelopeCandidates: string[]): number | undefined {
     if (!this.resolveVerp) return undefined;
-    for (const address of report.envelopeCandidates) {
+    for (const address of envelopeCandidates) {
       const id = this.resolveVerp(address);
       if (id !== undefined) return id;
     }

@@ -1,3 +1,4 @@
+import type { BounceReason } from '../core/bounce-reason.ts';
 import type { EventSource, EventType } from '../db/db.types.ts';
 
 /**
@@ -21,6 +22,13 @@ export interface MailEvent {
   messageId?: string;
   /** Human-readable reason: the bounce type and subtype, the SMTP status and diagnostic. */
   detail: string;
+  /** What the classifier found (bounces and complaints): the reason, status and remote words. */
+  classified?: { reason: BounceReason; status: string; diagnostic: string };
+  /**
+   * Suppress the address for this event: a hard bounce whose reason is about the address, or a
+   * complaint. A soft bounce never does (only the soft-bounce limit may).
+   */
+  suppress?: boolean;
   /**
    * False for a warning that the provider is still trying (a DSN with Action: delayed): it counts as a
    * soft bounce but leaves the delivery's status alone, since the message may still arrive.

@@ -9,8 +9,10 @@ export interface ImapMessageKey {
 }
 
 /**
- * `mine`: this watcher may ingest the message now. `done`: it was ingested before (move it, nothing
- * more). `busy`: another watcher is ingesting it right now (leave it to that one).
+ * `mine`: this watcher may ingest the message now. `done`: it was ingested before, by this watcher or
+ * long enough ago that whoever did has had time to move it (move it, nothing more). `busy`: another
+ * watcher is ingesting or moving it right now (leave it to that one: two MOVEs of one message at
+ * once can leave two copies in the folder).
  */
 export type ImapClaim = 'mine' | 'done' | 'busy';
 
@@ -50,12 +52,20 @@ export class ImapMessagesRepository {
     if (taken) return 'mine';
     const row = await this.db
       .selectFrom('imap_messages')
-      .select('state')
+      .select((eb) => [
+        'state',
+        eb
+          .or([
+            eb('claimed_by', '=', owner),
+            eb('done_at', '<', sql<Date>`now() - make_interval(secs => ${staleSeconds})`),
+          ])
+          .as('settled'),
+      ])
       .where('mailbox', '=', key.mailbox)
       .where('uid_validity', '=', key.uidValidity)
       .where('uid', '=', key.uid)
       .executeTakeFirst();
-    return row?.state === 'done' ? 'done' : 'busy';
+    return row?.state === 'done' && row.settled ? 'done' : 'busy';
   }
 
   /** Marks a claimed message ingested, with the outcome in a word and a line. */
@@ -78,6 +88,16 @@ export class ImapMessagesRepository {
       .where('uid', '=', key.uid)
       .where('state', '=', 'claimed')
       .where('claimed_by', '=', owner)
+      .execute();
+  }
+
+  /** Drops what was remembered of the mailbox's ingested messages more than `days` ago. */
+  async forgetDoneBefore(mailbox: string, days: number): Promise<void> {
+    await this.db
+      .deleteFrom('imap_messages')
+      .where('mailbox', '=', mailbox)
+      .where('state', '=', 'done')
+      .where('done_at', '<', sql<Date>`now() - make_interval(days => ${days})`)
       .execute();
   }
 }

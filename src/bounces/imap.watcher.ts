@@ -104,11 +104,16 @@ export interface ImapWatcherOptions {
   /** First wait after a failure; doubled after each further failure up to `maxBackoffMs`. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** A claim older than this belongs to a watcher that died: another may take the message. */
+  /**
+   * A claim older than this belongs to a watcher that died: another may take the message. So does a
+   * message ingested that long ago and still not moved.
+   */
   staleClaimSeconds?: number;
 }
 
 const ONE_MINUTE = 60_000;
+const STOP_GRACE_MS = 5000;
+const KEEP_DONE_DAYS = 90;
 
 export class ImapWatcher {
   private readonly mailbox: ImapMailbox;
@@ -152,11 +157,17 @@ export class ImapWatcher {
     await first;
   }
 
-  /** Leaves IDLE, finishes the message in hand, logs out. */
+  /**
+   * Leaves IDLE, finishes the message in hand, logs out. A connection attempt or a command that
+   * hangs (an unanswering server) is cut after a few seconds, so a stopping process never waits for
+   * a network timeout.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     this.wake();
+    const cut = setTimeout(() => this.client?.close(), STOP_GRACE_MS);
     await this.running;
+    clearTimeout(cut);
   }
 
   private wake(): void {
@@ -247,9 +258,13 @@ export class ImapWatcher {
 
   private async prepare(client: ImapFlow): Promise<void> {
     // Created before anything is taken, so a message is never ingested and then left unmovable.
-    const found = await client.list();
-    if (!found.some((box) => box.path === this.folder)) await client.mailboxCreate(this.folder);
+    // STATUS, not LIST: imapflow adds the server's namespace prefix (`INBOX.Processed` on Courier
+    // or Cyrus) to both, and not every server answers an existing folder's CREATE with ALREADYEXISTS.
+    const exists = await client.status(this.folder, { messages: true }).catch(() => false as const);
+    if (!exists) await client.mailboxCreate(this.folder);
     await client.mailboxOpen(this.mailbox.path);
+    // Rows are needed only while their message may still be in the mailbox; months later, none is.
+    await this.repo.forgetDoneBefore(this.key, KEEP_DONE_DAYS);
   }
 
   /** Takes what is there, then waits for the server's push (or the poll timer), until stopped. */

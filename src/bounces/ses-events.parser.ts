@@ -1,5 +1,6 @@
 import { invalid } from '../core/errors.ts';
 import { checkEmail } from '../core/email-address.ts';
+import { classifySesBounce } from './bounce.classifier.ts';
 import type { MailEvent } from './bounces.types.ts';
 
 /**
@@ -57,19 +58,31 @@ export function parseSesNotification(message: string, snsMessageId: string): Par
     const bounce = object(record.bounce, 'bounce');
     const bounceType = text(bounce.bounceType) ?? 'Undetermined';
     const subType = text(bounce.bounceSubType) ?? 'Undetermined';
-    const type = bounceType === 'Permanent' ? 'hard_bounce' : 'soft_bounce';
     const feedbackId = text(bounce.feedbackId) ?? snsMessageId;
     const occurredAt = date(bounce.timestamp) ?? date(mail.timestamp) ?? new Date();
     return {
       kind,
-      events: recipients(bounce.bouncedRecipients).map((r) => ({
-        ...base,
-        type,
-        email: r.email,
-        externalId: `ses:bounce:${feedbackId}:${r.email}`,
-        detail: [`${bounceType}/${subType}`, r.status, r.diagnosticCode].filter(Boolean).join(' '),
-        occurredAt,
-      })),
+      events: recipients(bounce.bouncedRecipients).map((r) => {
+        // The same taxonomy as bounce mail: a Permanent bounce suppresses only when it is about the
+        // address (SES says Permanent for a spam block too).
+        const c = classifySesBounce({ bounceType, subType, status: r.status, diagnostic: r.diagnosticCode });
+        return {
+          ...base,
+          type: c.suppresses ? ('hard_bounce' as const) : ('soft_bounce' as const),
+          email: r.email,
+          externalId: `ses:bounce:${feedbackId}:${r.email}`,
+          detail: [`${c.reason}: ${bounceType}/${subType}`, r.status, r.diagnosticCode]
+            .filter(Boolean)
+            .join(' '),
+          classified: {
+            reason: c.reason,
+            status: c.status,
+            diagnostic: r.diagnosticCode ?? `${bounceType}/${subType}`,
+          },
+          suppress: c.suppresses,
+          occurredAt,
+        };
+      }),
     };
   }
 
@@ -86,6 +99,7 @@ export function parseSesNotification(message: string, snsMessageId: string): Par
         email: r.email,
         externalId: `ses:complaint:${feedbackId}:${r.email}`,
         detail: `complaint (${feedbackType})`,
+        classified: { reason: 'feedback' as const, status: '', diagnostic: `complaint (${feedbackType})` },
         occurredAt,
       })),
     };

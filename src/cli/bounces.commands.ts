@@ -20,6 +20,7 @@ import { forTerminal } from '../core/terminal.text.ts';
 import type { Database } from '../db/db.types.ts';
 import { parseVerpAddress } from '../render/message.builder.ts';
 import { withContext } from './cli.context.ts';
+import { table } from './cli.output.ts';
 
 /** The bounce service as every mail input uses it (pipe, maildir, IMAP). */
 export function bounceMailIngester(
@@ -86,6 +87,55 @@ export function registerBounceCommands(program: Command): void {
         }
         for (const e of (outcome as Extract<MailOutcome, { result: 'processed' }>).events)
           console.log(forTerminal(describe(e)));
+      });
+    });
+
+  bounces
+    .command('ls')
+    .description("recent bounces and complaints with their reason, status and the remote server's words")
+    .option('--issue <id>', 'only those of this issue')
+    .option('--reason <reason>', 'only this reason (userunknown, mailboxfull, blocked, spamdetected…)')
+    .option('--limit <n>', 'how many, newest first', '50')
+    .option('--json', 'one JSON array instead of a table')
+    .action(async (options: { issue?: string; reason?: string; limit: string; json?: boolean }) => {
+      const issueId = options.issue === undefined ? undefined : positive(options.issue, '--issue');
+      const limit = positive(options.limit, '--limit');
+      await withContext(async ({ db }) => {
+        const service = new BouncesService(db, { softBounceLimit: 0, softBounceDays: 0 });
+        const rows = await service.recentBounces({
+          ...(issueId !== undefined ? { issueId } : {}),
+          ...(options.reason !== undefined ? { reason: options.reason } : {}),
+          limit,
+        });
+        // Addresses and diagnostics come from strangers' mail servers: stripped for the terminal.
+        const safe = rows.map((r) => ({
+          ...r,
+          email: r.email === null ? null : forTerminal(r.email),
+          diagnostic: r.diagnostic === null ? null : forTerminal(r.diagnostic),
+          status: r.status === null ? null : forTerminal(r.status),
+        }));
+        if (options.json) {
+          console.log(JSON.stringify(safe, null, 2));
+          return;
+        }
+        if (safe.length === 0) {
+          console.log('no bounces');
+          return;
+        }
+        console.log(
+          table(
+            ['when', 'issue', 'address', 'type', 'reason', 'status', 'diagnostic'],
+            safe.map((r) => [
+              r.occurredAt.toISOString().slice(0, 19).replace('T', ' '),
+              r.issueId ?? '',
+              r.email ?? '(erased)',
+              r.type.replace('_bounce', ''),
+              r.reason ?? '',
+              r.status ?? '',
+              (r.diagnostic ?? '').slice(0, 120),
+            ]),
+          ),
+        );
       });
     });
 
@@ -179,8 +229,19 @@ async function ingestMaildirCommand(dir: string, verbose: boolean): Promise<void
   });
 }
 
+function positive(value: string, option: string): number {
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1)
+    throw invalid('bounces.bad_option', `${option} takes a positive whole number, not "${value}"`);
+  return Number(value);
+}
+
 function describe(outcome: EventOutcome): string {
-  const kind = outcome.event.type === 'hard_bounce' ? 'hard bounce' : 'soft bounce';
+  const kind =
+    outcome.event.type === 'hard_bounce'
+      ? 'hard bounce'
+      : outcome.event.type === 'complaint'
+        ? 'complaint'
+        : 'soft bounce';
   const where =
     outcome.deliveryId === null ? '' : ` (delivery ${outcome.deliveryId} of issue ${outcome.issueId})`;
   if (!outcome.recorded)

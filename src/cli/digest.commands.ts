@@ -9,7 +9,7 @@ import type { Digest, DigestNote } from '../digest/digest.types.ts';
 import { compileIssue } from '../render/issue.compiler.ts';
 import { MessageBuilder } from '../render/message.builder.ts';
 import { parseMailbox } from '../render/mime.encoding.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { TokenSigner } from '../core/tokens.ts';
 import { printJson } from './cli.output.ts';
 
 /** What `digest check --json` prints for each file. */

@@ -1,9 +1,9 @@
+import { forTerminal } from '../core/terminal.text.ts';
 import type { Command } from 'commander';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import type { Database } from '../db/db.types.ts';
-import type { IssueSummary } from '../issues/issues.repository.ts';
-import { type IssueStatusReport, IssuesService } from '../issues/issues.service.ts';
+import { type IssueStatusReport, type IssueSummary, IssuesService } from '../issues/issues.service.ts';
 import { withContext } from './cli.context.ts';
 import { printJson, table } from './cli.output.ts';
 
@@ -146,7 +146,7 @@ export function registerIssueCommands(issue: Command): void {
 }
 
 /** The JSON of `issue status --json`: the issue's state and exactly the documented count keys. */
-export function statusJson({ issue, counts }: IssueStatusReport) {
+export function statusJson({ issue, counts, bounces }: IssueStatusReport) {
   return {
     id: issue.id,
     list: issue.listSlug,
@@ -157,20 +157,34 @@ export function statusJson({ issue, counts }: IssueStatusReport) {
     started_at: issue.startedAt,
     finished_at: issue.finishedAt,
     counts,
+    bounces: bounces.map((b) => ({ ...b, diagnostic: forTerminal(b.diagnostic) })),
   };
 }
 
-export function statusTable({ issue, counts }: IssueStatusReport): string {
+export function statusTable({ issue, counts, bounces }: IssueStatusReport): string {
   const head = [
     `issue ${issue.id} — ${issue.subject}`,
     `list ${issue.listSlug}, ${issue.status}${issue.pauseReason ? ` (${issue.pauseReason})` : ''}`,
     issue.sendAt ? `send at ${issue.sendAt.toISOString()}` : '',
     issue.finishedAt ? `finished ${issue.finishedAt.toISOString()}` : '',
   ].filter(Boolean);
-  return `${head.join('\n')}\n\n${table(
+  const counted = table(
     ['count', 'n'],
     Object.entries(counts).map(([k, v]) => [k, v]),
-  )}`;
+  );
+  if (bounces.length === 0) return `${head.join('\n')}\n\n${counted}`;
+  // Why mail bounced: only address reasons suppress; the others are about our mail or the moment.
+  const why = table(
+    ['bounce reason', 'n', 'suppressed', 'status', 'latest diagnostic'],
+    bounces.map((b) => [
+      b.reason,
+      b.count,
+      b.hard ? 'yes' : 'no',
+      b.status,
+      forTerminal(b.diagnostic).replace(/ +/g, ' ').slice(0, 100),
+    ]),
+  );
+  return `${head.join('\n')}\n\n${counted}\n\n${why}`;
 }
 
 /**
@@ -184,7 +198,7 @@ export async function waitForIssue(
   id: number,
 ): Promise<number> {
   const [{ startSending }, { createLogger }, { doneCount, SendProgress }] = await Promise.all([
-    import('../delivery/worker.runtime.ts'),
+    import('../issues/issues.runtime.ts'),
     import('./worker.commands.ts'),
     import('./issue.progress.ts'),
   ]);

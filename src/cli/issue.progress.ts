@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { IssueCounts } from '../delivery/deliveries.repository.ts';
+import type { IssueCounts } from '../issues/issues.service.ts';
 
 /** Deliveries that reached a verdict (sent, failed, skipped): what the progress bar counts as done. */
 export function doneCount(c: IssueCounts): number {

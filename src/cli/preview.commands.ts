@@ -5,6 +5,8 @@ import { loadConfig } from '../config/config.loader.ts';
 import { isAppError } from '../core/errors.ts';
 
 const GMAIL_CLIP_BYTES = 102 * 1024;
+/** Warn well before the clip: a longer greeting or links, or a later edit, should not tip it over. */
+const GMAIL_WARN_BYTES = 0.8 * GMAIL_CLIP_BYTES;
 
 /** `digestmail issue preview`: needs no database and no mail server, only the digest file. */
 export function registerPreviewCommand(issue: Command): void {
@@ -28,11 +30,16 @@ export function registerPreviewCommand(issue: Command): void {
             `warning: PUBLIC_URL is ${config.PUBLIC_URL}; mailbox providers expect an https List-Unsubscribe link\n`,
           );
         }
-        const kb = (result.htmlBytes / 1024).toFixed(1);
-        const clip = result.htmlBytes > GMAIL_CLIP_BYTES ? ' — over 102 KB: Gmail will clip it' : '';
+        const { decoded, sent, encoding } = result.htmlSizes;
+        const largest = Math.max(decoded, sent);
+        if (largest > GMAIL_WARN_BYTES) {
+          process.stderr.write(
+            `warning: the HTML is ${kb(decoded)} decoded and ${kb(sent)} as sent, over 80 % of the 102 KB at which Gmail clips a message${largest > GMAIL_CLIP_BYTES ? ' (over 102 KB: Gmail will clip it)' : ''}\n`,
+          );
+        }
         process.stdout.write(
           `${result.files.html}\n${result.files.text}\n${result.files.eml}\n` +
-            `${result.digest.items.length} items, ${result.template.lang}, HTML ${kb} KB${clip}\n`,
+            `${result.digest.items.length} items, ${result.template.lang}, HTML ${kb(decoded)} decoded, ${kb(sent)} as sent (${encoding})\n`,
         );
       };
       if (!o.watch) {
@@ -41,6 +48,10 @@ export function registerPreviewCommand(issue: Command): void {
       }
       await watchFile(file, run);
     });
+}
+
+function kb(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KB`;
 }
 
 /** Re-renders on change; a broken save prints its one-line error and waiting goes on. */

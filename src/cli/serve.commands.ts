@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
 import { maskingLogHooks } from '../core/secrets.text.ts';
+import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { type SendingRuntime, startSending } from '../delivery/worker.runtime.ts';
+import { type SendingRuntime, startSending } from '../issues/issues.runtime.ts';
 import { buildApp } from '../http/app.ts';
+import { metricsRoutes } from '../http/metrics.routes.ts';
 import { verifyTemplates } from '../render/templates.verify.ts';
-import { OutboxSender } from '../subscriptions/outbox.sender.ts';
-import { RateLimitRepository } from '../subscriptions/rate-limit.repository.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { OutboxSender } from '../delivery/outbox.sender.ts';
+import { SignupService } from '../subscriptions/signup.service.ts';
+import { TokenSigner } from '../core/tokens.ts';
 import { createTransport } from '../transports/transport.factory.ts';
 import type { ImapWatcher } from '../bounces/imap.watcher.ts';
 import { type CliContext, withContext } from './cli.context.ts';
@@ -39,6 +41,7 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
   let pruner: NodeJS.Timeout | undefined;
   let sending: SendingRuntime | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  let metricsApp: FastifyInstance | undefined;
   let consoleApp: Awaited<ReturnType<typeof buildApp>> | undefined;
   let mailboxWatcher: ImapWatcher | undefined;
   return [
@@ -53,10 +56,10 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
     {
       name: 'rate-limit pruner',
       start: () => {
-        const limits = new RateLimitRepository(db);
+        const signup = new SignupService(db, signer, config);
         pruner = setInterval(() => {
-          limits
-            .prune()
+          signup
+            .pruneRateLimits()
             .catch((error: Error) => logger.warn({ err: error.message }, 'rate-limit prune failed'));
         }, PRUNE_EVERY_MS);
         pruner.unref();
@@ -117,6 +120,20 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
       },
       stop: async () => {
         await Promise.all([app?.close(), consoleApp?.close()]);
+      },
+    },
+    {
+      // /metrics on a listener of its own (a private interface or port), when METRICS_PORT is set.
+      name: 'metrics server',
+      start: async () => {
+        if (config.METRICS_PORT === undefined) return;
+        metricsApp = Fastify({ logger: false, requestTimeout: 30_000, connectionTimeout: 10_000 });
+        await metricsApp.register(metricsRoutes, { db, token: config.METRICS_TOKEN });
+        const address = await metricsApp.listen({ port: config.METRICS_PORT, host: config.METRICS_HOST });
+        process.stdout.write(`digestmail: metrics on ${address}/metrics\n`);
+      },
+      stop: async () => {
+        await metricsApp?.close();
       },
     },
   ];

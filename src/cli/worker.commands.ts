@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.loader.ts';
 import { maskingLogHooks } from '../core/secrets.text.ts';
-import { startSending } from '../delivery/worker.runtime.ts';
+import { startSending } from '../issues/issues.runtime.ts';
 import { withContext } from './cli.context.ts';
 
 /** JSON log lines on stderr, so stdout stays for a command's answer. */

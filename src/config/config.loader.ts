@@ -31,7 +31,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       const value = env[name];
       // Connection strings carry passwords: show what was given with its userinfo masked.
       const shown =
-        value === undefined || /SECRET|KEY|PASS/i.test(name) ? '' : ` (got "${maskCredentials(value)}")`;
+        value === undefined || /SECRET|KEY|PASS|TOKEN/i.test(name)
+          ? ''
+          : ` (got "${maskCredentials(value)}")`;
       return `${name}: ${issue.message}${shown}`;
     });
     throw new ConfigError(`invalid setting ${problems.join('; ')}`);

@@ -114,6 +114,23 @@ export interface DeliveriesTable {
   updated_at: Timestamp;
 }
 
+/**
+ * Signed deltas of deliveries per issue and status (migration 140): the count is sum(n) per key.
+ * `resent`: of those, deliveries taken over after a lost lease.
+ */
+export interface DeliveryCountsTable {
+  issue_id: number;
+  status: DeliveryStatus;
+  n: number;
+  resent: ColumnType<number, number | undefined, number>;
+}
+
+/** Signed deltas of events recorded per type (migration 140); only ever grows. */
+export interface EventCountsTable {
+  type: EventType;
+  n: number;
+}
+
 export interface EventsTable {
   id: Generated<number>;
   type: EventType;
@@ -124,6 +141,12 @@ export interface EventsTable {
   delivery_id: number | null;
   issue_id: number | null;
   detail: string | null;
+  /** Why it bounced, in the classifier's taxonomy (core/bounce-reason.ts); null on older rows. */
+  reason: string | null;
+  /** The enhanced status code (5.1.1) the remote server gave, '' when none. */
+  status: string | null;
+  /** The remote server's own words. */
+  diagnostic: string | null;
   payload: Json<unknown>;
   occurred_at: Timestamp;
   created_at: Timestamp;
@@ -231,6 +254,8 @@ export interface Database {
   subscriptions: SubscriptionsTable;
   issues: IssuesTable;
   deliveries: DeliveriesTable;
+  delivery_counts: DeliveryCountsTable;
+  event_counts: EventCountsTable;
   events: EventsTable;
   suppressions: SuppressionsTable;
   outbox: OutboxTable;

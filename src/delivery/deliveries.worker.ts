@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import type { Database, IssueStatus } from '../db/db.types.ts';
-import { IssuesRepository } from '../issues/issues.repository.ts';
 import { type OutgoingMessage, type Transport, TransportError } from '../transports/transport.types.ts';
 import {
   type ClaimedDelivery,
@@ -15,12 +14,32 @@ import {
 import { retryDelayMs } from './retry.policy.ts';
 import { SendRateLimiter } from './send-rate.limiter.ts';
 
+/** How often a worker folds the per-issue count deltas (migration 140). */
+const COMPACT_EVERY_MS = 2000;
+
 /** What the worker knows about an issue it sends: its compiled template and its list. */
 export interface SendingIssue {
   id: number;
   status: IssueStatus;
   template: unknown;
   list: { id: number; slug: string; name: string };
+}
+
+/**
+ * How the worker learns which issues to send and reports what became of them. The issues module
+ * implements it (IssueLifecycle) when the process is wired up, so delivery never imports issues and
+ * issues stays the one writer of an issue's status.
+ */
+export interface IssueSource {
+  /** Ids of the issues in `sending`, oldest first. */
+  sendingIds(): Promise<number[]>;
+  statuses(ids: number[]): Promise<Map<number, IssueStatus>>;
+  /** What the worker needs to send an issue; undefined when there is no such issue. */
+  load(id: number): Promise<SendingIssue | undefined>;
+  /** "drained": no delivery of this issue is left to send. True when that finished the issue (now sent). */
+  drained(issueId: number): Promise<boolean>;
+  /** "fatal": the issue cannot go on (refused by the provider, unbuildable, failing). False when it was no longer sending. */
+  fatal(issueId: number, reason: string): Promise<boolean>;
 }
 
 /** Builds the finished message for one recipient (MessageBuilder in production). */
@@ -43,6 +62,8 @@ export interface WorkerOptions {
   >;
   transport: Transport;
   build: BuildMessage;
+  /** Where issues come from and where "drained" and "fatal" go (IssueLifecycle in production). */
+  issues: IssueSource;
   log?: (event: string, fields?: Record<string, unknown>) => void;
   /** How long to rest when there is nothing to send. */
   idleMs?: number;
@@ -81,13 +102,14 @@ export class DeliveryWorker {
   private results = { sent: [] as SentRecord[], retry: [] as RetryRecord[], failed: [] as FailedRecord[] };
   private readonly issues = new Map<number, SendingIssue>();
   private readonly repo: DeliveriesRepository;
-  private readonly issuesRepo: IssuesRepository;
+  private readonly source: IssueSource;
   private readonly limiter: SendRateLimiter;
   private readonly claimSize: number;
   private readonly window: number;
   /** Failures were recorded since the issues' failure rates were last looked at. */
   private failureCheckDue = false;
   private lastFailureCheck = 0;
+  private lastCompaction = 0;
   private sendingIssueIds: number[] = [];
   private nextIssue = 0;
   private statusCheckedAt = 0;
@@ -100,7 +122,7 @@ export class DeliveryWorker {
   constructor(private readonly options: WorkerOptions) {
     const { config } = options;
     this.repo = new DeliveriesRepository(options.db);
-    this.issuesRepo = new IssuesRepository(options.db);
+    this.source = options.issues;
     this.limiter = new SendRateLimiter(options.db, config.SEND_RATE);
     // A claim is about two seconds of sending at the full rate (never more than SEND_BATCH_SIZE), so
     // several workers share an issue evenly and a slow rate does not sit on leases it cannot use.
@@ -204,7 +226,16 @@ export class DeliveryWorker {
       return this.release(delivery);
     }
     if (error.kind === 'permanent') {
-      this.results.failed.push({ id: delivery.id, error: detail, hardBounce: error.hardBounce });
+      this.results.failed.push({
+        id: delivery.id,
+        error: detail,
+        hardBounce: error.hardBounce,
+        bounce: error.bounce && {
+          reason: error.bounce.reason,
+          status: error.bounce.status,
+          diagnostic: error.message,
+        },
+      });
       this.stats.failed++;
       return;
     }
@@ -231,7 +262,7 @@ export class DeliveryWorker {
   private async pauseIssue(issue: SendingIssue, reason: string): Promise<void> {
     if (issue.status !== 'sending') return;
     issue.status = 'paused';
-    if (await this.issuesRepo.pauseSending(issue.id, reason).catch(() => false)) {
+    if (await this.source.fatal(issue.id, reason).catch(() => false)) {
       this.log('issue_paused', { issueId: issue.id, reason });
     }
   }
@@ -270,8 +301,7 @@ export class DeliveryWorker {
         );
         if (claimed.length === 0) {
           // Nothing due in this issue: close it if it is done, whatever the other issues still have.
-          for (const id of await this.repo.finishDrainedIssues(issueId))
-            this.log('issue_sent', { issueId: id });
+          if (await this.source.drained(issueId)) this.log('issue_sent', { issueId });
           continue;
         }
         for (const delivery of claimed) {
@@ -289,8 +319,8 @@ export class DeliveryWorker {
   private async refreshIssues(): Promise<void> {
     if (Date.now() - this.statusCheckedAt < STATUS_REFRESH_MS && this.sendingIssueIds.length > 0) return;
     this.statusCheckedAt = Date.now();
-    this.sendingIssueIds = await this.issuesRepo.sendingIds();
-    const statuses = await this.issuesRepo.statuses([...this.issues.keys()]);
+    this.sendingIssueIds = await this.source.sendingIds();
+    const statuses = await this.source.statuses([...this.issues.keys()]);
     for (const [id, issue] of this.issues) {
       const status = statuses.get(id);
       // Forget issues that stopped sending, so a long-running worker does not keep every template
@@ -303,14 +333,8 @@ export class DeliveryWorker {
   private async loadIssue(id: number): Promise<SendingIssue | undefined> {
     const known = this.issues.get(id);
     if (known) return known;
-    const issue = await this.issuesRepo.find(id);
-    if (!issue) return undefined;
-    const loaded: SendingIssue = {
-      id,
-      status: issue.status,
-      template: await this.issuesRepo.template(id),
-      list: { id: issue.listId, slug: issue.listSlug, name: issue.listName },
-    };
+    const loaded = await this.source.load(id);
+    if (!loaded) return undefined;
     this.issues.set(id, loaded);
     return loaded;
   }
@@ -343,6 +367,14 @@ export class DeliveryWorker {
           for (const list of [batch.sent, batch.retry, batch.failed])
             for (const r of list) this.held.delete(r.id);
           if (batch.failed.length > 0) this.failureCheckDue = true;
+          // The per-issue counts grow by a few delta rows per commit; fold them now and then so
+          // that reading them (metrics, issue status) stays a few rows.
+          if (Date.now() - this.lastCompaction >= COMPACT_EVERY_MS) {
+            this.lastCompaction = Date.now();
+            await this.repo
+              .compactCounts()
+              .catch((error) => this.log('compact_counts_failed', { error: (error as Error).message }));
+          }
           // The batch is committed: a failing check must never put it back (a re-recorded retry
           // could reset a delivery claimed again since, and send it twice). It is tried again later.
           if (this.failureCheckDue) {
@@ -381,7 +413,7 @@ export class DeliveryWorker {
     this.failureCheckDue = false;
     for (const issue of this.issues.values()) {
       if (issue.status !== 'sending') continue;
-      const { attempted, failed } = await this.issuesRepo.failureStats(issue.id);
+      const { attempted, failed } = await this.repo.failureStats(issue.id);
       const limit = this.options.config.FAILURE_PAUSE_RATE;
       if (attempted >= FAILURE_SAMPLE && failed / attempted > limit) {
         await this.pauseIssue(

@@ -7,8 +7,9 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isAppError } from '../core/errors.ts';
 import { maskingLogHooks } from '../core/secrets.text.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { TokenSigner } from '../core/tokens.ts';
 import { archiveRoutes } from './archive.routes.ts';
+import { webArchiveRoutes } from './web-archive.routes.ts';
 import { SystemMailService } from '../subscriptions/system-mail.service.ts';
 import { confirmRoutes } from './confirm.routes.ts';
 import { consoleRoutes } from './console/console.routes.ts';
@@ -18,6 +19,7 @@ import { messages } from './i18n.ts';
 import { metricsRoutes } from './metrics.routes.ts';
 import { linkInvalidPage, messagePage, STYLE_HASH } from './pages.ts';
 import { preferencesRoutes } from './preferences.routes.ts';
+import { RouterErrors } from './router.errors.ts';
 import { signupRoutes } from './signup.routes.ts';
 import { unsubscribeRoutes } from './unsubscribe.routes.ts';
 import { webhookRoutes } from './webhooks.routes.ts';
@@ -48,6 +50,8 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
   const https = config.PUBLIC_URL.startsWith('https:');
   const routeDeps: AppDeps = { ...deps, signer: deps.signer ?? new TokenSigner(config.SECRET_KEY) };
 
+  let built: FastifyInstance | undefined;
+  const routerErrors = new RouterErrors(() => built!, config);
   const app = Fastify({
     logger: {
       level: config.LOG_LEVEL,
@@ -63,8 +67,16 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 2048 },
     return503OnClosing: true,
+    // Errors before routing get the same headers and page as any other error (router.errors.ts).
+    frameworkErrors: routerErrors.frameworkErrors,
+    clientErrorHandler: routerErrors.clientErrorHandler,
   });
 
+  built = app;
+  // The 431 answer is written without a request: have the security headers ready once listening.
+  app.addHook('onListen', async () => {
+    await routerErrors.headers();
+  });
   await app.register(helmet, {
     contentSecurityPolicy: {
       useDefaults: false,
@@ -149,8 +161,12 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
       await reader.register(unsubscribeRoutes, routeDeps);
       await reader.register(preferencesRoutes, routeDeps);
       await reader.register(archiveRoutes, routeDeps);
+      await reader.register(webArchiveRoutes, routeDeps);
       await reader.register(webhookRoutes, routeDeps);
-      await reader.register(metricsRoutes, routeDeps);
+      // Never public: on this port only behind METRICS_TOKEN; with METRICS_PORT, `serve` runs its own listener.
+      if (config.METRICS_TOKEN !== undefined && config.METRICS_PORT === undefined) {
+        await reader.register(metricsRoutes, { db: deps.db, token: config.METRICS_TOKEN });
+      }
     });
   }
   if (withConsole) {

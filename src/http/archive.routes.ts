@@ -1,8 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { IssuesRepository } from '../issues/issues.repository.ts';
-import type { IssueTemplate } from '../render/render.types.ts';
+import { IssuesService } from '../issues/issues.service.ts';
 import { webVersionHtml } from '../render/web-version.ts';
-import { ListsRepository } from '../subscriptions/lists.repository.ts';
 import { type AppDeps, pageContext, parseId, sendPage } from './http.context.ts';
 import { messages } from './i18n.ts';
 import { messagePage } from './pages.ts';
@@ -19,8 +17,7 @@ interface IdParams {
  * without any script.
  */
 export async function archiveRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const issues = new IssuesRepository(deps.db);
-  const lists = new ListsRepository(deps.db);
+  const issues = new IssuesService(deps.db, deps.config);
 
   app.get<{ Params: IdParams }>('/archive/:id', async (request, reply) => {
     const notFound = () => {
@@ -30,11 +27,8 @@ export async function archiveRoutes(app: FastifyInstance, deps: AppDeps): Promis
     };
     const id = parseId(request.params.id);
     if (id === undefined) return notFound();
-    const issue = await issues.find(id);
-    if (!issue || (issue.status !== 'sent' && issue.status !== 'sending')) return notFound();
-    const list = await lists.findById(issue.listId);
-    const template = (await issues.template(id)) as IssueTemplate | null;
-    if (!list?.isPublic || !template?.html) return notFound();
+    const template = await issues.archived(id);
+    if (!template) return notFound();
     const html = webVersionHtml(template, deps.config.PUBLIC_URL, id);
     return reply
       .header(

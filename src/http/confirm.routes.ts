@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { signPreferences } from '../subscriptions/reader-tokens.ts';
+import { signPreferences } from '../core/reader-tokens.ts';
 import { SignupService } from '../subscriptions/signup.service.ts';
 import { html } from './html.ts';
 import { type AppDeps, langOf, pageContext, sendPage, signerOf } from './http.context.ts';

@@ -20,7 +20,11 @@ export async function signupRoutes(app: FastifyInstance, deps: AppDeps): Promise
   const service = new SignupService(deps.db, signerOf(deps), deps.config);
 
   const showForm = async (request: FastifyRequest, reply: FastifyReply) => {
-    const lists = await service.publicLists();
+    let lists = await service.publicLists();
+    // `?list=<slug>` (the button on a list's archive page) offers that list alone.
+    const wanted = (request.query as Record<string, unknown> | undefined)?.list;
+    const only = lists.filter((l) => l.slug === wanted);
+    if (only.length > 0) lists = only;
     const ctx = pageContext(request, deps.config);
     return sendPage(reply, 200, signupPage(ctx, { lists, csrf: reply.generateCsrf() }));
   };

@@ -97,8 +97,45 @@ function toIssue(r: IssueRowJoined): Issue {
   };
 }
 
+/** Bounces of one issue grouped by reason, with the latest status and remote words of each. */
+export interface BounceReasonCount {
+  reason: string;
+  count: number;
+  /** Whether these bounces suppressed their addresses (reasons about the address). */
+  hard: boolean;
+  status: string;
+  diagnostic: string;
+}
+
 export class IssuesRepository {
   constructor(private readonly db: Kysely<Database>) {}
+
+  async bounceReasons(issueId: number): Promise<BounceReasonCount[]> {
+    const result = await sql<{
+      reason: string;
+      n: string;
+      hard: boolean;
+      status: string | null;
+      diagnostic: string | null;
+    }>`
+      select distinct on (e.reason) e.reason,
+             count(*) over (partition by e.reason) as n,
+             bool_or(e.type = 'hard_bounce') over (partition by e.reason) as hard,
+             e.status, coalesce(e.diagnostic, e.detail) as diagnostic
+        from events e
+       where e.issue_id = ${issueId} and e.reason is not null and e.type in ('hard_bounce', 'soft_bounce')
+       order by e.reason, e.occurred_at desc, e.id desc
+    `.execute(this.db);
+    return result.rows
+      .map((r) => ({
+        reason: r.reason,
+        count: Number(r.n),
+        hard: r.hard,
+        status: r.status ?? '',
+        diagnostic: r.diagnostic ?? '',
+      }))
+      .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
+  }
 
   /** Returns undefined when an issue with the same auto_key exists already (DIGESTS_DIR pickup). */
   async insert(input: NewIssue): Promise<number | undefined> {
@@ -155,27 +192,21 @@ export class IssuesRepository {
     return row?.template;
   }
 
+  /** Every issue with its totals, from the counts kept per issue and status (migration 140). */
   async all(): Promise<IssueSummary[]> {
     const rows = await issueQuery(this.db)
-      .select((eb) => [
-        eb
-          .selectFrom('deliveries as d')
-          .whereRef('d.issue_id', '=', 'i.id')
-          .select((e) => [e.fn.countAll<number>().as('n')])
-          .as('total'),
-        eb
-          .selectFrom('deliveries as d')
-          .whereRef('d.issue_id', '=', 'i.id')
-          .where('d.status', 'in', ['sent', 'delivered', 'bounced', 'complained'])
-          .select((e) => [e.fn.countAll<number>().as('n')])
-          .as('sent'),
-        eb
-          .selectFrom('deliveries as d')
-          .whereRef('d.issue_id', '=', 'i.id')
-          .where('d.status', '=', 'failed')
-          .select((e) => [e.fn.countAll<number>().as('n')])
-          .as('failed'),
-      ])
+      .select((eb) => {
+        const sum = (statuses?: string[]) => {
+          let q = eb.selectFrom('delivery_counts as c').whereRef('c.issue_id', '=', 'i.id');
+          if (statuses) q = q.where('c.status', 'in', statuses as 'sent'[]);
+          return q.select((e) => [e.fn.sum<number>('c.n').as('n')]);
+        };
+        return [
+          sum().as('total'),
+          sum(['sent', 'delivered', 'bounced', 'complained']).as('sent'),
+          sum(['failed']).as('failed'),
+        ];
+      })
       .orderBy('i.id')
       .execute();
     return rows.map((r) => ({
@@ -248,18 +279,18 @@ export class IssuesRepository {
     return Number(result.numUpdatedRows) > 0;
   }
 
-  /** Deliveries that reached a final verdict, and how many of those failed for good. */
-  async failureStats(id: number): Promise<{ attempted: number; failed: number }> {
-    const row = await this.db
-      .selectFrom('deliveries')
-      .where('issue_id', '=', id)
-      .where('status', 'in', ['sent', 'delivered', 'failed', 'bounced', 'complained'])
-      .select((eb) => [
-        eb.fn.countAll<number>().as('attempted'),
-        eb.fn.countAll<number>().filterWhere('status', '=', 'failed').as('failed'),
-      ])
-      .executeTakeFirstOrThrow();
-    return { attempted: Number(row.attempted), failed: Number(row.failed) };
+  /**
+   * Marks a sending issue with nothing left to send (no queued or sending delivery) as sent, in one
+   * statement, so two workers that both see it drained finish it once. True when this call did it.
+   */
+  async finishIfDrained(id: number): Promise<boolean> {
+    const result = await sql`
+      update issues i
+         set status = 'sent', finished_at = now(), updated_at = now()
+       where i.id = ${id} and i.status = 'sending'
+         and not exists (select 1 from deliveries d where d.issue_id = i.id and d.status in ('queued', 'sending'))
+    `.execute(this.db);
+    return Number(result.numAffectedRows ?? 0) > 0;
   }
 
   /** Why an issue would reach nobody: the counts behind an "empty list" error. */

@@ -8,11 +8,20 @@ import type { Digest } from '../digest/digest.types.ts';
 import type { IssueTemplate } from '../render/render.types.ts';
 import type { List } from '../subscriptions/lists.repository.ts';
 import { ListsService } from '../subscriptions/lists.service.ts';
-import { type Issue, IssuesRepository, type IssueSummary } from './issues.repository.ts';
+import {
+  type BounceReasonCount,
+  type Issue,
+  IssuesRepository,
+  type IssueSummary,
+} from './issues.repository.ts';
+
+export type { Issue, IssueCounts, IssueSummary };
 
 export interface IssueStatusReport {
   issue: Issue;
   counts: IssueCounts;
+  /** Why its mail bounced, by reason (most frequent first), with the latest remote words of each. */
+  bounces: BounceReasonCount[];
 }
 
 /** A moment a user typed: ISO 8601, with or without a zone (without one it is read in TZ). */
@@ -120,6 +129,19 @@ export class IssuesService {
     return issue;
   }
 
+  /**
+   * The compiled template of an issue the public archive may show: one that has gone out (sent, or
+   * sending) to a public list; undefined for anything else, so the page cannot tell them apart.
+   */
+  async archived(id: number): Promise<IssueTemplate | undefined> {
+    const issue = await this.repo.find(id);
+    if (!issue || (issue.status !== 'sent' && issue.status !== 'sending')) return undefined;
+    const list = await this.lists.findById(issue.listId);
+    const template = (await this.repo.template(id)) as IssueTemplate | null;
+    if (!list?.isPublic || !template?.html) return undefined;
+    return template;
+  }
+
   all(): Promise<IssueSummary[]> {
     return this.repo.all();
   }
@@ -206,7 +228,11 @@ export class IssuesService {
 
   async status(idInput: string | number): Promise<IssueStatusReport> {
     const issue = await this.require(idInput);
-    return { issue, counts: await this.deliveries.counts(issue.id) };
+    return {
+      issue,
+      counts: await this.deliveries.counts(issue.id),
+      bounces: await this.repo.bounceReasons(issue.id),
+    };
   }
 
   private async change(

@@ -8,7 +8,7 @@ import { MessageBuilder } from '../render/message.builder.ts';
 import type { IssueTemplate } from '../render/render.types.ts';
 import { ListsService } from '../subscriptions/lists.service.ts';
 import { requireEmail } from '../subscriptions/subscribers.service.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { TokenSigner } from '../core/tokens.ts';
 import type { Transport } from '../transports/transport.types.ts';
 import { IssuesRepository } from './issues.repository.ts';
 import { IssuesService } from './issues.service.ts';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/config.loader.ts';
 import type { Digest } from '../digest/digest.types.ts';
+import { wrapFlowed } from './flowed.text.ts';
 import { type MailStrings, stringsFor } from './mail.strings.ts';
 import { compileMjml } from './mjml.compiler.ts';
 
@@ -62,7 +63,13 @@ export async function compileIssue(digest: Digest, options: CompileOptions): Pro
     unsubscribeUrl: marks.unsubscribeUrl,
   });
   const html = splitSlots(await compileMjml(mjml, 'digest'), marks);
-  const text = splitSlots(digestText(digest, strings, list.name, config, marks), marks);
+  // Wrapped once here, at 78 columns (format=flowed); the URL slots become long links, so they are
+  // placed at the start of a line, where they may run past 78 unbroken.
+  const urlMarks = new RegExp([marks.webUrl, marks.preferencesUrl, marks.unsubscribeUrl].join('|'));
+  const text = splitSlots(
+    wrapFlowed(digestText(digest, strings, list.name, config, marks), { wide: urlMarks }),
+    marks,
+  );
 
   return {
     version: 1,
@@ -76,6 +83,7 @@ export async function compileIssue(digest: Digest, options: CompileOptions): Pro
     list: { slug: list.slug, name: list.name },
     html,
     text,
+    textFlowed: true,
     greeting: { ...strings.greeting },
     htmlBytes: typicalBytes(html),
     compiledAt: new Date().toISOString(),

@@ -1,8 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.loader.ts';
-import type { TokenSigner } from '../subscriptions/tokens.ts';
-import type { OutgoingMessage } from '../transports/transport.types.ts';
+import type { TokenSigner } from '../core/tokens.ts';
+import type { OutgoingMessage } from '../core/outgoing-message.ts';
 import { DkimSigner } from './dkim.signer.ts';
+import { unwrapFlowed, wrapFlowed } from './flowed.text.ts';
 import {
   assertPlainAddress,
   encodeDisplayName,
@@ -60,8 +61,14 @@ interface PreparedIssue {
   webUrl: string;
 }
 
+type TransferEncoding = 'quoted-printable' | 'base64';
+
 interface EncodedSlotted {
-  /** Quoted-printable, ASCII; the last part without its final CRLF (the boundary line brings one). */
+  encoding: TransferEncoding;
+  /**
+   * quoted-printable: each part encoded (ASCII), the last without its final CRLF (the boundary line
+   * brings one). base64: each part's UTF-8 bytes with CRLF line ends, encoded per message.
+   */
   parts: Buffer[];
   slots: SlotName[];
 }
@@ -70,8 +77,11 @@ interface EncodedSlotted {
  * Builds complete, personalised MIME messages. Everything that is the same for every reader of an
  * issue is worked out once (headers, the quoted-printable encoding of the HTML and text around the
  * slots); per recipient there are two or three HMACs, a few short encodings and one string join.
- * Quoted-printable is used because it can be spliced: encoded chunks concatenate (see
- * encodeQuotedPrintableChunk), which base64 cannot do without re-encoding the whole body.
+ * Each part goes out in the smaller of quoted-printable and base64, chosen once per issue from the
+ * template: quoted-printable for mostly-ASCII text (it can be spliced: encoded chunks concatenate,
+ * see encodeQuotedPrintableChunk), base64 for CJK-heavy text, where quoted-printable spends 9 bytes
+ * on a character. A base64 part is joined from the template's bytes and the slot values and
+ * encoded per message (one native base64 pass over ~50-100 KB).
  */
 export class MessageBuilder {
   private readonly from: Mailbox;
@@ -122,8 +132,10 @@ export class MessageBuilder {
       preferencesUrl: escapeHtml(preferencesUrl),
       unsubscribeUrl: escapeHtml(unsubscribeUrl),
     };
+    const greeting = name ? g.before + name + g.after : g.anonymous;
     const textValues: Record<SlotName, string> = {
-      greeting: name ? g.before + name + g.after : g.anonymous,
+      // The greeting is a line of its own; a long name wraps like the rest of a flowed text.
+      greeting: issue.template.textFlowed ? wrapFlowed(greeting) : greeting,
       webUrl: p.webUrl,
       preferencesUrl,
       unsubscribeUrl,
@@ -207,7 +219,10 @@ export class MessageBuilder {
         preferencesUrl: escapeHtml(links.preferencesUrl),
         unsubscribeUrl: escapeHtml(links.unsubscribeUrl),
       }),
-      text: fillSlots(issue.template.text, { greeting: text, ...links }),
+      // What a reader's client shows: a flowed text joined back into its paragraphs.
+      text: issue.template.textFlowed
+        ? unwrapFlowed(fillSlots(issue.template.text, { greeting: wrapFlowed(text), ...links }))
+        : fillSlots(issue.template.text, { greeting: text, ...links }),
     };
   }
 
@@ -230,11 +245,7 @@ export class MessageBuilder {
       ['MIME-Version', '1.0'],
       ['Content-Type', `multipart/alternative; boundary="${boundary}"`],
     ];
-    const body = multipart(
-      boundary,
-      encodeQuotedPrintableChunk(ensureFinalNewline(input.text)),
-      encodeQuotedPrintableChunk(ensureFinalNewline(input.html)),
-    );
+    const body = multipart(boundary, wrapFlowed(input.text), input.html);
     const signature = this.dkim ? `${this.dkim.sign(pairs, body, now)}\r\n` : '';
     const headers = pairs.map(([k, v]) => `${k}: ${v}\r\n`).join('');
     return {
@@ -268,6 +279,8 @@ export class MessageBuilder {
 
     const t = issue.template;
     const listId = `<${issue.list.slug}.${this.from.domain}>`;
+    const html = encodeSlotted(t.html);
+    const text = encodeSlotted(t.text);
     // A phrase (RFC 2919 §3, RFC 5322 §3.2.5): quoted when the name holds specials (`Tech News: Weekly, …`).
     const listIdHeader = foldHeader('List-Id', `${encodeDisplayName(issue.list.name)} ${listId}`);
     const boundary = `dm-${randomBytes(12).toString('hex')}`;
@@ -287,14 +300,14 @@ export class MessageBuilder {
       fixedHeaders: pairs.map(([k, v]) => `${k}: ${v}\r\n`).join(''),
       fixedHeaderPairs: pairs,
       textHead: Buffer.from(
-        `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n`,
+        `--${boundary}\r\nContent-Type: text/plain; charset=utf-8${t.textFlowed ? FLOWED_PARAMS : ''}\r\nContent-Transfer-Encoding: ${text.encoding}\r\n\r\n`,
       ),
       htmlHead: Buffer.from(
-        `\r\n--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n`,
+        `\r\n--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: ${html.encoding}\r\n\r\n`,
       ),
       tail: Buffer.from(`\r\n--${boundary}--\r\n`),
-      html: encodeSlotted(t.html),
-      text: encodeSlotted(t.text),
+      html,
+      text,
       greetingHtml: {
         before: escapeHtml(t.greeting.before),
         after: escapeHtml(t.greeting.after),
@@ -315,22 +328,64 @@ export function parseVerpAddress(address: string, secret: string): number | unde
   return new VerpAddresses(secret, 'bounces', 'invalid').parse(address);
 }
 
+/** Content-Type parameters of a text part wrapped by wrapFlowed (RFC 3676). */
+const FLOWED_PARAMS = '; format=flowed; delsp=yes';
+
 function cleanName(name: string | null): string {
   return name ? stripControl(name).trim().slice(0, 200) : '';
 }
 
+/** Bytes of `n` bytes of content in base64 with a CRLF after every 76 characters. */
+function base64Size(n: number): number {
+  const chars = Math.ceil(n / 3) * 4;
+  return chars + 2 * Math.max(0, Math.ceil(chars / 76) - 1);
+}
+
+/** base64 in lines of 76 characters (RFC 2045 §6.8), without a final CRLF. */
+function base64Lines(content: Buffer): Buffer {
+  const encoded = content.toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < encoded.length; i += 76) lines.push(encoded.slice(i, i + 76));
+  return Buffer.from(lines.join('\r\n'), 'latin1');
+}
+
+/** Text in canonical form for base64 (RFC 2045 §6.8: line breaks as CRLF). */
+function crlf(text: string): string {
+  return text.replace(/\r?\n/g, '\r\n');
+}
+
+/** The last part's final line break belongs to the boundary line that follows. */
+function withoutFinalNewline(text: string): string {
+  return text.endsWith('\n') ? text.slice(0, text.endsWith('\r\n') ? -2 : -1) : text;
+}
+
 function encodeSlotted(text: SlottedText): EncodedSlotted {
   const last = text.parts.length - 1;
-  const parts = text.parts.map((part, i) => {
+  const qp = text.parts.map((part, i) => {
     if (i < last) return Buffer.from(encodeQuotedPrintableChunk(part), 'latin1');
-    // The last part ends with a line break, which the boundary line that follows provides.
     const encoded = encodeQuotedPrintableChunk(ensureFinalNewline(part));
     return Buffer.from(encoded.endsWith('\r\n') ? encoded.slice(0, -2) : encoded, 'latin1');
   });
-  return { parts, slots: [...text.slots] };
+  const raw = text.parts.map((part, i) =>
+    Buffer.from(crlf(i < last ? part : withoutFinalNewline(part)), 'utf8'),
+  );
+  // Slot values are short and mostly ASCII (links, a name): the template decides.
+  const qpSize = qp.reduce((n, b) => n + b.length, 0);
+  const b64Size = base64Size(raw.reduce((n, b) => n + b.length, 0));
+  return qpSize <= b64Size
+    ? { encoding: 'quoted-printable', parts: qp, slots: [...text.slots] }
+    : { encoding: 'base64', parts: raw, slots: [...text.slots] };
 }
 
 function fill(encoded: EncodedSlotted, values: Record<SlotName, string>, out: Buffer[]): void {
+  if (encoded.encoding === 'base64') {
+    const chunks: Buffer[] = [encoded.parts[0]!];
+    for (let i = 0; i < encoded.slots.length; i++) {
+      chunks.push(Buffer.from(crlf(values[encoded.slots[i]!]), 'utf8'), encoded.parts[i + 1]!);
+    }
+    out.push(base64Lines(Buffer.concat(chunks)));
+    return;
+  }
   out.push(encoded.parts[0]!);
   for (let i = 0; i < encoded.slots.length; i++) {
     out.push(
@@ -340,19 +395,59 @@ function fill(encoded: EncodedSlotted, values: Record<SlotName, string>, out: Bu
   }
 }
 
+/** One whole part (transactional mail) in the smaller of the two encodings. */
+function encodePart(text: string): { encoding: TransferEncoding; body: string } {
+  const qp = encodeQuotedPrintableChunk(ensureFinalNewline(text));
+  const bytes = Buffer.from(crlf(withoutFinalNewline(text)), 'utf8');
+  if (qp.length <= base64Size(bytes.length)) {
+    return { encoding: 'quoted-printable', body: qp.endsWith('\r\n') ? qp.slice(0, -2) : qp };
+  }
+  return { encoding: 'base64', body: base64Lines(bytes).toString('latin1') };
+}
+
 function multipart(boundary: string, text: string, html: string): string {
-  const trim = (s: string) => (s.endsWith('\r\n') ? s.slice(0, -2) : s);
+  const t = encodePart(text);
+  const h = encodePart(html);
   return (
     `--${boundary}\r\n` +
-    'Content-Type: text/plain; charset=utf-8\r\n' +
-    'Content-Transfer-Encoding: quoted-printable\r\n\r\n' +
-    trim(text) +
+    `Content-Type: text/plain; charset=utf-8${FLOWED_PARAMS}\r\n` +
+    `Content-Transfer-Encoding: ${t.encoding}\r\n\r\n` +
+    t.body +
     `\r\n--${boundary}\r\n` +
     'Content-Type: text/html; charset=utf-8\r\n' +
-    'Content-Transfer-Encoding: quoted-printable\r\n\r\n' +
-    trim(html) +
+    `Content-Transfer-Encoding: ${h.encoding}\r\n\r\n` +
+    h.body +
     `\r\n--${boundary}--\r\n`
   );
+}
+
+/**
+ * The size of a built message's HTML part: decoded (what Gmail's 102 KB clipping counts, roughly)
+ * and as sent (the encoded bytes on the wire, what providers bill). For the preview and
+ * `digest check`. Reads only messages this builder made (one multipart/alternative), which is why a
+ * few lines do here what a general MIME parser would.
+ */
+export function htmlPartSizes(raw: Buffer): { decoded: number; sent: number; encoding: string } {
+  const text = raw.toString('latin1');
+  const headEnd = text.indexOf('\r\n\r\n');
+  const boundary = /boundary="([^"]+)"/i.exec(text.slice(0, headEnd).replace(/\r\n[ \t]/g, ' '))?.[1];
+  if (!boundary) throw new Error('not a multipart message built by MessageBuilder');
+  for (const part of text.slice(headEnd).split(`\r\n--${boundary}`).slice(1)) {
+    const partHeadEnd = part.indexOf('\r\n\r\n');
+    if (partHeadEnd < 0) continue;
+    const head = part.slice(0, partHeadEnd);
+    if (!/^Content-Type:\s*text\/html/im.test(head)) continue;
+    const content = part.slice(partHeadEnd + 4);
+    const encoding = (/^Content-Transfer-Encoding:\s*(\S+)/im.exec(head)?.[1] ?? '7bit').toLowerCase();
+    let decoded = content.length;
+    if (encoding === 'base64') decoded = Buffer.from(content, 'base64').length;
+    else if (encoding === 'quoted-printable') {
+      const unfolded = content.replace(/=\r\n/g, '');
+      decoded = unfolded.length - 2 * (unfolded.match(/=[0-9A-F]{2}/gi)?.length ?? 0);
+    }
+    return { decoded, sent: content.length, encoding };
+  }
+  throw new Error('the message has no text/html part');
 }
 
 function ensureFinalNewline(text: string): string {

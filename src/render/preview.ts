@@ -3,9 +3,9 @@ import { basename, join, resolve } from 'node:path';
 import type { Config } from '../config/config.loader.ts';
 import { loadDigest } from '../digest/digest.parser.ts';
 import type { Digest } from '../digest/digest.types.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { TokenSigner } from '../core/tokens.ts';
 import { compileIssue } from './issue.compiler.ts';
-import { MessageBuilder } from './message.builder.ts';
+import { htmlPartSizes, MessageBuilder } from './message.builder.ts';
 import { parseMailbox } from './mime.encoding.ts';
 import type { IssueTemplate } from './render.types.ts';
 
@@ -22,6 +22,8 @@ export interface PreviewResult {
   template: IssueTemplate;
   files: { html: string; text: string; eml: string };
   htmlBytes: number;
+  /** The HTML part of message.eml: decoded, and as sent (transfer-encoded), with its encoding. */
+  htmlSizes: { decoded: number; sent: number; encoding: string };
 }
 
 /** Issue and list ids in a preview: nothing is stored, so there are none yet. */
@@ -54,7 +56,13 @@ export async function renderPreview(digestPath: string, options: PreviewOptions)
   await writeFile(files.html, html);
   await writeFile(files.text, text);
   await writeFile(files.eml, message.raw);
-  return { digest, template, files, htmlBytes: Buffer.byteLength(html) };
+  return {
+    digest,
+    template,
+    files,
+    htmlBytes: Buffer.byteLength(html),
+    htmlSizes: htmlPartSizes(Buffer.isBuffer(raw) ? raw : Buffer.from(raw, 'utf8')),
+  };
 }
 
 export interface PreviewMessage {

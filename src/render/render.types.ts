@@ -33,6 +33,11 @@ export interface IssueTemplate {
   list: { slug: string; name: string };
   html: SlottedText;
   text: SlottedText;
+  /**
+   * The text is wrapped as format=flowed; delsp=yes (RFC 3676). Absent in issues compiled before it
+   * was, whose text goes out as it was compiled.
+   */
+  textFlowed?: boolean;
   /** How the greeting reads: `before + name + after`, or `anonymous` when the name is unknown. */
   greeting: { before: string; after: string; anonymous: string };
   /** Bytes of the HTML with typical slot values, for the Gmail clipping limit (102 KB). */

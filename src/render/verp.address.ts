@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ConfigError } from '../config/config.loader.ts';
-import { TokenSigner } from '../subscriptions/tokens.ts';
+import { TokenSigner } from '../core/tokens.ts';
 
 /**
  * VERP envelope senders (`bounces+<id>-<mac>@domain`) that name one delivery, short enough for the

@@ -94,6 +94,10 @@ export class ListsService {
     return list;
   }
 
+  findById(id: number): Promise<List | undefined> {
+    return this.lists.findById(id);
+  }
+
   find(slug: string): Promise<List | undefined> {
     return this.lists.findBySlug(slug);
   }

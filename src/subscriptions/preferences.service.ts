@@ -3,9 +3,9 @@ import { AppError, invalid } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
 import { OutboxRepository } from './outbox.repository.ts';
 import { type Reader, type ReaderList, ReaderRepository } from './reader.repository.ts';
-import { readPreferences } from './reader-tokens.ts';
+import { readPreferences } from '../core/reader-tokens.ts';
 import { cleanName } from './subscribers.import.ts';
-import type { TokenSigner } from './tokens.ts';
+import type { TokenSigner } from '../core/tokens.ts';
 
 export interface PreferencesView {
   reader: Reader;

@@ -1,6 +1,5 @@
 import { createHmac } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Config } from '../config/config.loader.ts';
 import { AppError } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
 import { checkEmail } from '../core/email-address.ts';
@@ -11,9 +10,9 @@ import {
   type SignupOutcome,
 } from './optin.repository.ts';
 import { RateLimitRepository } from './rate-limit.repository.ts';
-import { readConfirm } from './reader-tokens.ts';
+import { readConfirm } from '../core/reader-tokens.ts';
 import { cleanName } from './subscribers.import.ts';
-import type { TokenSigner } from './tokens.ts';
+import type { TokenSigner } from '../core/tokens.ts';
 
 export interface SignupRequest {
   email: string;
@@ -26,7 +25,12 @@ export interface SignupRequest {
   trap: string | undefined;
 }
 
-export type SignupSettings = Pick<Config, 'SECRET_KEY' | 'SIGNUP_LIMIT_PER_IP' | 'SIGNUP_LIMIT_PER_ADDRESS'>;
+/** The settings signup needs, passed in as values (the config's fields of the same names fit). */
+export interface SignupSettings {
+  SECRET_KEY: string;
+  SIGNUP_LIMIT_PER_IP: number;
+  SIGNUP_LIMIT_PER_ADDRESS: number;
+}
 
 const IP_WINDOW_SECONDS = 10 * 60;
 const ADDRESS_WINDOW_SECONDS = 60 * 60;
@@ -52,6 +56,11 @@ export class SignupService {
   ) {
     this.optin = new OptinRepository(db);
     this.limits = new RateLimitRepository(db);
+  }
+
+  /** Forgets rate-limit hits whose window has passed (serve runs it every few minutes). */
+  pruneRateLimits(): Promise<number> {
+    return this.limits.prune();
   }
 
   publicLists(): Promise<PublicList[]> {

@@ -3,8 +3,8 @@ import { AppError } from '../core/errors.ts';
 import type { Database, SubscriptionStatus } from '../db/db.types.ts';
 import { OutboxRepository } from './outbox.repository.ts';
 import { ReaderRepository } from './reader.repository.ts';
-import { readUnsubscribe, signPreferences } from './reader-tokens.ts';
-import type { TokenSigner } from './tokens.ts';
+import { readUnsubscribe, signPreferences } from '../core/reader-tokens.ts';
+import type { TokenSigner } from '../core/tokens.ts';
 
 export type UnsubscribeView =
   | { kind: 'test' }

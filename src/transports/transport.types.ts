@@ -1,3 +1,6 @@
+import type { ClassifiedFailure } from '../core/bounce-reason.ts';
+import type { OutgoingMessage } from '../core/outgoing-message.ts';
+
 /**
  * The one contract every transport (smtp, ses, outbox) keeps, so the worker never knows which it has.
  * A message arrives fully built (headers, MIME, DKIM already applied) as raw bytes; the transport only
@@ -5,18 +8,8 @@
  * provider's replies.
  */
 
-export interface OutgoingMessage {
-  /** Envelope sender (MAIL FROM / Return-Path); the VERP address when VERP is on. */
-  envelopeFrom: string;
-  /** Envelope recipients. */
-  to: string[];
-  /** The complete RFC 5322 message. */
-  raw: Buffer;
-  /** Our Message-ID header value, with angle brackets. */
-  messageId: string;
-  /** Ids for provider-side tagging (SES EmailTags) and logs. */
-  tags?: { issueId?: number; deliveryId?: number; kind?: string };
-}
+/** Built by render (MessageBuilder), carried by a transport: defined in core so neither imports the other. */
+export type { OutgoingMessage };
 
 export interface SendResult {
   /** The provider's id for the message (SES MessageId, the SMTP queue id from the reply, or our own). */
@@ -46,12 +39,23 @@ export class TransportError extends Error {
    * message without holding it against the reader.
    */
   readonly hardBounce: boolean;
+  /**
+   * What the recipient's server said at RCPT TO, classified (reason, status): recorded on the
+   * bounce event whether or not it suppresses, so the editor sees why mail was refused.
+   */
+  readonly bounce: ClassifiedFailure | undefined;
 
   constructor(
     kind: FailureKind,
     code: string,
     message: string,
-    options: { throttled?: boolean; retryAfterMs?: number; hardBounce?: boolean; cause?: unknown } = {},
+    options: {
+      throttled?: boolean;
+      retryAfterMs?: number;
+      hardBounce?: boolean;
+      bounce?: ClassifiedFailure;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TransportError';
@@ -60,6 +64,7 @@ export class TransportError extends Error {
     this.throttled = options.throttled ?? false;
     this.retryAfterMs = options.retryAfterMs;
     this.hardBounce = kind === 'permanent' && options.hardBounce === true;
+    this.bounce = kind === 'permanent' ? options.bounce : undefined;
   }
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { type Config, loadConfig } from '../../src/config/config.loader.ts';
 import { buildApp } from '../../src/http/app.ts';
-import { TokenSigner } from '../../src/subscriptions/tokens.ts';
+import { TokenSigner } from '../../src/core/tokens.ts';
 import type { TestDatabase } from './test-db.ts';
 
 export const TEST_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';

@@ -1,3 +1,4 @@
+import { classifyFailure } from '../../core/bounce-reason.ts';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { invalid } from '../../core/errors.ts';
 import { type OutgoingMessage, type SendResult, type Transport, TransportError } from '../transport.types.ts';
@@ -71,8 +72,11 @@ export class SmtpTransport implements Transport {
 
 /**
  * A 5xx means what the command it answered says (nodemailer names it in `err.command`):
- * - at RCPT TO, this recipient's mailbox is refused: a hard bounce, unless the enhanced code is 5.7.x
- *   (relay denied, policy), which says nothing about the mailbox;
+ * - at RCPT TO, the recipient's server refused this recipient: the reply is classified
+ *   (core/bounce-reason.ts, the same classifier bounce mail goes through) and only a reason about
+ *   the address (user unknown, no such domain, moved, accepts no mail) is a hard bounce that
+ *   suppresses; a policy, spam or reputation refusal (550 5.7.1) fails the message and is recorded
+ *   with its reason, the reader stays mailable;
  * - after DATA, this message was refused (a content filter): it fails, the reader is not suppressed;
  * - anywhere else (greeting, EHLO, AUTH, MAIL FROM), the server will take nothing from us: the issue
  *   stops instead of failing, let alone suppressing, every address.
@@ -97,8 +101,12 @@ export function classifySmtpError(error: unknown): TransportError {
   }
   if (reply !== undefined && reply >= 500 && reply < 600) {
     if (err.command === 'RCPT TO') {
-      const policy = /^\d{3}[ -]5\.7\.\d{1,3}\b/.test(text) || /\brelay/i.test(text);
-      return new TransportError('permanent', `smtp.${reply}`, text, { hardBounce: !policy, cause: error });
+      const bounce = classifyFailure({ reply, text, command: 'RCPT TO' });
+      return new TransportError('permanent', `smtp.${reply}`, text, {
+        hardBounce: bounce.suppresses,
+        bounce,
+        cause: error,
+      });
     }
     if (err.command === 'DATA') {
       return new TransportError('permanent', `smtp.${reply}`, `the message was refused: ${text}`, {

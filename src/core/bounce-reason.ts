@@ -1,0 +1,347 @@
+/**
+ * Why a message to one recipient failed, as one word of a fixed taxonomy: the one sisimai (the
+ * field's reference bounce classifier) documents at https://libsisimai.org/en/reason/. Its
+ * definitions are facts we take; the rules below are ours, learned from the wording of the real bounce
+ * messages in tests/fixtures/bounces/corpus.
+ *
+ * This is a pure function of an SMTP status, reply code and diagnostic text, with no I/O, and it
+ * lives in core because two modules that may not import each other need it: `delivery` classifies
+ * the 5xx a server answers at RCPT TO while sending, and `bounces` classifies the same words when
+ * they come back later in bounce mail or an SES event. One function, so a reply means the same
+ * thing whichever way it reached us.
+ */
+
+export const BOUNCE_REASONS = [
+  // About the address: these, and only these, suppress it.
+  'userunknown',
+  'hostunknown',
+  'hasmoved',
+  'notaccept',
+  // About the mailbox's state at the moment.
+  'mailboxfull',
+  'suspend',
+  'exceedlimit',
+  'mesgtoobig',
+  'vacation',
+  // About our mail, our IP or our domain.
+  'filtered',
+  'blocked',
+  'badreputation',
+  'requireptr',
+  'spamdetected',
+  'virusdetected',
+  'contenterror',
+  'policyviolation',
+  'authfailure',
+  'securityerror',
+  'failedstarttls',
+  'notcompliantrfc',
+  'syntaxerror',
+  'rejected',
+  'norelaying',
+  'toomanyconn',
+  'speeding',
+  // About the path between us.
+  'expired',
+  'networkerror',
+  'systemerror',
+  'systemfull',
+  'mailererror',
+  'onhold',
+  // Not a failure of delivery.
+  'feedback',
+  'undefined',
+] as const;
+
+export type BounceReason = (typeof BOUNCE_REASONS)[number];
+
+/**
+ * The reasons that prove something about the address itself (it does not exist, its domain does
+ * not exist, it moved, its domain accepts no mail). Everything else says something about our mail,
+ * our IP or the moment, and suppressing on it would shrink the list after one bad day.
+ */
+const ADDRESS_REASONS: ReadonlySet<BounceReason> = new Set([
+  'userunknown',
+  'hostunknown',
+  'hasmoved',
+  'notaccept',
+]);
+
+export function reasonSuppresses(reason: BounceReason): boolean {
+  return ADDRESS_REASONS.has(reason);
+}
+
+export function isBounceReason(value: string): value is BounceReason {
+  return (BOUNCE_REASONS as readonly string[]).includes(value);
+}
+
+export interface FailureInput {
+  /** Enhanced status code (RFC 3463) as reported, e.g. `5.1.1`; may be empty. */
+  status?: string | undefined;
+  /** SMTP reply code, e.g. 550; may be absent. */
+  reply?: number | undefined;
+  /** The remote server's words (diagnostic code, reply text, bounce text). */
+  text: string;
+  /** The SMTP command the reply answered, when known (`RCPT TO`, `DATA`, `MAIL FROM`, `CONN`…). */
+  command?: string | undefined;
+}
+
+export interface ClassifiedFailure {
+  reason: BounceReason;
+  /** The enhanced status given, or one found in the text, else derived from the reply code ('' when none). */
+  status: string;
+  /** True when the reason is about the address (see reasonSuppresses). */
+  suppresses: boolean;
+}
+
+const STATUS_IN_TEXT = /(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)/;
+const REPLY_IN_TEXT = /(?<![\d.-])([245]\d\d)(?:[ -]|$)(?![\d.]*%)/;
+
+/**
+ * Wording rules, most specific first: the first that matches the diagnostic text decides. Each line
+ * is what servers of many kinds say for that reason (Postfix, Sendmail, Exim, qmail, Exchange and
+ * Office 365, Gmail, Yahoo, Outlook.com, Mail.ru, GMX, AOL, Apple, France Télécom, Mimecast,
+ * Proofpoint, Barracuda…), as seen in the corpus.
+ */
+const TEXT_RULES: [BounceReason, RegExp][] = [
+  [
+    'virusdetected',
+    /virus|malware|infected|worm found|bad attachment|banned attachment|contains an? (?:executable|unacceptable attachment)/i,
+  ],
+  [
+    'authfailure',
+    /\bdmarc\b|\bspf\b|sender policy framework|dkim|authentication (?:check |)fail|unauthenticated (?:email|mail|sender)|not authenticated|sender address has no authentication|\b5\.7\.2[3567]\b|does not pass .*authentication|isn't authenticated|failed (?:the )?(?:dmarc|spf)/i,
+  ],
+  [
+    'requireptr',
+    /reverse (?:dns|lookup|host|name)|\bptr\b|no ptr|rdns|client host .* (?:failed|has no) .*(?:hostname|dns)|cannot find your hostname|unable to verify (?:your|the) (?:host|hostname)|ip name lookup failed|(?:hostname|host name) (?:doesn't|does not) match|not resolve your (?:ip|address)|(?:ip|address) has no (?:dns|hostname)|cannot resolve your|dns(?:bl)? lookup of (?:your )?(?:ip|host) failed|\bno (?:valid )?hostname\b|hostname .* does not resolve|please (?:set|fix) .*(?:ptr|reverse)|helo .* (?:does not|doesn't) (?:resolve|match)|lookup failure|invalid hostname|unresolvable/i,
+  ],
+  [
+    'badreputation',
+    /(?:poor|bad|low) (?:ip |sender |domain )?reputation|reputation (?:of|is|check)|sender reputation|ip reputation|temporarily rate limited .* reputation|\b421[ -]4\.7\.0\b.*unsolicited|\b4\.7\.650\b/i,
+  ],
+  [
+    'spamdetected',
+    /\bspam\b|junk mail|unsolicited|bulk mail|looks like spam|detected as spam|message is spam|considered spam|classified as spam|content .*(?:suspicious|spam)|spam(?:my|assassin|filter|score)|rejected due to content|\bUBE\b|high probability of being spam|5\.7\.1 .*(?:content|message) rejected/i,
+  ],
+  [
+    'norelaying',
+    /relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited)|not permitted to relay|unable to relay|relay not permitted|we do not relay|cannot relay|no relaying|not a gateway|5\.7\.1 .*relay|relaying denied|open relay|not local host/i,
+  ],
+  [
+    'blocked',
+    /blacklist|block ?list|spamhaus|spamcop|barracudacentral|sorbs|\bblocked\b|\bblocking\b|rbl|dnsbl|\bsbl\b|\bxbl\b|\bpbl\b|listed (?:at|in|on|by)|banned|access denied|client host (?:\[[^\]]*\] )?rejected|connection (?:refused|rejected)|ip (?:address )?(?:is )?(?:not allowed|rejected|denied)|your (?:ip|host|network|server)(?: address)? (?:is |has been )?(?:not allowed|rejected|denied|on a)|rejected (?:because|by) .*\b(?:ip|host)\b|please use the smtp server of your isp|dial-?up|dynamic (?:ip|address)|residential|not accept(?:ed)? mail from|refused to talk|go away|greylist|service (?:not available|unavailable).*(?:client|host|ip)|mail from .* (?:refused|rejected)|too many (?:bad|invalid) (?:recipients|commands)|abuse|poor reputation/i,
+  ],
+  [
+    'exceedlimit',
+    /exceeds? (?:the )?(?:size|message size) limit for (?:this )?(?:mailbox|recipient)|message (?:would )?exceed(?:s|ed)? (?:the )?(?:mailbox|recipient|user)(?:'s)? (?:size )?limit|exceeded storage allocation|\b5\.2\.3\b/i,
+  ],
+  [
+    'mesgtoobig',
+    /message (?:is )?(?:too big|too large|size exceeds|exceeds (?:the )?(?:fixed )?(?:maximum )?(?:message )?size)|size (?:limit )?exceeded|message (?:length|size) exceeds|exceeds (?:the )?(?:maximum|max) (?:allowed )?(?:message )?size|message too long|mail size limit|\b5\.3\.4\b|too big for (?:system|the system)|message file too big|larger than (?:the )?(?:max|limit)/i,
+  ],
+  [
+    'mailboxfull',
+    /mailbox (?:is )?full|mail ?box (?:is )?full|quota|over ?quota|insufficient (?:disk|storage|system storage)|mailbox (?:size limit|has exceeded|exceeded|is over|would exceed)|not enough (?:storage|space)|disk (?:full|space)|user(?:'s)? (?:disk|mailbox) (?:is )?full|exceeded (?:the )?(?:storage|mailbox)|(?:storage|mailbox) (?:limit|capacity) (?:exceeded|reached)|full mailbox|is full|too many messages in (?:the|this) mailbox|mailfolder is full|\b[45]\.2\.2\b/i,
+  ],
+  [
+    'hasmoved',
+    /\bhas (?:been )?moved\b|user has moved|address (?:has )?changed|\bmoved to\b|no longer (?:valid|available) .*(?:new|forward)|\b5\.1\.6\b/i,
+  ],
+  [
+    'suspend',
+    /(?:account|mailbox|user|address|recipient)(?: has been| is)? (?:temporarily )?(?:disabled|suspended|inactive|deactivated|frozen|locked|blocked by the (?:user|owner)|not active|expired|on hold)|(?:disabled|suspended|inactive|deactivated|locked) (?:account|mailbox|user|recipient)|account (?:that you tried to reach )?is (?:disabled|inactive|suspended)|mailbox (?:unavailable|temporarily unavailable) .*(?:disabled|inactive)|this account has been disabled|not (?:currently )?(?:active|activated)|\b5\.2\.1\b.*(?:disabled|inactive|suspended)|(?:inactive|unused) (?:for|since)/i,
+  ],
+  [
+    'hostunknown',
+    /host (?:or domain name )?not found|unknown host|host unknown|domain (?:name )?(?:not found|does not exist|doesn't exist|unknown)|unknown domain|no such (?:domain|host)|name or service not known|nxdomain|mx (?:record )?(?:lookup|not found)|no mx|(?:unrouteable|unroutable) (?:mail )?domain|domain (?:is )?(?:not valid|invalid)|invalid domain|no (?:valid )?(?:a|mx) records?|cannot resolve (?:the )?(?:hostname|domain)|all relevant mx records point to non-existent hosts|host name lookup failure|unrouteable address|recipient domain .* not exist|domain .* has no|\b5\.1\.2\b|\b5\.4\.4\b/i,
+  ],
+  [
+    'userunknown',
+    /user unknown|unknown user|unknown (?:recipient|local part|address|mailbox)|no such (?:user|mailbox|recipient|address|account|local user|person)|(?:user|mailbox|recipient|address|account)(?: name)? (?:does not|doesn't|did not) exist|(?:user|mailbox|recipient|account) (?:not found|unknown|invalid|unavailable|not known|is unknown)|not (?:a )?(?:valid|known) (?:recipient|user|mailbox)|invalid (?:recipient|mailbox|user|address)|recipient (?:address )?rejected|address rejected|mailbox unavailable|(?:user|recipient|mailbox) (?:is )?not (?:here|listed|registered|found|local)|unrouteable|bad destination (?:mailbox )?address|no mailbox|addressee unknown|(?:destination|recipient) (?:address )?(?:is )?(?:invalid|unknown)|address (?:is )?(?:invalid|unknown)|this user doesn't have a|the email account that you tried to reach does not exist|no longer (?:valid|available|in use|exists?)|not our customer|no valid recipients|does not have an? (?:account|mailbox)|unknown or illegal alias|mailbox not (?:found|available)|sorry, no mailbox here|couldn't find any host|user not found|recipient not found|undeliverable address|rejected: (?:user|recipient)|\b5\.1\.1\b|\b5\.1\.0\b|\b5\.1\.10\b/i,
+  ],
+  [
+    'toomanyconn',
+    /too many (?:connections|concurrent|simultaneous|sessions)|connection limit|(?:maximum|max) (?:number of )?connections|too many smtp sessions|closing connection.*too many/i,
+  ],
+  [
+    'speeding',
+    /rate limit|too many (?:messages|emails|mails|recipients)|(?:sending|message) rate|throttl|slow down|try again later.*(?:rate|volume)|exceeded .*(?:rate|hourly|daily) (?:limit|quota)|receiving (?:mail|messages) at a rate|\b4\.7\.28\b/i,
+  ],
+  [
+    'policyviolation',
+    /polic(?:y|ies)|not allowed by (?:the )?(?:recipient|domain|organization)|prohibited|violat|not authorized to send|restricted|content (?:not allowed|rejected|filter)|(?:message|mail) content .* (?:rejected|denied)|your message .* (?:rejected|blocked) .*(?:rule|policy)|transport rule|administrative prohibition|\b5\.7\.1 .*(?:delivery not authorized|not authorized)/i,
+  ],
+  [
+    'contenterror',
+    /(?:header|headers) (?:are |is )?(?:invalid|malformed|too long)|invalid (?:header|mime|character|message)|malformed|message (?:is )?corrupt|8[- ]?bit|bare lf|line too long|invalid (?:date|message-id)|mime (?:error|violation)|not (?:rfc|compliant)|rfc ?(?:2822|5322|822) (?:compliant|violation)|improper(?:ly)? formatted/i,
+  ],
+  [
+    'filtered',
+    /filter(?:ed)?|rejected by (?:the )?(?:recipient|user|domain)|recipient (?:has )?(?:rejected|refused|blocked)|(?:not|no longer) accepting (?:mail|messages) from|(?:user|recipient) (?:refuses|refused|does not accept|doesn't accept)|sender (?:is )?(?:not allowed|blocked|rejected|denied)|refused by recipient|blocked by (?:the )?recipient|has been denied|receiver denied|not on (?:the )?(?:whitelist|allow list)/i,
+  ],
+  [
+    'notaccept',
+    /does not accept (?:any )?(?:e-?mail|mail)|accepts no mail|null mx|no mail accepted|domain does not receive (?:e-?)?mail|not accept(?:ing)? mail|\b5\.1\.10\b.*null/i,
+  ],
+  [
+    'expired',
+    /expired|timed? ?out|have been failing for a long time|retry timeout exceeded|time-?out|retry (?:time|timeout) (?:not reached|exceeded)|could not be delivered (?:for|within|after) \d+|gave up|giving up|delivery (?:time|attempts?) (?:expired|exceeded)|been delayed|delayed|queue (?:time|lifetime)|too long in (?:the )?queue|message (?:could not be delivered|was not delivered) in time|no answer|will be retried|still trying|\b4\.4\.7\b|\b5\.4\.7\b/i,
+  ],
+  [
+    'networkerror',
+    /network (?:error|unreachable)|connection (?:timed out|lost|reset|dropped|closed|died)|no route to host|host (?:is )?unreachable|lost connection|mail (?:for|to) .* loops back|mail loop|loop(?:ing)? detected|too many hops|hop count exceeded|routing loop|cannot connect|could not connect|unable to connect|dns (?:error|failure|timeout)|temporary lookup failure|\b[45]\.4\.[0-6]\b/i,
+  ],
+  [
+    'systemfull',
+    /(?:system|disk|server) (?:is )?full|insufficient system resources|out of (?:disk )?space|\b[45]\.3\.1\b/i,
+  ],
+  [
+    'systemerror',
+    /system (?:error|config)|internal (?:server )?error|server (?:error|configuration)|configuration error|temporar(?:y|ily) (?:failure|unavailable|error|local problem)|local (?:error|problem)|service (?:unavailable|not available)|try again later|unable to deliver|mailer error|database error|i\/o error|resources temporarily|\b[45]\.3\.[0-5]\b/i,
+  ],
+  [
+    'securityerror',
+    /tls (?:required|is required)|must (?:issue a )?starttls|encryption required|certificate|secure connection required|authentication required|must authenticate/i,
+  ],
+  [
+    'syntaxerror',
+    /syntax error|command unrecognized|unrecognized command|bad sequence|command not (?:implemented|recognized)/i,
+  ],
+];
+
+/**
+ * Status codes (RFC 3463) whose meaning alone decides the reason when the words matched no rule.
+ * Keys are `class.subject.detail` without the class where both classes mean the same.
+ */
+const STATUS_REASONS: Record<string, BounceReason> = {
+  '1.1': 'userunknown',
+  '1.0': 'userunknown',
+  '1.2': 'hostunknown',
+  '1.3': 'userunknown',
+  '1.4': 'userunknown',
+  '1.5': 'userunknown',
+  '1.6': 'hasmoved',
+  '1.7': 'rejected',
+  '1.8': 'rejected',
+  '1.10': 'notaccept',
+  '2.0': 'mailboxfull',
+  '2.1': 'suspend',
+  '2.2': 'mailboxfull',
+  '2.3': 'exceedlimit',
+  '2.4': 'mailererror',
+  '3.0': 'systemerror',
+  '3.1': 'systemfull',
+  '3.2': 'systemerror',
+  '3.3': 'systemerror',
+  '3.4': 'mesgtoobig',
+  '3.5': 'systemerror',
+  '4.0': 'networkerror',
+  '4.1': 'networkerror',
+  '4.2': 'networkerror',
+  '4.3': 'systemerror',
+  '4.4': 'hostunknown',
+  '4.5': 'networkerror',
+  '4.6': 'networkerror',
+  '4.7': 'expired',
+  '5.0': 'syntaxerror',
+  '5.1': 'syntaxerror',
+  '5.2': 'syntaxerror',
+  '5.3': 'syntaxerror',
+  '5.4': 'syntaxerror',
+  '5.5': 'syntaxerror',
+  '6.0': 'contenterror',
+  '6.1': 'contenterror',
+  '6.2': 'contenterror',
+  '6.3': 'contenterror',
+  '6.4': 'contenterror',
+  '6.5': 'contenterror',
+  '7.0': 'blocked',
+  '7.1': 'rejected',
+  '7.2': 'rejected',
+  '7.3': 'securityerror',
+  '7.4': 'securityerror',
+  '7.5': 'securityerror',
+  '7.6': 'securityerror',
+  '7.7': 'securityerror',
+  '7.8': 'securityerror',
+  '7.9': 'securityerror',
+  '7.10': 'securityerror',
+  '7.11': 'failedstarttls',
+  '7.13': 'suspend',
+  '7.14': 'suspend',
+  '7.15': 'securityerror',
+  '7.17': 'suspend',
+  '7.18': 'suspend',
+  '7.23': 'authfailure',
+  '7.24': 'authfailure',
+  '7.25': 'requireptr',
+  '7.26': 'authfailure',
+  '7.27': 'notaccept',
+  '7.28': 'speeding',
+};
+
+/** The first enhanced status code in `text` (`5.1.1`), or ''. */
+export function statusIn(text: string): string {
+  const m = STATUS_IN_TEXT.exec(text);
+  return m ? `${m[1]}.${m[2]}.${m[3]}` : '';
+}
+
+/** The first SMTP reply code in `text` (550), or undefined. */
+export function replyIn(text: string): number | undefined {
+  const m = REPLY_IN_TEXT.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Classifies one failure for one recipient; `text` alone is enough when nothing else is known. */
+export function classifyFailure(input: FailureInput): ClassifiedFailure {
+  const text = input.text.replace(/\s+/g, ' ');
+  let status = normaliseStatus(input.status) || statusIn(text);
+  const reply = input.reply ?? replyIn(text);
+  if (!status && reply !== undefined) status = `${Math.floor(reply / 100)}.0.0`;
+  const reason = reasonOf(status, text, input.command);
+  return { reason, status, suppresses: reasonSuppresses(reason) };
+}
+
+function reasonOf(status: string, text: string, command: string | undefined): BounceReason {
+  const detail = status.slice(2);
+  // Codes that say one thing whatever the words: a mailbox that does not exist, a domain without
+  // mail, a moved address, a bad destination system.
+  if (detail === '1.1' || detail === '1.10' || detail === '1.6' || detail === '1.2') {
+    for (const [reason, rule] of TEXT_RULES) {
+      if (rule.test(text) && OVERRIDES_ADDRESS_STATUS.has(reason)) return reason;
+    }
+    return STATUS_REASONS[detail]!;
+  }
+  for (const [reason, rule] of TEXT_RULES) if (rule.test(text)) return reason;
+  // A 5xx at MAIL FROM, the greeting or EHLO refuses us, not the recipient.
+  if (command && !/RCPT/i.test(command) && status.startsWith('5')) return 'rejected';
+  const byStatus = STATUS_REASONS[detail];
+  if (byStatus && detail !== '0.0') return byStatus;
+  if (status.startsWith('4')) return 'expired';
+  if (status.startsWith('5')) return 'undefined';
+  return 'undefined';
+}
+
+/**
+ * Words that beat even a 5.1.1: servers that answer "550 5.1.1" to mail they refuse because of the
+ * sender's IP or authentication (a block list, DMARC) are common, and suppressing the reader for it
+ * would be wrong.
+ */
+const OVERRIDES_ADDRESS_STATUS: ReadonlySet<BounceReason> = new Set([
+  'blocked',
+  'spamdetected',
+  'authfailure',
+  'requireptr',
+  'badreputation',
+  'suspend',
+  'mailboxfull',
+  'hasmoved',
+  'notaccept',
+]);
+
+function normaliseStatus(status: string | undefined): string {
+  if (!status) return '';
+  const m = /([245])\.(\d{1,3})\.(\d{1,3})/.exec(status);
+  return m ? `${m[1]}.${m[2]}.${m[3]}` : '';
+}

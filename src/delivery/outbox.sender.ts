@@ -1,0 +1,198 @@
+import type { Kysely } from 'kysely';
+import type { Config } from '../config/config.loader.ts';
+import type { Database } from '../db/db.types.ts';
+import { retryDelayMs } from './retry.policy.ts';
+import { MessageBuilder } from '../render/message.builder.ts';
+import { renderSignInMail } from '../render/sign-in-mail.ts';
+import { renderSystemMail } from '../render/system-mail.ts';
+import { type OutgoingMessage, type Transport, TransportError } from '../transports/transport.types.ts';
+import { maskEmail } from '../core/email-address.ts';
+import { OptinRepository } from '../subscriptions/optin.repository.ts';
+import { type OutboxMessage, OutboxRepository } from '../subscriptions/outbox.repository.ts';
+import { ReaderRepository } from '../subscriptions/reader.repository.ts';
+import { signConfirm, signPreferences, signUnsubscribe } from '../core/reader-tokens.ts';
+import type { TokenSigner } from '../core/tokens.ts';
+
+export interface OutboxSenderLog {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface OutboxSenderOptions {
+  db: Kysely<Database>;
+  config: Config;
+  transport: Transport;
+  signer: TokenSigner;
+  /** Messages claimed at once. */
+  batchSize?: number;
+  /** How long to sleep when nothing is due (a signup in this process wakes it at once). */
+  idleMs?: number;
+  /** Seconds of the first retry; doubled per attempt (see retry.policy). */
+  retryBaseSeconds?: number;
+  log?: OutboxSenderLog;
+}
+
+const silent: OutboxSenderLog = { info: () => {}, warn: () => {} };
+
+/**
+ * Drains the transactional outbox: confirmation, welcome and goodbye mail. Rows are claimed with a
+ * lease (SKIP LOCKED), so any number of senders in any number of processes share the work and a
+ * sender that dies loses nothing. Each mail is rendered (templates compiled once and cached), built
+ * and handed to the transport; a transient failure is retried with exponential backoff up to
+ * MAX_ATTEMPTS, a permanent one (the address does not exist) is final.
+ */
+export class OutboxSender {
+  private readonly outbox: OutboxRepository;
+  private readonly optin: OptinRepository;
+  private readonly readers: ReaderRepository;
+  private readonly builder: MessageBuilder;
+  private readonly log: OutboxSenderLog;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+
+  constructor(private readonly options: OutboxSenderOptions) {
+    this.outbox = new OutboxRepository(options.db);
+    this.optin = new OptinRepository(options.db);
+    this.readers = new ReaderRepository(options.db);
+    this.builder = new MessageBuilder(options.config, options.signer);
+    this.log = options.log ?? silent;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Finishes the batch in hand, then stops. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakeUp?.();
+    await this.loop;
+  }
+
+  /** Something was queued: look now instead of after the idle sleep. */
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  /** Claims one batch and settles every message in it; returns how many were claimed. */
+  async drainOnce(): Promise<number> {
+    const batch = await this.outbox.claim(this.options.batchSize ?? 20, this.options.config.LEASE_SECONDS);
+    const concurrency = Math.max(1, this.options.config.SEND_CONCURRENCY);
+    for (let i = 0; i < batch.length; i += concurrency) {
+      await Promise.all(batch.slice(i, i + concurrency).map((message) => this.deliver(message)));
+    }
+    return batch.length;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let claimed = 0;
+      try {
+        claimed = await this.drainOnce();
+      } catch (error) {
+        this.log.warn({ err: (error as Error).message }, 'outbox: claim failed');
+      }
+      if (claimed === 0 && this.running) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.options.idleMs ?? 1000);
+          this.wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeUp = undefined;
+      }
+    }
+  }
+
+  private async deliver(message: OutboxMessage): Promise<void> {
+    const fields = { outboxId: message.id, kind: message.kind, to: maskEmail(message.toEmail) };
+    // Rendering is CPU work on the event loop the web server shares in `digestmail serve`: let the
+    // requests waiting for it go first, so a burst of signups is not slowed by its own mail.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    try {
+      const outgoing = await this.compose(message);
+      if (typeof outgoing === 'string') {
+        await this.outbox.markFailed(message.id, outgoing);
+        this.log.info({ ...fields, reason: outgoing }, 'outbox: not sent');
+        return;
+      }
+      await this.options.transport.send(outgoing);
+      await this.outbox.markSent(message.id, outgoing.messageId);
+      this.log.info({ ...fields, messageId: outgoing.messageId }, 'outbox: sent');
+    } catch (error) {
+      const permanent = error instanceof TransportError && error.kind === 'permanent';
+      const reason =
+        error instanceof TransportError ? `${error.code}: ${error.message}` : (error as Error).message;
+      if (permanent || message.attempts >= this.options.config.MAX_ATTEMPTS) {
+        await this.outbox.markFailed(message.id, reason);
+        this.log.warn({ ...fields, attempts: message.attempts, err: reason }, 'outbox: failed for good');
+        return;
+      }
+      const delay =
+        error instanceof TransportError && error.retryAfterMs
+          ? error.retryAfterMs
+          : retryDelayMs(message.attempts, this.options.retryBaseSeconds ?? 30);
+      await this.outbox.markRetry(message.id, reason, delay);
+      this.log.warn(
+        { ...fields, attempts: message.attempts, retryInMs: delay, err: reason },
+        'outbox: will retry',
+      );
+    }
+  }
+
+  /** The message, or why it must not be sent. */
+  private async compose(message: OutboxMessage): Promise<OutgoingMessage | string> {
+    if (message.kind === 'sign_in') {
+      if (!message.payload.url) return 'the sign-in mail has no link';
+      const mail = renderSignInMail(message.payload.url, message.payload.lang, this.options.config);
+      return this.builder.buildTransactional({ to: message.toEmail, ...mail, kind: message.kind });
+    }
+    if (message.subscriberId === null) return 'the subscriber no longer exists';
+    const [reader, lists] = await Promise.all([
+      this.readers.find(message.subscriberId),
+      this.optin.listsById(message.payload.lists),
+    ]);
+    if (!reader) return 'the subscriber no longer exists';
+    if (lists.length === 0) return 'the lists no longer exist';
+    // suppressed since the mail was queued (a bounce, a complaint, an erasure): never mailed again
+    if (reader.suppressed) return `the address is suppressed (${reader.suppressed})`;
+    const { config, signer } = this.options;
+    const lang = message.payload.lang;
+    const base = config.PUBLIC_URL;
+    const query = `?lang=${encodeURIComponent(lang)}`;
+    const preferencesUrl = `${base}/preferences/${signPreferences(signer, reader.id)}${query}`;
+    const unsubscribeUrl = `${base}/unsubscribe/${signUnsubscribe(signer, reader.id, lists[0]!.id)}${query}`;
+    const links =
+      message.kind === 'confirm'
+        ? {
+            actionUrl: `${base}/confirm/${signConfirm(
+              signer,
+              reader.id,
+              lists.map((l) => l.id),
+            )}${query}`,
+          }
+        : message.kind === 'welcome'
+          ? { preferencesUrl, unsubscribeUrl }
+          : // goodbye: the way back is the unsubscribe page's "subscribe again", or the preferences
+            // page when several lists were left at once
+            { actionUrl: lists.length === 1 ? unsubscribeUrl : preferencesUrl, preferencesUrl };
+    const mail = await renderSystemMail(message.kind as 'confirm' | 'welcome' | 'goodbye', {
+      lang,
+      listNames: lists.map((l) => l.name),
+      name: reader.name,
+      config,
+      ...links,
+    });
+    return this.builder.buildTransactional({
+      to: message.toEmail,
+      subject: mail.subject,
+      html: mail.html,
+      text: mail.text,
+      kind: message.kind,
+    });
+  }
+}

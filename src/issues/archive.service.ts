@@ -1,0 +1,160 @@
+import type { Database } from '../db/db.types.ts';
+import type { Kysely } from 'kysely';
+import { parseDigest } from '../digest/digest.parser.ts';
+import type { IssueTemplate } from '../render/render.types.ts';
+import { ArchiveRepository, type ArchivedIssueRow, type PublicList } from './archive.repository.ts';
+
+export type { PublicList };
+
+/** One issue as the public archive shows it. */
+export interface ArchiveEntry {
+  id: number;
+  list: { slug: string; name: string };
+  title: string;
+  subject: string;
+  lang: string;
+  /** The digest's own calendar day. */
+  day: string;
+  preheader: string;
+  /** The first line of the digest's intro ('' when it has none). */
+  introLine: string;
+  /** The readable, stable path: `/lists/<slug>/<day>-<slug of title>`. */
+  path: string;
+  publishedAt: Date;
+}
+
+export interface ArchivePage {
+  entries: ArchiveEntry[];
+  page: number;
+  pages: number;
+  total: number;
+}
+
+export const ARCHIVE_PAGE_SIZE = 20;
+export const FEED_SIZE = 50;
+
+/**
+ * The public archive: sent issues of public lists, their readable URLs, and what the feed shows.
+ * Private lists, drafts and issues not yet sent are simply not found, so a page cannot tell them apart.
+ */
+export class ArchiveService {
+  private readonly repo: ArchiveRepository;
+  /** First lines of intros by digest hash: a sent digest never changes, so parsing once is enough. */
+  private readonly introLines = new Map<string, string>();
+
+  constructor(db: Kysely<Database>) {
+    this.repo = new ArchiveRepository(db);
+  }
+
+  publicList(slug: string): Promise<PublicList | undefined> {
+    return this.repo.publicList(slug);
+  }
+
+  /** A fingerprint that changes whenever what the archive (of one list, or all) shows changes. */
+  version(listId?: number): Promise<string> {
+    return this.repo.version(listId);
+  }
+
+  /** One page (1-based) of the archive, newest first. */
+  async page(page: number, listId?: number): Promise<ArchivePage> {
+    const { rows, total } = await this.repo.page(listId, ARCHIVE_PAGE_SIZE, (page - 1) * ARCHIVE_PAGE_SIZE);
+    return {
+      entries: rows.map((row) => this.entry(row)),
+      page,
+      pages: Math.max(1, Math.ceil(total / ARCHIVE_PAGE_SIZE)),
+      total,
+    };
+  }
+
+  /** The issue at a readable path segment (`2025-11-10-title`) of a public list, with its template. */
+  async byPath(
+    list: PublicList,
+    segment: string,
+  ): Promise<{ entry: ArchiveEntry; template: IssueTemplate } | undefined> {
+    const day = /^(\d{4}-\d{2}-\d{2})-/.exec(segment)?.[1];
+    if (!day) return undefined;
+    const match = (await this.repo.ofDay(list.id, day)).find((row) => pathSegment(row) === segment);
+    return match ? this.withTemplate(match) : undefined;
+  }
+
+  /** An archived issue by id (the old `/archive/:id` URLs), with its template. */
+  async byId(id: number): Promise<{ entry: ArchiveEntry; template: IssueTemplate } | undefined> {
+    const row = await this.repo.byId(id);
+    return row ? this.withTemplate(row) : undefined;
+  }
+
+  /** The newest issues of a list with their templates, for the feed. */
+  async latest(
+    list: PublicList,
+    limit = FEED_SIZE,
+  ): Promise<{ entry: ArchiveEntry; template: IssueTemplate }[]> {
+    const { rows } = await this.repo.page(list.id, limit, 0);
+    const out: { entry: ArchiveEntry; template: IssueTemplate }[] = [];
+    for (const row of rows) {
+      const found = await this.withTemplate(row);
+      if (found) out.push(found);
+    }
+    return out;
+  }
+
+  private async withTemplate(
+    row: ArchivedIssueRow,
+  ): Promise<{ entry: ArchiveEntry; template: IssueTemplate } | undefined> {
+    const template = (await this.repo.template(row.id)) as IssueTemplate | null;
+    if (!template?.html) return undefined;
+    return { entry: this.entry(row), template };
+  }
+
+  private entry(row: ArchivedIssueRow): ArchiveEntry {
+    return {
+      id: row.id,
+      list: { slug: row.listSlug, name: row.listName },
+      title: row.title,
+      subject: row.subject,
+      lang: row.lang,
+      day: row.day,
+      preheader: row.preheader,
+      introLine: this.introLine(row),
+      path: `/lists/${row.listSlug}/${pathSegment(row)}`,
+      publishedAt: row.publishedAt,
+    };
+  }
+
+  private introLine(row: ArchivedIssueRow): string {
+    let line = this.introLines.get(row.digestHash);
+    if (line === undefined) {
+      try {
+        const intro = parseDigest(row.digestSource, `issue ${row.id}`).intro.text;
+        line = intro.split('\n').find((l) => l.trim() !== '') ?? '';
+      } catch {
+        line = '';
+      }
+      if (this.introLines.size >= 5000) this.introLines.clear();
+      this.introLines.set(row.digestHash, line);
+    }
+    return line;
+  }
+}
+
+/**
+ * `2025-11-10-<slug of title>`, plus `-<id>` for a later issue of the same list, day and title.
+ * Made from the day and title an issue went out with, which never change, so the URL never does.
+ */
+function pathSegment(row: ArchivedIssueRow): string {
+  const base = `${row.day}-${titleSlug(row.title)}`.replace(/-+$/, '');
+  return row.dupRank > 1 ? `${base}-${row.id}` : base;
+}
+
+/**
+ * Lower case, every run of characters that are not letters or digits (in any script) as one `-`, at
+ * most 80 characters. Written here because the slug libraries transliterate to ASCII and drop what
+ * they cannot (a Chinese title would become empty); browsers show Unicode paths readably.
+ */
+export function titleSlug(title: string): string {
+  const slug = title
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, '-')
+    .replace(/^-+|-+$/g, '');
+  return Array.from(slug).slice(0, 80).join('').replace(/-+$/, '');
+}
