@@ -21,14 +21,20 @@ import {
  * every other query waits its turn, exactly as it would for the last connection of a pool of one.
  */
 export class PGliteDialect implements Dialect {
-  /** The instance is made on first use, so that processes on PostgreSQL never load the WASM build. */
-  constructor(private readonly create: () => Promise<PGlite>) {}
+  /**
+   * The instance is made on first use, so that processes on PostgreSQL never load the WASM build.
+   * `onDiskFull` is told when a write failed because the disk is full (SQLSTATE 53100).
+   */
+  constructor(
+    private readonly create: () => Promise<PGlite>,
+    private readonly onDiskFull?: (error: Error) => void,
+  ) {}
 
   createAdapter(): DialectAdapter {
     return new PostgresAdapter();
   }
   createDriver(): Driver {
-    return new PGliteDriver(this.create);
+    return new PGliteDriver(this.create, this.onDiskFull);
   }
   createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return new PostgresIntrospector(db);
@@ -43,12 +49,15 @@ class PGliteDriver implements Driver {
   private connection: PGliteConnection | undefined;
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly create: () => Promise<PGlite>) {}
+  constructor(
+    private readonly create: () => Promise<PGlite>,
+    private readonly onDiskFull?: (error: Error) => void,
+  ) {}
 
   async init(): Promise<void> {
     this.pglite = await this.create();
     await this.pglite.waitReady;
-    this.connection = new PGliteConnection(this.pglite);
+    this.connection = new PGliteConnection(this.pglite, this.onDiskFull);
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
@@ -87,15 +96,24 @@ class PGliteDriver implements Driver {
 class PGliteConnection implements DatabaseConnection {
   release: (() => void) | undefined;
 
-  constructor(private readonly pglite: PGlite) {}
+  constructor(
+    private readonly pglite: PGlite,
+    private readonly onDiskFull?: (error: Error) => void,
+  ) {}
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.pglite.query<R>(compiledQuery.sql, [...compiledQuery.parameters]);
+    let result: Awaited<ReturnType<PGlite['query']>>;
+    try {
+      result = await this.pglite.query<R>(compiledQuery.sql, [...compiledQuery.parameters]);
+    } catch (error) {
+      if (isDiskFull(error)) this.onDiskFull?.(error as Error);
+      throw error;
+    }
     const command = result.command?.toUpperCase();
     const changed =
       command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';
     return {
-      rows: result.rows,
+      rows: result.rows as R[],
       ...(changed ? { numAffectedRows: BigInt(result.rowCount ?? result.affectedRows ?? 0) } : {}),
     };
   }
@@ -104,4 +122,10 @@ class PGliteConnection implements DatabaseConnection {
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new Error('streaming queries are not supported on the embedded database; page with keyset queries');
   }
+}
+
+/** disk_full, or the file system's own words for it when PostgreSQL did not get to classify it. */
+function isDiskFull(error: unknown): boolean {
+  const e = error as { code?: string; message?: string } | undefined;
+  return e?.code === '53100' || /No space left on device|ENOSPC/i.test(e?.message ?? '');
 }

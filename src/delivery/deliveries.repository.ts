@@ -8,6 +8,8 @@ export interface ClaimedDelivery {
   subscriberId: number;
   email: string;
   name: string | null;
+  /** False when the reader turned click counting off. */
+  trackClicks: boolean;
   /** Attempts so far, this one included. */
   attempts: number;
   /** How many times this delivery was taken back from a worker whose lease ran out. */
@@ -110,6 +112,7 @@ export class DeliveriesRepository {
       subscriber_id: number;
       email: string;
       name: string | null;
+      track_clicks: boolean | null;
       status: string;
       attempts: number;
       crash_resends: number;
@@ -125,7 +128,7 @@ export class DeliveriesRepository {
          for update of d skip locked
       ),
       verdict as (
-        select p.id, s.name,
+        select p.id, s.name, s.track_clicks,
                case
                  when s.id is null or s.status <> 'active' or x.email is not null then 'suppressed'
                  when sn.status is distinct from 'confirmed' then 'unsubscribed'
@@ -151,7 +154,7 @@ export class DeliveriesRepository {
              updated_at = now()
         from verdict v
        where d.id = v.id
-      returning d.id, d.issue_id, d.subscriber_id, d.email, v.name, d.status, d.attempts, d.crash_resends
+      returning d.id, d.issue_id, d.subscriber_id, d.email, v.name, v.track_clicks, d.status, d.attempts, d.crash_resends
     `.execute(this.db);
     return result.rows
       .filter((r) => r.status === 'sending')
@@ -161,6 +164,7 @@ export class DeliveriesRepository {
         subscriberId: r.subscriber_id,
         email: r.email,
         name: r.name,
+        trackClicks: r.track_clicks !== false,
         attempts: r.attempts,
         crashResends: r.crash_resends,
       }));

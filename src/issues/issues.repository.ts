@@ -6,6 +6,8 @@ export interface Issue {
   listId: number;
   listSlug: string;
   listName: string;
+  /** Whether the list counts clicks (read when the issue is sent, not when it was compiled). */
+  listTrackClicks: boolean;
   status: IssueStatus;
   subject: string;
   title: string;
@@ -55,6 +57,7 @@ function issueQuery(db: Db) {
       'i.list_id',
       'l.slug as list_slug',
       'l.name as list_name',
+      'l.track_clicks as list_track_clicks',
       'i.status',
       'i.subject',
       'i.title',
@@ -80,6 +83,7 @@ function toIssue(r: IssueRowJoined): Issue {
     listId: r.list_id,
     listSlug: r.list_slug,
     listName: r.list_name,
+    listTrackClicks: r.list_track_clicks,
     status: r.status,
     subject: r.subject,
     title: r.title,
@@ -159,6 +163,24 @@ export class IssuesRepository {
       .onConflict((oc) => oc.column('auto_key').doNothing())
       .returning('id')
       .executeTakeFirst();
+    // The issue's links by position: where its click redirects may lead, and what reports name.
+    const links = (
+      input.template as { links?: { position: number; url: string; title: string; domain: string }[] }
+    ).links;
+    if (row && links && links.length > 0) {
+      await this.db
+        .insertInto('issue_links')
+        .values(
+          links.map((l) => ({
+            issue_id: row.id,
+            position: l.position,
+            url: l.url,
+            title: l.title,
+            domain: l.domain,
+          })),
+        )
+        .execute();
+    }
     return row?.id;
   }
 

@@ -17,13 +17,13 @@ import {
   stripControl,
 } from './mime.encoding.ts';
 import type { IssueTemplate, SlotName, SlottedText } from './render.types.ts';
-import { escapeHtml, fillSlots } from './template.engine.ts';
+import { escapeHtml, fillSlots, type SlotValues } from './template.engine.ts';
 import { assertVerpFits, VerpAddresses } from './verp.address.ts';
 
 export interface IssueRef {
   id: number;
   template: IssueTemplate;
-  list: { id: number; slug: string; name: string };
+  list: { id: number; slug: string; name: string; trackClicks?: boolean };
 }
 
 export interface Recipient {
@@ -31,6 +31,8 @@ export interface Recipient {
   name: string | null;
   subscriberId: number;
   deliveryId?: number;
+  /** False when the reader turned click counting off for themselves. */
+  trackClicks?: boolean;
 }
 
 export interface TransactionalInput {
@@ -56,6 +58,8 @@ interface PreparedIssue {
   /** The closing boundary. */
   tail: Buffer;
   html: EncodedSlotted;
+  /** The HTML whose links go through the click redirect (lists that count clicks). */
+  tracked: EncodedSlotted | undefined;
   text: EncodedSlotted;
   greetingHtml: { before: string; after: string; anonymous: string };
   webUrl: string;
@@ -124,16 +128,18 @@ export class MessageBuilder {
     const { unsubscribeUrl, preferencesUrl } = this.links(issue, recipient, test);
     const name = cleanName(recipient.name);
     const g = issue.template.greeting;
-    const htmlValues: Record<SlotName, string> = {
+    const clickBase = this.clickBase(issue, recipient, test);
+    const htmlValues: SlotValues = {
       greeting: name
         ? p.greetingHtml.before + escapeHtml(name) + p.greetingHtml.after
         : p.greetingHtml.anonymous,
       webUrl: escapeHtml(p.webUrl),
       preferencesUrl: escapeHtml(preferencesUrl),
       unsubscribeUrl: escapeHtml(unsubscribeUrl),
+      ...(clickBase ? { clickBase: escapeHtml(clickBase) } : {}),
     };
     const greeting = name ? g.before + name + g.after : g.anonymous;
-    const textValues: Record<SlotName, string> = {
+    const textValues: SlotValues = {
       // The greeting is a line of its own; a long name wraps like the rest of a flowed text.
       greeting: issue.template.textFlowed ? wrapFlowed(greeting) : greeting,
       webUrl: p.webUrl,
@@ -162,7 +168,7 @@ export class MessageBuilder {
     const body: Buffer[] = [p.textHead];
     fill(p.text, textValues, body);
     body.push(p.htmlHead);
-    fill(p.html, htmlValues, body);
+    fill(clickBase && p.tracked ? p.tracked : p.html, htmlValues, body);
     body.push(p.tail);
 
     const signature = this.dkim ? `${this.dkim.sign([...pairs, ...p.fixedHeaderPairs], body, now)}\r\n` : '';
@@ -179,6 +185,25 @@ export class MessageBuilder {
         kind: test ? 'test' : 'issue',
       },
     };
+  }
+
+  /**
+   * The base of one reader's click redirects (`PUBLIC_URL/c/<token>`, a link's position follows),
+   * or undefined when their clicks are not counted: the list does not count them, the reader turned
+   * it off, it is a test send, or there is no delivery to count against. One signature per message,
+   * naming the issue and the delivery; the position is checked against the issue's stored links.
+   */
+  private clickBase(issue: IssueRef, recipient: Recipient, test: boolean): string | undefined {
+    if (
+      test ||
+      !issue.list.trackClicks ||
+      recipient.trackClicks === false ||
+      recipient.deliveryId === undefined
+    ) {
+      return undefined;
+    }
+    if (!issue.template.tracked) return undefined;
+    return `${this.publicUrl}/c/${this.signer.sign('click', { i: issue.id, d: recipient.deliveryId })}`;
   }
 
   /** The signed links one reader gets: unsubscribe (`t: 1` marks a test send), preferences, web version. */
@@ -307,6 +332,8 @@ export class MessageBuilder {
       ),
       tail: Buffer.from(`\r\n--${boundary}--\r\n`),
       html,
+      // Same encoding as the plain HTML: both follow the one htmlHead.
+      tracked: t.tracked ? encodeSlotted(t.tracked, html.encoding) : undefined,
       text,
       greetingHtml: {
         before: escapeHtml(t.greeting.before),
@@ -359,7 +386,7 @@ function withoutFinalNewline(text: string): string {
   return text.endsWith('\n') ? text.slice(0, text.endsWith('\r\n') ? -2 : -1) : text;
 }
 
-function encodeSlotted(text: SlottedText): EncodedSlotted {
+function encodeSlotted(text: SlottedText, encoding?: EncodedSlotted['encoding']): EncodedSlotted {
   const last = text.parts.length - 1;
   const qp = text.parts.map((part, i) => {
     if (i < last) return Buffer.from(encodeQuotedPrintableChunk(part), 'latin1');
@@ -372,16 +399,16 @@ function encodeSlotted(text: SlottedText): EncodedSlotted {
   // Slot values are short and mostly ASCII (links, a name): the template decides.
   const qpSize = qp.reduce((n, b) => n + b.length, 0);
   const b64Size = base64Size(raw.reduce((n, b) => n + b.length, 0));
-  return qpSize <= b64Size
+  return (encoding ?? (qpSize <= b64Size ? 'quoted-printable' : 'base64')) === 'quoted-printable'
     ? { encoding: 'quoted-printable', parts: qp, slots: [...text.slots] }
     : { encoding: 'base64', parts: raw, slots: [...text.slots] };
 }
 
-function fill(encoded: EncodedSlotted, values: Record<SlotName, string>, out: Buffer[]): void {
+function fill(encoded: EncodedSlotted, values: SlotValues, out: Buffer[]): void {
   if (encoded.encoding === 'base64') {
     const chunks: Buffer[] = [encoded.parts[0]!];
     for (let i = 0; i < encoded.slots.length; i++) {
-      chunks.push(Buffer.from(crlf(values[encoded.slots[i]!]), 'utf8'), encoded.parts[i + 1]!);
+      chunks.push(Buffer.from(crlf(values[encoded.slots[i]!] ?? ''), 'utf8'), encoded.parts[i + 1]!);
     }
     out.push(base64Lines(Buffer.concat(chunks)));
     return;
@@ -389,7 +416,7 @@ function fill(encoded: EncodedSlotted, values: Record<SlotName, string>, out: Bu
   out.push(encoded.parts[0]!);
   for (let i = 0; i < encoded.slots.length; i++) {
     out.push(
-      Buffer.from(encodeQuotedPrintableChunk(values[encoded.slots[i]!]), 'latin1'),
+      Buffer.from(encodeQuotedPrintableChunk(values[encoded.slots[i]!] ?? ''), 'latin1'),
       encoded.parts[i + 1]!,
     );
   }

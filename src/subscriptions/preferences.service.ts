@@ -18,6 +18,8 @@ export interface PreferencesChange {
   lists: number[];
   /** Topics ticked per list; none means everything the list sends. */
   topics: Map<number, string[]>;
+  /** Whether the reader lets their clicks be counted; undefined when the page did not ask. */
+  countClicks?: boolean;
 }
 
 /**
@@ -72,6 +74,7 @@ export class PreferencesService {
         }
       }
       await readers.setName(subscriberId, cleanName(change.name));
+      if (change.countClicks !== undefined) await readers.setTrackClicks(subscriberId, change.countClicks);
       const canJoin = !reader.suppressed && reader.status === 'active';
       for (const list of offered) {
         const wanted = change.lists.includes(list.listId);

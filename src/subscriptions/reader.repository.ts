@@ -7,6 +7,8 @@ export interface Reader {
   name: string | null;
   status: SubscriberStatus;
   suppressed: SuppressionReason | undefined;
+  /** False when the reader turned click counting off for themselves. */
+  trackClicks: boolean;
 }
 
 export interface ReaderList {
@@ -21,6 +23,8 @@ export interface ReaderList {
   chosenTopics: string[];
   /** The list's configured topics, then the categories of its past issues. */
   offeredTopics: string[];
+  /** Whether the list counts clicks (then the page offers to turn it off). */
+  trackClicks: boolean;
 }
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -36,7 +40,7 @@ export class ReaderRepository {
     const row = await this.db
       .selectFrom('subscribers as s')
       .leftJoin('suppressions as x', 'x.email', 's.email')
-      .select(['s.id', 's.email', 's.name', 's.status', 'x.reason'])
+      .select(['s.id', 's.email', 's.name', 's.status', 's.track_clicks', 'x.reason'])
       .where('s.id', '=', subscriberId)
       .executeTakeFirst();
     if (!row) return undefined;
@@ -46,6 +50,7 @@ export class ReaderRepository {
       name: row.name,
       status: row.status,
       suppressed: row.reason ?? undefined,
+      trackClicks: row.track_clicks,
     };
   }
 
@@ -124,6 +129,7 @@ export class ReaderRepository {
         'l.description',
         'l.language',
         'l.topics',
+        'l.track_clicks',
         'sn.status',
         'sn.topics as chosen',
       ])
@@ -154,7 +160,16 @@ export class ReaderRepository {
       status: row.status ?? undefined,
       chosenTopics: row.chosen ?? [],
       offeredTopics: [...new Set([...row.topics, ...(categories.get(row.id) ?? [])])],
+      trackClicks: row.track_clicks,
     }));
+  }
+
+  async setTrackClicks(subscriberId: number, track: boolean): Promise<void> {
+    await this.db
+      .updateTable('subscribers')
+      .set({ track_clicks: track, updated_at: sql`now()` })
+      .where('id', '=', subscriberId)
+      .execute();
   }
 
   async setName(subscriberId: number, name: string | null): Promise<void> {
