@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { PGlite } from '@electric-sql/pglite';
 import {
   CompiledQuery,
@@ -44,10 +45,27 @@ export class PGliteDialect implements Dialect {
   }
 }
 
+/** An open transaction, as seen from the code running inside it (its callback and what that starts). */
+interface OpenTransaction {
+  open: boolean;
+}
+
+/** Thrown at once where waiting for the connection would wait forever. */
+export const OUTER_HANDLE_IN_TRANSACTION =
+  'a query on the outer database handle inside a transaction: on the embedded database (one connection) it would wait forever for that transaction to end; run it on the transaction (trx) instead';
+
 class PGliteDriver implements Driver {
   private pglite: PGlite | undefined;
   private connection: PGliteConnection | undefined;
   private queue: Promise<void> = Promise.resolve();
+  /**
+   * Marks the async context of a transaction's callback: beginTransaction enters it (enterWith, before
+   * Kysely awaits, so the callback and everything it starts inherit it) and commit or rollback closes
+   * it. A connection asked for from inside an open transaction is a query on the outer handle, which
+   * would queue behind the very transaction that waits for it: refused at once instead of hanging.
+   * Other callers (another request, another task) have no mark and wait their turn as before.
+   */
+  private readonly inTransaction = new AsyncLocalStorage<OpenTransaction>();
 
   constructor(
     private readonly create: () => Promise<PGlite>,
@@ -61,6 +79,7 @@ class PGliteDriver implements Driver {
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
+    if (this.inTransaction.getStore()?.open) throw new Error(OUTER_HANDLE_IN_TRANSACTION);
     let release!: () => void;
     const previous = this.queue;
     this.queue = new Promise<void>((resolve) => {
@@ -72,15 +91,27 @@ class PGliteDriver implements Driver {
     return connection;
   }
 
-  async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+  // Not async: enterWith must run in the caller's synchronous step, before Kysely's await on it.
+  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    const open: OpenTransaction = { open: true };
+    (connection as PGliteConnection).transaction = open;
+    this.inTransaction.enterWith(open);
     const isolation = settings.isolationLevel ? ` isolation level ${settings.isolationLevel}` : '';
-    await connection.executeQuery(CompiledQuery.raw(`begin${isolation}`));
+    return connection.executeQuery(CompiledQuery.raw(`begin${isolation}`)).then(() => undefined);
   }
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    this.close(connection);
     await connection.executeQuery(CompiledQuery.raw('commit'));
   }
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    this.close(connection);
     await connection.executeQuery(CompiledQuery.raw('rollback'));
+  }
+
+  private close(connection: DatabaseConnection): void {
+    const c = connection as PGliteConnection;
+    if (c.transaction) c.transaction.open = false;
+    c.transaction = undefined;
   }
 
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
@@ -95,6 +126,7 @@ class PGliteDriver implements Driver {
 
 class PGliteConnection implements DatabaseConnection {
   release: (() => void) | undefined;
+  transaction: OpenTransaction | undefined;
 
   constructor(
     private readonly pglite: PGlite,

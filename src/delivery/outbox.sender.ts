@@ -179,8 +179,8 @@ export class OutboxSender {
     ]);
     if (!reader) return 'the subscriber no longer exists';
     if (lists.length === 0) return 'the lists no longer exist';
-    // suppressed since the mail was queued (a bounce, a complaint, an erasure): never mailed again
-    if (reader.suppressed) return `the address is suppressed (${reader.suppressed})`;
+    // may not be mailed since the mail was queued (a bounce, a complaint, an erasure, a blocklisting)
+    if (reader.unmailable) return `the address is suppressed (${reader.unmailable})`;
     const { config, signer } = this.options;
     const lang = message.payload.lang;
     const base = config.PUBLIC_URL;
