@@ -101,10 +101,13 @@ export class ClicksRepository {
     return result.rows[0] ?? { human: 0, scanner: 0 };
   }
 
-  /** Messages that reached a reader (sent or delivered) for the share of readers who clicked. */
+  /**
+   * Messages that reached a reader (sent or delivered) for the share of readers who clicked, from
+   * the per-issue counts kept as deliveries change (migration 140): a few rows, not a million.
+   */
   async delivered(issueId: number): Promise<number> {
     const result = await sql<{ n: number }>`
-      select count(*)::int as n from deliveries where issue_id = ${issueId} and status in ('sent', 'delivered')
+      select coalesce(sum(n), 0)::int as n from delivery_counts where issue_id = ${issueId} and status in ('sent', 'delivered')
     `.execute(this.db);
     return result.rows[0]?.n ?? 0;
   }

@@ -195,18 +195,6 @@ export class IssuesRepository {
     return row ? toIssue(row) : undefined;
   }
 
-  /** How many readers the issue would reach if it started now (what enqueue would insert). */
-  async recipientCount(id: number): Promise<number> {
-    const result = await sql<{ n: number }>`
-      select count(*)::int as n
-        from issues i
-        join digestmail_list_recipients() r on r.list_id = i.list_id
-       where i.id = ${id}
-         and (cardinality(r.topics) = 0 or r.topics && i.categories)
-    `.execute(this.db);
-    return Number(result.rows[0]?.n ?? 0);
-  }
-
   async template(id: number): Promise<unknown> {
     const row = await this.db.selectFrom('issues').select('template').where('id', '=', id).executeTakeFirst();
     return row?.template;

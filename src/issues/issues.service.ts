@@ -74,11 +74,6 @@ export class IssuesService {
     return this.require(id!);
   }
 
-  /** How many readers a send would reach now; the console asks the editor to type this number. */
-  recipientCount(id: number): Promise<number> {
-    return this.repo.recipientCount(id);
-  }
-
   /**
    * The issue's HTML as the web version shows it: the same for every reader, whose personal links
    * (unsubscribe, preferences) lead to the signup page instead.

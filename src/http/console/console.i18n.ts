@@ -223,7 +223,8 @@ const en: ConsoleText = {
   schedule: 'Schedule',
   scheduleAt: (tz) => `Send at (time zone ${tz})`,
   send: 'Send now',
-  sendConfirm: (n) => `This issue goes to ${n} reader${n === 1 ? '' : 's'}. To send it now, type ${n} below.`,
+  sendConfirm: (n) =>
+    `This issue goes to the ${n} confirmed reader${n === 1 ? '' : 's'} of its list (less any who are suppressed or chose other topics). To send it now, type ${n} below.`,
   sendConfirmLabel: 'Number of readers',
   pause: 'Pause',
   resume: 'Resume',
@@ -386,7 +387,8 @@ const zhCN: ConsoleText = {
   schedule: '排期',
   scheduleAt: (tz) => `发送时间（时区 ${tz}）`,
   send: '立即发送',
-  sendConfirm: (n) => `本期将发给 ${n} 位读者。如要立即发送，请在下方输入 ${n}。`,
+  sendConfirm: (n) =>
+    `本期将发给该列表的 ${n} 位已确认读者（已屏蔽或选择了其他主题的读者除外）。如要立即发送，请在下方输入 ${n}。`,
   sendConfirmLabel: '读者人数',
   pause: '暂停',
   resume: '继续',

@@ -55,6 +55,13 @@ export async function consoleIssueRoutes(app: FastifyInstance, deps: AppDeps): P
   const editors = new EditorsService(deps.db);
   const previews = new ConsolePreviews(deps.db, config);
   const clicks = new ClicksService(deps.db);
+  /**
+   * The confirmed readers of the issue's list, from the kept counts (O(lists), not a count over a
+   * million subscriptions per page): the number the editor types to send. Enqueue then leaves out
+   * whoever is suppressed or chose other topics, which the page says.
+   */
+  const audience = async (listId: number) =>
+    (await lists.all()).find((l) => l.id === listId)?.counts.confirmed ?? 0;
 
   app.get('/', async (request, reply) => {
     const ctx = consoleContext(request, config);
@@ -184,7 +191,7 @@ export async function consoleIssueRoutes(app: FastifyInstance, deps: AppDeps): P
     }
     const recipients =
       report.issue.status === 'draft' || report.issue.status === 'scheduled'
-        ? await issues.recipientCount(id)
+        ? await audience(report.issue.listId)
         : undefined;
     const clickReport =
       report.issue.status === 'sending' || report.issue.status === 'sent' || report.issue.status === 'paused'
@@ -312,7 +319,7 @@ export async function consoleIssueRoutes(app: FastifyInstance, deps: AppDeps): P
   app.post<{ Params: { id: string } }>('/issues/:id/send', async (request, reply) =>
     act(request, reply, 'send', async (id) => {
       const typed = (field(request.body, 'confirm') ?? '').trim();
-      const expected = await issues.recipientCount(id);
+      const expected = await audience((await issues.require(id)).listId);
       if (typed !== String(expected)) {
         const { invalid } = await import('../../core/errors.ts');
         throw invalid(
