@@ -3,6 +3,7 @@ import { type Config, loadConfig } from '../config/config.loader.ts';
 import { existsSync } from 'node:fs';
 import { AppError } from '../core/errors.ts';
 import { looseEntries, makePrivateDir, tightenTree } from '../core/private-files.ts';
+import type { OutageGate } from '../core/outage.gate.ts';
 import { type DatabaseEngine, openDatabase } from '../db/db.factory.ts';
 import type { Database } from '../db/db.types.ts';
 import { migrateToLatest, pendingMigrations } from '../db/migrator.ts';
@@ -11,6 +12,8 @@ export interface CliContext {
   config: Config;
   db: Kysely<Database>;
   engine: DatabaseEngine;
+  /** Closed while the database cannot be reached; long-running commands (serve, worker) log its two events. */
+  health: OutageGate;
 }
 
 /**
@@ -30,7 +33,7 @@ export async function withContext<T>(
     if (options.migrate !== 'skip') await ensureMigrated(handle.db, handle.engine);
     // The embedded database makes its files world-writable (0666): owner-only once they exist.
     if (handle.engine === 'pglite') tightenTree(config.DATA_DIR);
-    return await run({ config, db: handle.db, engine: handle.engine });
+    return await run({ config, db: handle.db, engine: handle.engine, health: handle.health });
   } finally {
     await handle.close().catch(() => {});
     if (handle.engine === 'pglite') tightenTree(config.DATA_DIR);

@@ -28,8 +28,13 @@ const PRUNE_EVERY_MS = 5 * 60 * 1000;
 const CLICK_FOLD_EVERY_MS = 60 * 60 * 1000;
 
 /** The services of `digestmail serve`, in start order. Add a sending service with a line here. */
-export function serveServices({ config, db }: CliContext): ServeService[] {
+export function serveServices({ config, db, health }: CliContext): ServeService[] {
   const logger = pino({ level: config.LOG_LEVEL, hooks: maskingLogHooks });
+  // One line when the database becomes unreachable and one when it is back, for the whole process.
+  health.onEvent = ({ event, ...fields }) =>
+    event === 'outage_started'
+      ? logger.error(fields, 'database_unreachable')
+      : logger.info(fields, 'database_reachable');
   const signer = new TokenSigner(config.SECRET_KEY);
   const transport = createTransport(config);
   const outbox = new OutboxSender({
@@ -60,9 +65,9 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
       start: () => {
         const signup = new SignupService(db, signer, config);
         pruner = setInterval(() => {
-          signup
-            .pruneRateLimits()
-            .catch((error: Error) => logger.warn({ err: error.message }, 'rate-limit prune failed'));
+          signup.pruneRateLimits().catch((error: Error) => {
+            if (!health.report(error)) logger.warn({ err: error.message }, 'rate-limit prune failed');
+          });
         }, PRUNE_EVERY_MS);
         pruner.unref();
       },

@@ -177,6 +177,13 @@ export const envSchema = z.object({
     .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
     .default(3000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
+  // `digestmail worker` answers GET /healthz on this port (on HOST) for container health checks; off when unset.
+  WORKER_HEALTH_PORT: z.coerce
+    .number({ error: 'expected a TCP port number' })
+    .int({ error: 'expected a TCP port number' })
+    .min(0, { error: 'expected a TCP port number from 0 to 65535' })
+    .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
+    .optional(),
   /**
    * /metrics is not public: it is served on the web port only to a scraper that sends this token
    * (`Authorization: Bearer …`), or on a listener of its own (METRICS_PORT, on METRICS_HOST).

@@ -20,7 +20,7 @@ export function makePrivateDir(dir: string): void {
  * What digestmail keeps in DATA_DIR: only these are walked, so a DATA_DIR that also holds other
  * things (a home folder, a project) never has those changed.
  */
-const OURS = ['pgdata', 'outbox', 'secret.key', 'demo'];
+const OURS = ['pgdata', 'pgdata.lock', 'outbox', 'secret.key', 'demo'];
 
 /** Everything of ours in DATA_DIR (the folder itself included) that others may read, write or enter. */
 export function looseEntries(dataDir: string): string[] {

@@ -18,6 +18,7 @@ import { healthRoutes } from './health.routes.ts';
 import { type AppDeps, field, pageContext, redactUrl, sendPage } from './http.context.ts';
 import { messages } from './i18n.ts';
 import { metricsRoutes } from './metrics.routes.ts';
+import { answeredAsOutage, registerOutageHandling } from './outage.hooks.ts';
 import { linkInvalidPage, messagePage, STYLE_HASH } from './pages.ts';
 import { preferencesRoutes } from './preferences.routes.ts';
 import { RouterErrors } from './router.errors.ts';
@@ -123,7 +124,10 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
     getToken: (request) => field(request.body, '_csrf'),
   });
 
+  registerOutageHandling(app, routeDeps);
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    const outage = answeredAsOutage(error, request, reply, routeDeps);
+    if (outage) return outage;
     const ctx = pageContext(request, config);
     const t = messages(ctx.lang);
     if (isAppError(error)) {

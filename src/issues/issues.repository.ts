@@ -200,11 +200,9 @@ export class IssuesRepository {
     const result = await sql<{ n: number }>`
       select count(*)::int as n
         from issues i
-        join subscriptions sn on sn.list_id = i.list_id and sn.status = 'confirmed'
-        join subscribers s on s.id = sn.subscriber_id and s.status = 'active'
+        join digestmail_list_recipients() r on r.list_id = i.list_id
        where i.id = ${id}
-         and not exists (select 1 from suppressions x where x.email = s.email)
-         and (cardinality(sn.topics) = 0 or sn.topics && i.categories)
+         and (cardinality(r.topics) = 0 or r.topics && i.categories)
     `.execute(this.db);
     return Number(result.rows[0]?.n ?? 0);
   }
@@ -317,11 +315,13 @@ export class IssuesRepository {
 
   /** Why an issue would reach nobody: the counts behind an "empty list" error. */
   async audience(listId: number, db: Db = this.db): Promise<{ confirmed: number; suppressed: number }> {
+    // Confirmed subscriptions, and how many of them the one rule (digestmail_list_recipients) drops.
     const row = await sql<{ confirmed: number; suppressed: number }>`
       select count(*)::int as confirmed,
-             count(*) filter (where s.status <> 'active'
-                              or exists (select 1 from suppressions x where x.email = s.email))::int as suppressed
-        from subscriptions sn join subscribers s on s.id = sn.subscriber_id
+             count(*) filter (where not exists (
+               select 1 from digestmail_list_recipients() r
+                where r.subscriber_id = sn.subscriber_id and r.list_id = sn.list_id))::int as suppressed
+        from subscriptions sn
        where sn.list_id = ${listId} and sn.status = 'confirmed'
     `.execute(db);
     return row.rows[0] ?? { confirmed: 0, suppressed: 0 };

@@ -75,7 +75,7 @@ export class PreferencesService {
       }
       await readers.setName(subscriberId, cleanName(change.name));
       if (change.countClicks !== undefined) await readers.setTrackClicks(subscriberId, change.countClicks);
-      const canJoin = !reader.suppressed && reader.status === 'active';
+      const canJoin = reader.unmailable === undefined;
       for (const list of offered) {
         const wanted = change.lists.includes(list.listId);
         const topics = [...new Set(change.topics.get(list.listId) ?? [])];

@@ -6,7 +6,8 @@ export interface Reader {
   email: string;
   name: string | null;
   status: SubscriberStatus;
-  suppressed: SuppressionReason | undefined;
+  /** Why the address may not be mailed (a suppression reason, or `blocklisted`); undefined when it may. */
+  unmailable: SuppressionReason | 'blocklisted' | undefined;
   /** False when the reader turned click counting off for themselves. */
   trackClicks: boolean;
 }
@@ -37,19 +38,29 @@ export class ReaderRepository {
   constructor(private readonly db: Db) {}
 
   async find(subscriberId: number): Promise<Reader | undefined> {
-    const row = await this.db
-      .selectFrom('subscribers as s')
-      .leftJoin('suppressions as x', 'x.email', 's.email')
-      .select(['s.id', 's.email', 's.name', 's.status', 's.track_clicks', 'x.reason'])
-      .where('s.id', '=', subscriberId)
-      .executeTakeFirst();
+    // The reason comes from the one rule of who may receive mail (src/db/functions/).
+    const result = await sql<{
+      id: number;
+      email: string;
+      name: string | null;
+      status: SubscriberStatus;
+      track_clicks: boolean;
+      reason: SuppressionReason | 'blocklisted' | null;
+    }>`
+      select s.id, s.email, s.name, s.status, s.track_clicks,
+             (select u.reason from digestmail_unmailable_addresses() u
+               where u.email = s.email order by u.reason = 'blocklisted' limit 1) as reason
+        from subscribers s
+       where s.id = ${subscriberId}
+    `.execute(this.db);
+    const row = result.rows[0];
     if (!row) return undefined;
     return {
-      id: row.id,
+      id: Number(row.id),
       email: row.email,
       name: row.name,
       status: row.status,
-      suppressed: row.reason ?? undefined,
+      unmailable: row.reason ?? undefined,
       trackClicks: row.track_clicks,
     };
   }
