@@ -169,7 +169,8 @@ function startWatcher(
   };
 }
 
-describe('digestmail bounces watch --imap (Dovecot)', () => {
+// Real processes (Dovecot, the CLI) on a machine that may be busy: generous per-test time.
+describe('digestmail bounces watch --imap (Dovecot)', { timeout: 180_000 }, () => {
   it('a bounce appended to the mailbox is ingested through IDLE, moved to Processed, and never ingested twice across a restart', async () => {
     const { deliveries } = await seedIssue(database.db, [
       'first-gone@example.net',
@@ -263,6 +264,30 @@ describe('digestmail bounces watch --imap (Dovecot)', () => {
     expect(watcher.output()).not.toContain(dovecot.password);
   });
 
+  it('--maildir reads a maildir as Dovecot writes it (the folder the watcher filled): every message, nothing recorded twice', async () => {
+    const { deliveries } = await seedIssue(database.db, ['dovecot-maildir@example.net']);
+    const watcher = startWatcher(['--folder', 'Archive']);
+    await watcher.waitForLog('bounce_mailbox_watching');
+    await append(dsnFor(deliveries[0]!));
+    await append(Buffer.from('From: someone@example.net\r\nSubject: hello\r\n\r\nnot a bounce\r\n'));
+    await waitFor('both messages moved to Archive', () =>
+      imap(async (client) => ((await messagesIn(client, 'Archive')) === 2 ? true : undefined)),
+    );
+    expect(await watcher.stop()).toBe(0);
+    const before = await database.db.selectFrom('events').select('id').execute();
+
+    // Dovecot's own layout: .Archive/{cur,new,tmp} beside dovecot-uidlist and index files.
+    const result = await runCli(['bounces', 'ingest', '--maildir', `${dovecot.maildir}/.Archive`], {
+      DATABASE_URL: database.url,
+      SECRET_KEY: SECRET,
+    });
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout).toMatch(
+      /: 2 message\(s\) in [\d.]+ s \(\d+\/s\): 1 bounce\(s\) applied \(1 event\(s\), 0 suppression\(s\)\), 1 not a bounce, 0 unmatched, 0 ignored/,
+    );
+    expect(await database.db.selectFrom('events').select('id').execute()).toEqual(before);
+  });
+
   it('two watchers on one mailbox take each message once', async () => {
     const { deliveries } = await seedIssue(
       database.db,
@@ -290,7 +315,7 @@ describe('digestmail bounces watch --imap (Dovecot)', () => {
     expect(taken).toEqual(uids);
     // Neither saw a failure while the other moved messages from under it.
     expect([...a.lines(), ...b.lines()].filter((l) => l.msg === 'bounce_mailbox_outage')).toEqual([]);
-  }, 120_000);
+  });
 
   it('a server without IDLE is looked at every --poll-seconds, and what arrives is ingested', async () => {
     const quiet = await startDovecot({ withoutIdle: true });

@@ -65,7 +65,7 @@ async function eventsOf(d: SeededDelivery) {
   return database.db.selectFrom('events').selectAll().where('delivery_id', '=', d.id).execute();
 }
 
-describe('bounces ingest on hostile input', () => {
+describe('bounces ingest on hostile input', { timeout: 120_000 }, () => {
   it('2,000-deep MIME nesting (stdin) and 200,000 parts (file) are one "ignored" line with exit 0', async () => {
     const nested = await runCli(['bounces', 'ingest', '-'], env(), { input: deeplyNested(2000) });
     expect(nested).toMatchObject({ code: 0, stderr: '' });
@@ -122,7 +122,7 @@ describe('bounces ingest on hostile input', () => {
   });
 });
 
-describe('bounces ingest --maildir', () => {
+describe('bounces ingest --maildir', { timeout: 120_000 }, () => {
   it('ingests every message of cur/ and new/ in one process, skips what it cannot read, and prints a summary', async () => {
     const { deliveries } = await seedIssue(database.db, [
       'maildir-unknown@example.net',

@@ -125,13 +125,24 @@ describe('outbox sender', () => {
     expect((await rows())[0]).toMatchObject({ status: 'sent', attempts: 2 });
   });
 
-  it('gives up after MAX_ATTEMPTS', async () => {
+  it('gives up after MAX_ATTEMPTS of refusals, but never because the relay could not be reached', async () => {
     await queue('dan@example.com');
     await db.db.updateTable('outbox').set({ attempts: 2 }).execute();
     const down = sender({ MAIL_URL: 'smtp://127.0.0.1:9', MAX_ATTEMPTS: '3' });
     await down.sender.drainOnce();
     await down.close();
-    expect((await rows())[0]).toMatchObject({ status: 'failed', attempts: 3 });
+    expect((await rows())[0]).toMatchObject({ status: 'pending', attempts: 3 });
+
+    await db.db.updateTable('outbox').set({ next_attempt_at: sql`now()` }).execute();
+    const busy = await startSmtpServer({ transientRate: 1 }); // 451 to every message
+    try {
+      const refusing = sender({ MAIL_URL: busy.url, MAX_ATTEMPTS: '3' });
+      await refusing.sender.drainOnce();
+      await refusing.close();
+    } finally {
+      await busy.close();
+    }
+    expect((await rows())[0]).toMatchObject({ status: 'failed', attempts: 4 });
   });
 
   it('never mails an address suppressed after the mail was queued', async () => {

@@ -125,7 +125,7 @@ describeEachEngine('lists and subscribers', (current) => {
       .execute();
     expect(deliveries).toEqual([{ subscriber_id: null, email: null, status: 'sent' }]);
     expect(await repo.findByEmail('erase-me@example.com')).toBeUndefined();
-    expect(await repo.suppressionOf('erase-me@example.com')).toBe('erased');
+    expect(await repo.unmailableReason('erase-me@example.com')).toBe('erased');
     expect(await exported()).toBe('email,name,status,subscribed_at\n');
     const again = await importSubscribers(repo, Readable.from(['email\nerase-me@example.com\n']), {
       listId: 1,

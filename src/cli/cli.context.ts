@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type Config, loadConfig } from '../config/config.loader.ts';
 import { AppError } from '../core/errors.ts';
+import type { OutageGate } from '../core/outage.gate.ts';
 import { type DatabaseEngine, openDatabase } from '../db/db.factory.ts';
 import type { Database } from '../db/db.types.ts';
 import { migrateToLatest, pendingMigrations } from '../db/migrator.ts';
@@ -9,6 +10,8 @@ export interface CliContext {
   config: Config;
   db: Kysely<Database>;
   engine: DatabaseEngine;
+  /** Closed while the database cannot be reached; long-running commands (serve, worker) log its two events. */
+  health: OutageGate;
 }
 
 /**
@@ -25,7 +28,7 @@ export async function withContext<T>(
   const handle = openDatabase(config);
   try {
     if (options.migrate !== 'skip') await ensureMigrated(handle.db, handle.engine);
-    return await run({ config, db: handle.db, engine: handle.engine });
+    return await run({ config, db: handle.db, engine: handle.engine, health: handle.health });
   } finally {
     await handle.close().catch(() => {});
   }

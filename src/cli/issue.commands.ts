@@ -122,6 +122,56 @@ export function registerIssueCommands(issue: Command): void {
     });
 
   issue
+    .command('clicks <id>')
+    .description('which stories readers clicked: unique human clicks per link, scanner clicks apart')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      await withContext(async ({ db, config }) => {
+        const issue = await new IssuesService(db, config).require(id);
+        const { ClicksService } = await import('../clicks/clicks.service.ts');
+        const report = await new ClicksService(db).report(issue.id);
+        if (o.json) {
+          return printJson({
+            issue: report.issue,
+            delivered: report.delivered,
+            human: report.human,
+            scanner: report.scanner,
+            links: report.links.map((l) => ({
+              position: l.position,
+              url: l.url,
+              title: l.title,
+              human: l.human,
+              scanner: l.scanner,
+            })),
+          });
+        }
+        const share = (n: number) =>
+          report.delivered > 0 ? `${((100 * n) / report.delivered).toFixed(1)} %` : '–';
+        console.log(
+          `issue ${report.issue}: ${report.human} of ${report.delivered} readers clicked (${share(report.human)}); ${report.scanner} messages were opened by link scanners`,
+        );
+        if (!issue.listTrackClicks && report.links.every((l) => l.human + l.scanner === 0)) {
+          console.log(
+            `list ${issue.listSlug} does not count clicks (digestmail list edit ${issue.listSlug} --track-clicks)`,
+          );
+        }
+        console.log(
+          table(
+            ['#', 'story', 'domain', 'readers', 'share', 'scanners'],
+            report.links.map((l) => [
+              l.position,
+              forTerminal(l.title).slice(0, 60),
+              l.domain,
+              l.human,
+              share(l.human),
+              l.scanner,
+            ]),
+          ),
+        );
+      });
+    });
+
+  issue
     .command('test <digest.md|id>')
     .description(
       'send a test now to any addresses: subject [TEST], unsubscribe links only show a notice, nothing recorded',

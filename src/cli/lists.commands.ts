@@ -17,6 +17,7 @@ export function registerListCommands(program: Command): void {
     .option('--topics <a,b,c>', 'topics readers may choose from (digest categories)')
     .option('--description <text>', 'a sentence shown on the signup form')
     .option('--private', 'do not offer this list on the public signup form')
+    .option('--track-clicks', 'count which stories readers click (readers can turn it off; see README)')
     .action(
       async (
         slug: string,
@@ -28,6 +29,7 @@ export function registerListCommands(program: Command): void {
           topics?: string;
           description?: string;
           private?: boolean;
+          trackClicks?: boolean;
         },
       ) => {
         if (o.doubleOptIn && o.singleOptIn) {
@@ -41,6 +43,7 @@ export function registerListCommands(program: Command): void {
             language: o.language,
             topics: o.topics?.split(',') ?? [],
             isPublic: !o.private,
+            trackClicks: o.trackClicks === true,
             ...(o.description === undefined ? {} : { description: o.description }),
           });
           console.log(`created list ${created.slug} (id ${created.id}, ${created.optIn} opt-in)`);
@@ -59,10 +62,13 @@ export function registerListCommands(program: Command): void {
     .option('--private', 'do not offer it there')
     .option('--double-opt-in', 'new signups confirm by email first')
     .option('--single-opt-in', 'new signups are confirmed at once')
+    .option('--track-clicks', 'count which stories readers click')
+    .option('--no-track-clicks', 'stop counting clicks')
     .action(
       async (
         slug: string,
         o: {
+          trackClicks?: boolean;
           name?: string;
           description?: string;
           language?: string;
@@ -85,6 +91,7 @@ export function registerListCommands(program: Command): void {
             ...(o.language === undefined ? {} : { language: o.language }),
             ...(o.topics === undefined ? {} : { topics: o.topics.split(',') }),
             ...(o.public || o.private ? { isPublic: Boolean(o.public) } : {}),
+            ...(o.trackClicks === undefined ? {} : { trackClicks: o.trackClicks }),
             ...(o.doubleOptIn || o.singleOptIn
               ? { optIn: o.singleOptIn ? ('single' as const) : ('double' as const) }
               : {}),

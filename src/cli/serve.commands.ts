@@ -25,10 +25,16 @@ export interface ServeService {
 }
 
 const PRUNE_EVERY_MS = 5 * 60 * 1000;
+const CLICK_FOLD_EVERY_MS = 60 * 60 * 1000;
 
 /** The services of `digestmail serve`, in start order. Add a sending service with a line here. */
-export function serveServices({ config, db }: CliContext): ServeService[] {
+export function serveServices({ config, db, health }: CliContext): ServeService[] {
   const logger = pino({ level: config.LOG_LEVEL, hooks: maskingLogHooks });
+  // One line when the database becomes unreachable and one when it is back, for the whole process.
+  health.onEvent = ({ event, ...fields }) =>
+    event === 'outage_started'
+      ? logger.error(fields, 'database_unreachable')
+      : logger.info(fields, 'database_reachable');
   const signer = new TokenSigner(config.SECRET_KEY);
   const transport = createTransport(config);
   const outbox = new OutboxSender({
@@ -39,6 +45,7 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
     log: logger.child({ service: 'outbox' }),
   });
   let pruner: NodeJS.Timeout | undefined;
+  let clickFolder: NodeJS.Timeout | undefined;
   let sending: SendingRuntime | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   let metricsApp: FastifyInstance | undefined;
@@ -58,13 +65,29 @@ export function serveServices({ config, db }: CliContext): ServeService[] {
       start: () => {
         const signup = new SignupService(db, signer, config);
         pruner = setInterval(() => {
-          signup
-            .pruneRateLimits()
-            .catch((error: Error) => logger.warn({ err: error.message }, 'rate-limit prune failed'));
+          signup.pruneRateLimits().catch((error: Error) => {
+            if (!health.report(error)) logger.warn({ err: error.message }, 'rate-limit prune failed');
+          });
         }, PRUNE_EVERY_MS);
         pruner.unref();
       },
       stop: async () => clearInterval(pruner),
+    },
+    {
+      // Click counts keep per-delivery rows only for CLICK_RETENTION_DAYS, then per-link totals.
+      name: 'click retention',
+      start: () => {
+        const fold = async () => {
+          const { ClicksService } = await import('../clicks/clicks.service.ts');
+          const folded = await new ClicksService(db).fold(config.CLICK_RETENTION_DAYS);
+          if (folded > 0) logger.info({ folded }, 'click rows folded into totals');
+        };
+        clickFolder = setInterval(() => {
+          fold().catch((error: Error) => logger.warn({ err: error.message }, 'click retention failed'));
+        }, CLICK_FOLD_EVERY_MS);
+        clickFolder.unref();
+      },
+      stop: async () => clearInterval(clickFolder),
     },
     {
       // The scheduler and a delivery worker: a restarted serve resumes every issue still sending.

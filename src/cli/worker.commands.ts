@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/config.loader.ts';
 import { maskingLogHooks } from '../core/secrets.text.ts';
+import type { Database } from '../db/db.types.ts';
+import { healthRoutes } from '../http/health.routes.ts';
 import { startSending } from '../issues/issues.runtime.ts';
 import { withContext } from './cli.context.ts';
 
@@ -13,13 +17,31 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
   );
 }
 
+/**
+ * GET /healthz for a worker, which has no web pages: the same route serve has (200 while the
+ * database answers, 503 while it cannot be reached), for a container or load-balancer health check.
+ */
+async function startHealthServer(config: Config, db: Kysely<Database>): Promise<FastifyInstance | undefined> {
+  if (config.WORKER_HEALTH_PORT === undefined) return undefined;
+  const app = Fastify({ logger: false });
+  await app.register(healthRoutes, { config, db });
+  const address = await app.listen({ port: config.WORKER_HEALTH_PORT, host: config.HOST });
+  process.stdout.write(`digestmail: worker health check on ${address}/healthz\n`);
+  return app;
+}
+
 export function registerWorkerCommands(program: Command): void {
   program
     .command('worker')
     .description('send queued deliveries and start scheduled issues until stopped (SIGINT/SIGTERM)')
     .action(async () => {
-      await withContext(async ({ db, config, engine }) => {
+      await withContext(async ({ db, config, engine, health }) => {
         const logger = createLogger(config);
+        // One line when the database becomes unreachable and one when it is back.
+        health.onEvent = ({ event, ...fields }) =>
+          event === 'outage_started'
+            ? logger.error(fields, 'database_unreachable')
+            : logger.info(fields, 'database_reachable');
         const runtime = await startSending(db, config, {
           log: (event, fields) => logger.info(fields ?? {}, event),
         });
@@ -43,11 +65,13 @@ export function registerWorkerCommands(program: Command): void {
           },
           'worker_started',
         );
+        const healthServer = await startHealthServer(config, db);
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
           process.once('SIGTERM', resolve);
         });
         logger.info({ workerId: runtime.worker.id }, 'worker_stopping');
+        await healthServer?.close();
         await mailboxWatcher?.stop();
         await runtime.stop();
         logger.info({ workerId: runtime.worker.id, ...runtime.worker.stats }, 'worker_stopped');

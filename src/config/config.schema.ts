@@ -177,6 +177,13 @@ export const envSchema = z.object({
     .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
     .default(3000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
+  // `digestmail worker` answers GET /healthz on this port (on HOST) for container health checks; off when unset.
+  WORKER_HEALTH_PORT: z.coerce
+    .number({ error: 'expected a TCP port number' })
+    .int({ error: 'expected a TCP port number' })
+    .min(0, { error: 'expected a TCP port number from 0 to 65535' })
+    .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
+    .optional(),
   /**
    * /metrics is not public: it is served on the web port only to a scraper that sends this token
    * (`Authorization: Bearer …`), or on a listener of its own (METRICS_PORT, on METRICS_HOST).
@@ -186,6 +193,10 @@ export const envSchema = z.object({
     .trim()
     .min(16, { error: 'expected at least 16 characters of random text (openssl rand -hex 16)' })
     .optional(),
+  // Web server timeouts, in seconds: a whole request, its headers, an idle kept-alive connection.
+  HTTP_REQUEST_TIMEOUT: positiveInt(30),
+  HTTP_HEADERS_TIMEOUT: positiveInt(10),
+  HTTP_KEEPALIVE_TIMEOUT: positiveInt(5),
   METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
   METRICS_PORT: z.coerce
     .number({ error: 'expected a TCP port number' })
@@ -237,6 +248,8 @@ export const envSchema = z.object({
     .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
     .optional(),
   CONSOLE_IDLE_HOURS: positiveNumber(12),
+  /** Per-delivery click rows older than this are folded into per-link totals and deleted. */
+  CLICK_RETENTION_DAYS: positiveInt(90),
 
   // bounces
   SNS_TOPIC_ARNS: z

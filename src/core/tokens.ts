@@ -10,7 +10,7 @@ import { AppError } from './errors.ts';
  * let its reader leave.
  */
 
-export type TokenPurpose = 'confirm' | 'unsubscribe' | 'preferences' | 'view' | 'verp' | 'csrf';
+export type TokenPurpose = 'confirm' | 'unsubscribe' | 'preferences' | 'view' | 'verp' | 'csrf' | 'click';
 
 export type Claims = Record<string, string | number | boolean | number[] | string[]>;
 

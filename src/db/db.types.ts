@@ -45,6 +45,7 @@ export interface ListsTable {
   language: Generated<string>;
   topics: TextArray;
   is_public: Generated<boolean>;
+  track_clicks: Generated<boolean>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -55,6 +56,7 @@ export interface SubscribersTable {
   name: string | null;
   status: ColumnType<SubscriberStatus, SubscriberStatus | undefined, SubscriberStatus>;
   attributes: Json;
+  track_clicks: Generated<boolean>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -242,7 +244,43 @@ export interface ConsolePreviewsTable {
   created_at: Timestamp;
 }
 
+/** The links of an issue by position (migration 232): where a click redirect may go. */
+export interface IssueLinksTable {
+  issue_id: number;
+  position: number;
+  url: string;
+  title: string;
+  domain: string;
+}
+
+export type ClickKind = 'human' | 'scanner';
+
+export interface ClicksTable {
+  delivery_id: number;
+  position: number;
+  issue_id: number;
+  kind: ClickKind;
+  clicked_at: Timestamp;
+}
+
+export interface ClickTotalsTable {
+  issue_id: number;
+  position: number;
+  human: Generated<number>;
+  scanner: Generated<number>;
+}
+
+export interface IssueClickTotalsTable {
+  issue_id: number;
+  human_readers: Generated<number>;
+  scanner_deliveries: Generated<number>;
+}
+
 export interface Database {
+  issue_links: IssueLinksTable;
+  clicks: ClicksTable;
+  click_totals: ClickTotalsTable;
+  issue_click_totals: IssueClickTotalsTable;
   editors: EditorsTable;
   console_previews: ConsolePreviewsTable;
   editor_sign_in_links: EditorSignInLinksTable;

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { type Kysely, type Migration, type MigrationProvider, type MigrationResult, Migrator } from 'kysely';
 import { AppError } from '../core/errors.ts';
 import { PACKAGE_ROOT, RUNNING_FROM_SOURCE } from '../core/package-root.ts';
+import { applySqlFunctions, changedSqlFiles } from './sql-functions.ts';
 
 /** The TypeScript migrations when running from source, their compiled copies when running from dist/. */
 export const MIGRATIONS_DIR = RUNNING_FROM_SOURCE
@@ -35,6 +36,8 @@ function migrator(db: Kysely<any>): Migrator {
 export interface MigrationOutcome {
   applied: string[];
   direction: 'Up' | 'Down';
+  /** SQL files of src/db/functions/ applied again because they changed (up only). */
+  functions?: string[];
 }
 
 function settle(
@@ -56,9 +59,21 @@ function settle(
   };
 }
 
-/** Applies every migration not yet applied, in name (date) order. */
+/**
+ * Applies every migration not yet applied, in name (date) order, then the repeatable step: the SQL
+ * functions whose files changed (see sql-functions.ts).
+ */
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationOutcome> {
-  return settle('Up', await migrator(db).migrateToLatest());
+  const outcome = settle('Up', await migrator(db).migrateToLatest());
+  try {
+    return { ...outcome, functions: await applySqlFunctions(db) };
+  } catch (error) {
+    throw new AppError('db.migration_failed', `SQL function ${(error as Error).message}`, {
+      status: 500,
+      exitCode: 1,
+      cause: error,
+    });
+  }
 }
 
 /** Undoes the most recent migration. */
@@ -72,7 +87,9 @@ export async function migrateAllDown(db: Kysely<any>): Promise<MigrationOutcome>
   return settle('Down', await migrator(db).migrateTo(NO_MIGRATIONS));
 }
 
+/** Migrations not applied yet, then SQL function files changed since they were last applied. */
 export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
   const all = await migrator(db).getMigrations();
-  return all.filter((m) => !m.executedAt).map((m) => m.name);
+  const functions = await changedSqlFiles(db);
+  return [...all.filter((m) => !m.executedAt).map((m) => m.name), ...functions.map((f) => `functions/${f}`)];
 }

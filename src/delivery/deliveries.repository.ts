@@ -8,6 +8,8 @@ export interface ClaimedDelivery {
   subscriberId: number;
   email: string;
   name: string | null;
+  /** False when the reader turned click counting off. */
+  trackClicks: boolean;
   /** Attempts so far, this one included. */
   attempts: number;
   /** How many times this delivery was taken back from a worker whose lease ran out. */
@@ -62,20 +64,19 @@ export class DeliveriesRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   /**
-   * Freezes the recipients of an issue in one INSERT … SELECT: confirmed subscriptions of active
-   * subscribers, not suppressed, and, for readers who chose topics, only when the issue's categories
-   * meet them. Runs inside the transaction that moves the issue to `sending`, so it happens once.
+   * Freezes the recipients of an issue in one INSERT … SELECT: the list's recipients (the one rule,
+   * digestmail_list_recipients in src/db/functions/) and, for readers who chose topics, only when the
+   * issue's categories meet them. Runs inside the transaction that moves the issue to `sending`, so
+   * it happens once.
    */
   async enqueue(trx: Transaction<Database>, issueId: number): Promise<number> {
     const result = await sql`
       insert into deliveries (issue_id, subscriber_id, email)
-      select i.id, s.id, s.email
+      select i.id, r.subscriber_id, r.email
         from issues i
-        join subscriptions sn on sn.list_id = i.list_id and sn.status = 'confirmed'
-        join subscribers s on s.id = sn.subscriber_id and s.status = 'active'
+        join digestmail_list_recipients() r on r.list_id = i.list_id
        where i.id = ${issueId}
-         and not exists (select 1 from suppressions x where x.email = s.email)
-         and (cardinality(sn.topics) = 0 or sn.topics && i.categories)
+         and (cardinality(r.topics) = 0 or r.topics && i.categories)
     `.execute(trx);
     const enqueued = Number(result.numAffectedRows ?? 0);
     // Deliveries have no insert trigger (it would copy the million rows once more): the count of
@@ -95,8 +96,9 @@ export class DeliveriesRepository {
    * `next_attempt_at` to the lease's end: a delivery whose worker died becomes due again by itself,
    * and is then counted in `crash_resends`, since it may already have gone out once.
    *
-   * Suppression, blocklisting and the subscription are checked again here, not only at enqueue: a
-   * complaint or an unsubscribe that lands mid-send stops the mail to that person.
+   * Who may receive mail is checked again here (the one rule, digestmail_unmailable_addresses, and
+   * the subscription), not only at enqueue: a complaint or an unsubscribe that lands mid-send stops
+   * the mail to that person.
    */
   async claim(
     issueId: number,
@@ -110,6 +112,7 @@ export class DeliveriesRepository {
       subscriber_id: number;
       email: string;
       name: string | null;
+      track_clicks: boolean | null;
       status: string;
       attempts: number;
       crash_resends: number;
@@ -125,9 +128,9 @@ export class DeliveriesRepository {
          for update of d skip locked
       ),
       verdict as (
-        select p.id, s.name,
+        select p.id, s.name, s.track_clicks,
                case
-                 when s.id is null or s.status <> 'active' or x.email is not null then 'suppressed'
+                 when s.id is null or unmailable.reason is not null then 'suppressed'
                  when sn.status is distinct from 'confirmed' then 'unsubscribed'
                  else 'sending'
                end as next_status
@@ -135,8 +138,12 @@ export class DeliveriesRepository {
           join deliveries d on d.id = p.id
           join issues i on i.id = d.issue_id
           left join subscribers s on s.id = d.subscriber_id
-          left join suppressions x on x.email = d.email
           left join subscriptions sn on sn.subscriber_id = d.subscriber_id and sn.list_id = i.list_id
+          -- Lateral with a limit: probed per claimed row through the indexes (an EXISTS here may be
+          -- planned as a hashed scan of every unmailable address, per claim).
+          left join lateral (
+            select u.reason from digestmail_unmailable_addresses() u where u.email = d.email limit 1
+          ) unmailable on true
       )
       update deliveries d
          set status = v.next_status,
@@ -151,7 +158,7 @@ export class DeliveriesRepository {
              updated_at = now()
         from verdict v
        where d.id = v.id
-      returning d.id, d.issue_id, d.subscriber_id, d.email, v.name, d.status, d.attempts, d.crash_resends
+      returning d.id, d.issue_id, d.subscriber_id, d.email, v.name, v.track_clicks, d.status, d.attempts, d.crash_resends
     `.execute(this.db);
     return result.rows
       .filter((r) => r.status === 'sending')
@@ -161,6 +168,7 @@ export class DeliveriesRepository {
         subscriberId: r.subscriber_id,
         email: r.email,
         name: r.name,
+        trackClicks: r.track_clicks !== false,
         attempts: r.attempts,
         crashResends: r.crash_resends,
       }));

@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
+import { OutageGate, sleep } from '../core/outage.gate.ts';
+import { databaseHealth } from '../db/db.health.ts';
 import type { Database, IssueStatus } from '../db/db.types.ts';
 import { type OutgoingMessage, type Transport, TransportError } from '../transports/transport.types.ts';
 import {
@@ -22,7 +24,7 @@ export interface SendingIssue {
   id: number;
   status: IssueStatus;
   template: unknown;
-  list: { id: number; slug: string; name: string };
+  list: { id: number; slug: string; name: string; trackClicks?: boolean };
 }
 
 /**
@@ -116,11 +118,28 @@ export class DeliveryWorker {
   private refilling: Promise<void> | undefined;
   private flushing: Promise<void> | undefined;
   private stopping = false;
+  /** Aborted by stop(): ends every wait for the database or the mail provider to come back. */
+  private readonly stopSignal = new AbortController();
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
+  /** Closed while the database is unreachable: the worker claims nothing and keeps its results. */
+  private readonly database: OutageGate;
+  /** Closed while the mail provider is unreachable: nothing is sent, nothing counts as an attempt. */
+  readonly provider: OutageGate;
 
   constructor(private readonly options: WorkerOptions) {
     const { config } = options;
+    this.database = databaseHealth(options.db);
+    const transport = options.transport;
+    this.provider = new OutageGate({
+      name: transport.name,
+      isOutage: (error) => asTransportError(error).unreachable,
+      probe: () => transport.probe?.() ?? Promise.resolve(),
+    });
+    this.provider.onEvent = (event) => {
+      const { event: name, ...fields } = event;
+      this.log(name === 'outage_started' ? 'transport_unreachable' : 'transport_reachable', fields);
+    };
     this.repo = new DeliveriesRepository(options.db);
     this.source = options.issues;
     this.limiter = new SendRateLimiter(options.db, config.SEND_RATE);
@@ -147,17 +166,20 @@ export class DeliveryWorker {
   /** Stops claiming, lets the sends in progress finish, releases what was not sent and commits it all. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopSignal.abort();
     this.limiter.stop();
     this.wake?.();
     await this.running;
+    await this.provider.close();
   }
 
   private async run(): Promise<void> {
     const { config } = this.options;
     const renew = setInterval(
       () => {
-        this.repo.renewLeases(this.id, [...this.held], config.LEASE_SECONDS).catch((error) => {
-          this.log('lease_renew_failed', { error: (error as Error).message });
+        this.renewLeases().catch((error) => {
+          if (!this.database.report(error))
+            this.log('lease_renew_failed', { error: (error as Error).message });
         });
       },
       // Three renewals per lease: one lost to a slow database still leaves the lease alive.
@@ -214,8 +236,19 @@ export class DeliveryWorker {
       });
       this.stats.sent++;
     } catch (error) {
-      await this.failed(issue, delivery, asTransportError(error));
+      const failure = asTransportError(error);
+      if (this.provider.report(failure)) {
+        // The provider is down, not this message: keep the delivery (and its lease) for when it is
+        // back. It was never accepted, so this try is not an attempt.
+        this.queue.unshift(delivery);
+        return;
+      }
+      await this.failed(issue, delivery, failure);
     }
+  }
+
+  private renewLeases(): Promise<void> {
+    return this.repo.renewLeases(this.id, [...this.held], this.options.config.LEASE_SECONDS);
   }
 
   private async failed(issue: SendingIssue, delivery: ClaimedDelivery, error: TransportError): Promise<void> {
@@ -271,6 +304,11 @@ export class DeliveryWorker {
   private async next(): Promise<ClaimedDelivery | undefined> {
     for (;;) {
       if (this.stopping) return undefined;
+      // The mail provider is down: nothing is sent until a probe gets through (leases are renewed).
+      if (!this.provider.up) {
+        await this.provider.waitUntilUp(this.stopSignal.signal);
+        continue;
+      }
       if (this.queue.length <= this.claimSize / 2 && this.held.size + this.claimSize <= this.window) {
         this.refilling ??= this.refill().finally(() => {
           this.refilling = undefined;
@@ -311,6 +349,16 @@ export class DeliveryWorker {
         return;
       }
     } catch (error) {
+      if (this.database.report(error)) {
+        // The outage is logged once by the gate. Claim nothing until the database is back; then
+        // first commit what was sent meanwhile and renew the leases we hold, before another worker
+        // could take them as abandoned.
+        if (await this.database.waitUntilUp(this.stopSignal.signal)) {
+          await this.flush();
+          await this.renewLeases().catch(() => {});
+        }
+        return;
+      }
       this.log('claim_failed', { error: (error as Error).message });
     }
     if (this.queue.length === 0) await this.idle();
@@ -380,17 +428,26 @@ export class DeliveryWorker {
           if (this.failureCheckDue) {
             await this.checkFailureRate().catch((error) => {
               this.failureCheckDue = true;
-              this.log('failure_check_failed', { error: (error as Error).message });
+              if (!this.database.report(error))
+                this.log('failure_check_failed', { error: (error as Error).message });
             });
           }
         },
-        (error) => {
+        async (error) => {
           // The database is away: keep the results and try again; the leases keep the rows ours.
           this.results.sent.push(...batch.sent);
           this.results.retry.push(...batch.retry);
           this.results.failed.push(...batch.failed);
-          this.log('record_failed', { error: (error as Error).message });
-          return new Promise<void>((resolve) => setTimeout(resolve, 500));
+          if (!this.database.report(error)) {
+            this.log('record_failed', { error: (error as Error).message });
+            await sleep(500);
+          } else if (this.stopping) {
+            // Stopping during an outage: try a few more times (flushUntilEmpty), then give up; the
+            // leases run out and those deliveries are counted as crash resends.
+            await sleep(500);
+          } else {
+            await this.database.waitUntilUp(this.stopSignal.signal);
+          }
         },
       )
       .finally(() => {
@@ -402,6 +459,12 @@ export class DeliveryWorker {
   private async flushUntilEmpty(): Promise<void> {
     for (let attempt = 0; attempt < 20 && (this.pendingResults() > 0 || this.flushing); attempt++) {
       await (this.flushing ?? this.flush());
+    }
+    if (this.pendingResults() > 0) {
+      this.log('results_not_recorded', {
+        count: this.pendingResults(),
+        reason: 'the database could not be reached while stopping; their leases will run out',
+      });
     }
   }
 

@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
+import type { OutageGate } from '../core/outage.gate.ts';
+import { databaseHealth } from '../db/db.health.ts';
 import type { Database } from '../db/db.types.ts';
 import { retryDelayMs } from './retry.policy.ts';
 import { MessageBuilder } from '../render/message.builder.ts';
@@ -50,6 +52,8 @@ export class OutboxSender {
   private running = false;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
+  private readonly database: OutageGate;
+  private stopping = new AbortController();
 
   constructor(private readonly options: OutboxSenderOptions) {
     this.outbox = new OutboxRepository(options.db);
@@ -57,17 +61,20 @@ export class OutboxSender {
     this.readers = new ReaderRepository(options.db);
     this.builder = new MessageBuilder(options.config, options.signer);
     this.log = options.log ?? silent;
+    this.database = databaseHealth(options.db);
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.stopping = new AbortController();
     this.loop = this.run();
   }
 
   /** Finishes the batch in hand, then stops. */
   async stop(): Promise<void> {
     this.running = false;
+    this.stopping.abort();
     this.wakeUp?.();
     await this.loop;
   }
@@ -93,6 +100,11 @@ export class OutboxSender {
       try {
         claimed = await this.drainOnce();
       } catch (error) {
+        if (this.database.report(error)) {
+          // Logged once by the gate; nothing is claimed until the database is back.
+          await this.database.waitUntilUp(this.stopping.signal);
+          continue;
+        }
         this.log.warn({ err: (error as Error).message }, 'outbox: claim failed');
       }
       if (claimed === 0 && this.running) {
@@ -116,19 +128,23 @@ export class OutboxSender {
     try {
       const outgoing = await this.compose(message);
       if (typeof outgoing === 'string') {
-        await this.outbox.markFailed(message.id, outgoing);
+        await this.settle(() => this.outbox.markFailed(message.id, outgoing));
         this.log.info({ ...fields, reason: outgoing }, 'outbox: not sent');
         return;
       }
       await this.options.transport.send(outgoing);
-      await this.outbox.markSent(message.id, outgoing.messageId);
+      // Sent: the record must not be lost to an outage, or the mail would go out again.
+      await this.settle(() => this.outbox.markSent(message.id, outgoing.messageId));
       this.log.info({ ...fields, messageId: outgoing.messageId }, 'outbox: sent');
     } catch (error) {
       const permanent = error instanceof TransportError && error.kind === 'permanent';
       const reason =
         error instanceof TransportError ? `${error.code}: ${error.message}` : (error as Error).message;
-      if (permanent || message.attempts >= this.options.config.MAX_ATTEMPTS) {
-        await this.outbox.markFailed(message.id, reason);
+      if (this.database.report(error)) return; // not sent; its lease runs out and it is tried again
+      // An unreachable mail server fails nobody, however long it stays away.
+      const unreachable = error instanceof TransportError && error.unreachable;
+      if (permanent || (message.attempts >= this.options.config.MAX_ATTEMPTS && !unreachable)) {
+        await this.settle(() => this.outbox.markFailed(message.id, reason));
         this.log.warn({ ...fields, attempts: message.attempts, err: reason }, 'outbox: failed for good');
         return;
       }
@@ -136,12 +152,17 @@ export class OutboxSender {
         error instanceof TransportError && error.retryAfterMs
           ? error.retryAfterMs
           : retryDelayMs(message.attempts, this.options.retryBaseSeconds ?? 30);
-      await this.outbox.markRetry(message.id, reason, delay);
+      await this.settle(() => this.outbox.markRetry(message.id, reason, delay));
       this.log.warn(
         { ...fields, attempts: message.attempts, retryInMs: delay, err: reason },
         'outbox: will retry',
       );
     }
+  }
+
+  /** A write of a result, retried through a database outage (until the sender is stopped). */
+  private async settle(write: () => Promise<void>): Promise<void> {
+    await this.database.retry(write, this.stopping.signal);
   }
 
   /** The message, or why it must not be sent. */
@@ -158,8 +179,8 @@ export class OutboxSender {
     ]);
     if (!reader) return 'the subscriber no longer exists';
     if (lists.length === 0) return 'the lists no longer exist';
-    // suppressed since the mail was queued (a bounce, a complaint, an erasure): never mailed again
-    if (reader.suppressed) return `the address is suppressed (${reader.suppressed})`;
+    // may not be mailed since the mail was queued (a bounce, a complaint, an erasure, a blocklisting)
+    if (reader.unmailable) return `the address is suppressed (${reader.unmailable})`;
     const { config, signer } = this.options;
     const lang = message.payload.lang;
     const base = config.PUBLIC_URL;

@@ -1,4 +1,6 @@
 import type { Kysely } from 'kysely';
+import type { OutageGate } from '../core/outage.gate.ts';
+import { databaseHealth } from '../db/db.health.ts';
 import type { Database } from '../db/db.types.ts';
 import { SendRateRepository } from './send-rate.repository.ts';
 
@@ -16,6 +18,8 @@ export class SendRateLimiter {
   private refilling: Promise<void> | undefined;
   private pausedUntil = 0;
   private stopped = false;
+  private readonly stopping = new AbortController();
+  private readonly database: OutageGate;
 
   constructor(
     db: Kysely<Database>,
@@ -23,6 +27,7 @@ export class SendRateLimiter {
     private readonly bucket = 'send',
   ) {
     this.repo = new SendRateRepository(db);
+    this.database = databaseHealth(db);
     this.burst = Math.max(1, rate / 4);
   }
 
@@ -35,7 +40,13 @@ export class SendRateLimiter {
         this.refilling ??= this.refill().finally(() => {
           this.refilling = undefined;
         });
-        await this.refilling;
+        try {
+          await this.refilling;
+        } catch (error) {
+          // The shared bucket lives in the database: while it is unreachable, nobody sends.
+          if (!this.database.report(error)) throw error;
+          await this.database.waitUntilUp(this.stopping.signal);
+        }
       }
       this.local--;
     } finally {
@@ -55,6 +66,7 @@ export class SendRateLimiter {
 
   stop(): void {
     this.stopped = true;
+    this.stopping.abort();
   }
 
   private async refill(): Promise<void> {

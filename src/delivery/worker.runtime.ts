@@ -24,6 +24,7 @@ export function messageBuilderFor(config: Config): BuildMessage {
         name: delivery.name,
         subscriberId: delivery.subscriberId,
         deliveryId: delivery.id,
+        trackClicks: delivery.trackClicks,
       },
     );
 }

@@ -11,12 +11,14 @@ import { TokenSigner } from '../core/tokens.ts';
 import { archiveRoutes } from './archive.routes.ts';
 import { webArchiveRoutes } from './web-archive.routes.ts';
 import { SystemMailService } from '../subscriptions/system-mail.service.ts';
+import { clickRoutes } from './clicks.routes.ts';
 import { confirmRoutes } from './confirm.routes.ts';
 import { consoleRoutes } from './console/console.routes.ts';
 import { healthRoutes } from './health.routes.ts';
 import { type AppDeps, field, pageContext, redactUrl, sendPage } from './http.context.ts';
 import { messages } from './i18n.ts';
 import { metricsRoutes } from './metrics.routes.ts';
+import { answeredAsOutage, registerOutageHandling } from './outage.hooks.ts';
 import { linkInvalidPage, messagePage, STYLE_HASH } from './pages.ts';
 import { preferencesRoutes } from './preferences.routes.ts';
 import { RouterErrors } from './router.errors.ts';
@@ -67,6 +69,14 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 2048 },
     return503OnClosing: true,
+    // A client that sends its headers or body slowly, or never, must not hold a connection forever.
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT * 1000,
+    keepAliveTimeout: config.HTTP_KEEPALIVE_TIMEOUT * 1000,
+    http: {
+      headersTimeout: Math.min(config.HTTP_HEADERS_TIMEOUT, config.HTTP_REQUEST_TIMEOUT) * 1000,
+      // Node checks the two timeouts above on this interval (default 30 s, which would double them).
+      connectionsCheckingInterval: Math.min(1000, config.HTTP_HEADERS_TIMEOUT * 500),
+    },
     // Errors before routing get the same headers and page as any other error (router.errors.ts).
     frameworkErrors: routerErrors.frameworkErrors,
     clientErrorHandler: routerErrors.clientErrorHandler,
@@ -97,11 +107,13 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
   // The multipart parser streams and caps each field, but does not apply the body limit: check the
   // declared length here so a multipart body is held to the same limit as any other.
   app.addHook('onRequest', async (request) => {
+    if (!isMultipart(request)) return;
     const length = Number(request.headers['content-length'] ?? 0);
     const limit = request.routeOptions.bodyLimit ?? BODY_LIMIT;
-    if (length > limit && isMultipart(request)) {
-      throw Object.assign(new Error('the request body is too large'), { statusCode: 413 });
-    }
+    if (length > limit) throw tooLarge();
+    // A chunked body declares no length, and busboy reads past the last boundary to the end: count
+    // what actually arrives, and stop reading at the limit.
+    limitBytesReceived(request, limit);
   });
   await app.register(cookie, {
     secret: createHmac('sha256', config.SECRET_KEY).update('digestmail/cookie').digest('hex'),
@@ -112,7 +124,10 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
     getToken: (request) => field(request.body, '_csrf'),
   });
 
+  registerOutageHandling(app, routeDeps);
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    const outage = answeredAsOutage(error, request, reply, routeDeps);
+    if (outage) return outage;
     const ctx = pageContext(request, config);
     const t = messages(ctx.lang);
     if (isAppError(error)) {
@@ -161,6 +176,7 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
       await reader.register(unsubscribeRoutes, routeDeps);
       await reader.register(preferencesRoutes, routeDeps);
       await reader.register(archiveRoutes, routeDeps);
+      await reader.register(clickRoutes, routeDeps);
       await reader.register(webArchiveRoutes, routeDeps);
       await reader.register(webhookRoutes, routeDeps);
       // Never public: on this port only behind METRICS_TOKEN; with METRICS_PORT, `serve` runs its own listener.
@@ -186,6 +202,32 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
 /** Believe the last `hops` proxies of X-Forwarded-For (the ones in front of us), not what came before them. */
 function trustHops(hops: number): (address: string, hop: number) => boolean {
   return (_address, hop) => hop < hops;
+}
+
+function tooLarge(): Error {
+  return Object.assign(new Error('the request body is too large'), { statusCode: 413 });
+}
+
+/**
+ * Counts the bytes of a multipart body as they arrive (the multipart plugin pipes the raw request
+ * into busboy, past any hook that sees a parsed body). The stream is paused first, so attaching the
+ * counter does not start the flow before busboy is piped in (which resumes it): every chunk reaches
+ * both. Past the limit, the request is unpiped and fails with 413; the rest is never read.
+ */
+function limitBytesReceived(request: FastifyRequest, limit: number): void {
+  const raw = request.raw;
+  raw.pause();
+  let received = 0;
+  const count = (chunk: Buffer) => {
+    received += chunk.length;
+    if (received <= limit) return;
+    raw.off('data', count);
+    raw.unpipe();
+    raw.pause();
+    if (raw.listenerCount('error') > 0) raw.emit('error', tooLarge());
+    else raw.destroy();
+  };
+  raw.on('data', count);
 }
 
 function isMultipart(request: { headers: { 'content-type'?: string } }): boolean {

@@ -91,5 +91,5 @@ export function ids(values: string[]): number[] | undefined {
 
 /** Request paths with their token replaced, for logs: a token is a key to someone's subscription. */
 export function redactUrl(url: string): string {
-  return url.replace(/\/(confirm|unsubscribe|preferences)\/[^/?#]+/g, '/$1/:token');
+  return url.replace(/\/(confirm|unsubscribe|preferences|c)\/[^/?#]+/g, '/$1/:token');
 }

@@ -96,6 +96,8 @@ export interface Messages {
   topics: string;
   topicsHint: string;
   save: string;
+  countClicks: string;
+  countClicksHint: string;
   leaveAll: string;
   savedTitle: string;
   savedBody: string;
@@ -169,6 +171,9 @@ const en: Messages = {
   topics: 'Topics',
   topicsHint: 'Leave every topic unticked to receive everything.',
   save: 'Save preferences',
+  countClicks: 'Count which stories I click',
+  countClicksHint:
+    'This list counts the first click on each story, nothing else about you. Untick it and your links go straight to the source.',
   leaveAll: 'Unsubscribe from everything',
   savedTitle: 'Saved',
   savedBody: 'Your preferences are saved.',
@@ -241,6 +246,9 @@ const zhCN: Messages = {
   topics: '主题',
   topicsHint: '不勾选任何主题即接收全部内容。',
   save: '保存',
+  countClicks: '统计我点击了哪些新闻',
+  countClicksHint:
+    '本列表只记录每条新闻的首次点击，不记录您的其他信息。取消勾选后，邮件中的链接将直接指向原文。',
   leaveAll: '退订全部',
   savedTitle: '已保存',
   savedBody: '你的订阅偏好已保存。',

@@ -208,6 +208,8 @@ export interface PreferencesData {
   csrf: string;
   email: string;
   name: string | null;
+  /** Whether the reader's clicks are counted; undefined when none of the lists counts clicks. */
+  countClicks?: boolean | undefined;
   lists: {
     id: number;
     name: string;
@@ -255,6 +257,13 @@ ${
 }`,
 )}
 </fieldset>
+${
+  data.countClicks === undefined
+    ? ''
+    : html`<div class="field"><input type="hidden" name="clicks_offered" value="1"><label class="check"><input type="checkbox" name="count_clicks"${
+        data.countClicks ? html` checked` : ''
+      }><span>${t.countClicks}<small>${t.countClicksHint}</small></span></label></div>`
+}
 <button type="submit" name="action" value="save">${t.save}</button>
 <button type="submit" name="action" value="leave-all" class="secondary">${t.leaveAll}</button>
 </form>`,

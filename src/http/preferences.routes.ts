@@ -30,6 +30,7 @@ export async function preferencesRoutes(app: FastifyInstance, deps: AppDeps): Pr
         csrf: reply.generateCsrf(),
         email: view.reader.email,
         name: view.reader.name,
+        countClicks: view.lists.some((l) => l.trackClicks) ? view.reader.trackClicks : undefined,
         lists: view.lists.map((l) => ({
           id: l.listId,
           name: l.name,
@@ -90,7 +91,15 @@ export async function preferencesRoutes(app: FastifyInstance, deps: AppDeps): Pr
         const match = /^topics_([1-9][0-9]{0,9})$/.exec(key);
         if (match) topics.set(Number(match[1]), fields(body, key));
       }
-      const saved = await service.save(token, { name: field(body, 'name'), lists, topics });
+      // The checkbox is only on the page when a list counts clicks; its hidden twin says it was shown.
+      const countClicks =
+        field(body, 'clicks_offered') === '1' ? field(body, 'count_clicks') === 'on' : undefined;
+      const saved = await service.save(token, {
+        name: field(body, 'name'),
+        lists,
+        topics,
+        ...(countClicks === undefined ? {} : { countClicks }),
+      });
       request.log.info({ preferences: 'saved' }, 'preferences');
       return show(request, reply, saved, 200, {
         notice: saved.joinRefused ? `${t.savedBody} ${t.suppressedBody}` : t.savedBody,

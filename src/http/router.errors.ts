@@ -45,9 +45,7 @@ export class RouterErrors {
    */
   readonly clientErrorHandler = (error: NodeJS.ErrnoException, socket: Socket): void => {
     if (!socket.writable) return;
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'HPE_URI_TOO_LONG' ? 414 : 400;
-    const reason =
-      status === 431 ? 'Request Header Fields Too Large' : status === 414 ? 'URI Too Long' : 'Bad Request';
+    const [status, reason] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'Bad Request'];
     const ctx = {
       lang: 'en' as const,
       path: '/',
@@ -55,7 +53,9 @@ export class RouterErrors {
       postalAddress: this.config.POSTAL_ADDRESS,
     };
     const t = messages('en');
-    const body = Buffer.from(messagePage(ctx, t.errorTitle, [status === 400 ? t.notFoundBody : t.tooLarge]));
+    const said =
+      status === 408 ? 'The request took too long to arrive.' : status === 400 ? t.notFoundBody : t.tooLarge;
+    const body = Buffer.from(messagePage(ctx, t.errorTitle, [said]));
     const head = {
       ...(this.securityHeaders ?? {}),
       'content-type': 'text/html; charset=utf-8',
@@ -83,6 +83,13 @@ export class RouterErrors {
     return headers;
   }
 }
+
+/** Node's parser and timeout errors, as the status a client is told. */
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
+  HPE_URI_TOO_LONG: [414, 'URI Too Long'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
+};
 
 /** Response headers that are about security (helmet's set), not about one response's content. */
 const SECURITY_HEADER =

@@ -30,7 +30,12 @@ export class IssueLifecycle implements IssueSource {
       id,
       status: issue.status,
       template: await this.repo.template(id),
-      list: { id: issue.listId, slug: issue.listSlug, name: issue.listName },
+      list: {
+        id: issue.listId,
+        slug: issue.listSlug,
+        name: issue.listName,
+        trackClicks: issue.listTrackClicks,
+      },
     };
   }
 

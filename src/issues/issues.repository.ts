@@ -6,6 +6,8 @@ export interface Issue {
   listId: number;
   listSlug: string;
   listName: string;
+  /** Whether the list counts clicks (read when the issue is sent, not when it was compiled). */
+  listTrackClicks: boolean;
   status: IssueStatus;
   subject: string;
   title: string;
@@ -55,6 +57,7 @@ function issueQuery(db: Db) {
       'i.list_id',
       'l.slug as list_slug',
       'l.name as list_name',
+      'l.track_clicks as list_track_clicks',
       'i.status',
       'i.subject',
       'i.title',
@@ -80,6 +83,7 @@ function toIssue(r: IssueRowJoined): Issue {
     listId: r.list_id,
     listSlug: r.list_slug,
     listName: r.list_name,
+    listTrackClicks: r.list_track_clicks,
     status: r.status,
     subject: r.subject,
     title: r.title,
@@ -159,6 +163,24 @@ export class IssuesRepository {
       .onConflict((oc) => oc.column('auto_key').doNothing())
       .returning('id')
       .executeTakeFirst();
+    // The issue's links by position: where its click redirects may lead, and what reports name.
+    const links = (
+      input.template as { links?: { position: number; url: string; title: string; domain: string }[] }
+    ).links;
+    if (row && links && links.length > 0) {
+      await this.db
+        .insertInto('issue_links')
+        .values(
+          links.map((l) => ({
+            issue_id: row.id,
+            position: l.position,
+            url: l.url,
+            title: l.title,
+            domain: l.domain,
+          })),
+        )
+        .execute();
+    }
     return row?.id;
   }
 
@@ -178,11 +200,9 @@ export class IssuesRepository {
     const result = await sql<{ n: number }>`
       select count(*)::int as n
         from issues i
-        join subscriptions sn on sn.list_id = i.list_id and sn.status = 'confirmed'
-        join subscribers s on s.id = sn.subscriber_id and s.status = 'active'
+        join digestmail_list_recipients() r on r.list_id = i.list_id
        where i.id = ${id}
-         and not exists (select 1 from suppressions x where x.email = s.email)
-         and (cardinality(sn.topics) = 0 or sn.topics && i.categories)
+         and (cardinality(r.topics) = 0 or r.topics && i.categories)
     `.execute(this.db);
     return Number(result.rows[0]?.n ?? 0);
   }
@@ -295,11 +315,13 @@ export class IssuesRepository {
 
   /** Why an issue would reach nobody: the counts behind an "empty list" error. */
   async audience(listId: number, db: Db = this.db): Promise<{ confirmed: number; suppressed: number }> {
+    // Confirmed subscriptions, and how many of them the one rule (digestmail_list_recipients) drops.
     const row = await sql<{ confirmed: number; suppressed: number }>`
       select count(*)::int as confirmed,
-             count(*) filter (where s.status <> 'active'
-                              or exists (select 1 from suppressions x where x.email = s.email))::int as suppressed
-        from subscriptions sn join subscribers s on s.id = sn.subscriber_id
+             count(*) filter (where not exists (
+               select 1 from digestmail_list_recipients() r
+                where r.subscriber_id = sn.subscriber_id and r.list_id = sn.list_id))::int as suppressed
+        from subscriptions sn
        where sn.list_id = ${listId} and sn.status = 'confirmed'
     `.execute(db);
     return row.rows[0] ?? { confirmed: 0, suppressed: 0 };

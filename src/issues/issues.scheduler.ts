@@ -2,6 +2,8 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { type Kysely, sql } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import { AppError } from '../core/errors.ts';
+import type { OutageGate } from '../core/outage.gate.ts';
+import { databaseHealth } from '../db/db.health.ts';
 import type { Database } from '../db/db.types.ts';
 import { IssuesRepository } from './issues.repository.ts';
 import { IssuesService } from './issues.service.ts';
@@ -26,6 +28,7 @@ export class DeliveryScheduler {
   private readonly repo: IssuesRepository;
   private readonly tasks: ScheduledTask[] = [];
   private ticking: Promise<unknown> | undefined;
+  private readonly database: OutageGate;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -34,6 +37,7 @@ export class DeliveryScheduler {
   ) {
     this.service = new IssuesService(db, config);
     this.repo = new IssuesRepository(db);
+    this.database = databaseHealth(db);
   }
 
   /** Starts the timers, after one immediate tick, so a past-due issue starts when the process does. */
@@ -97,7 +101,12 @@ export class DeliveryScheduler {
   }
 
   private async guarded(run: () => Promise<unknown>): Promise<void> {
-    const tick = run().catch((error: Error) => this.log('scheduler_failed', { error: error.message }));
+    // While the database is unreachable, ticks are skipped (the gate logged the outage once); the
+    // first tick after it is back starts whatever fell due meanwhile.
+    if (!this.database.up) return;
+    const tick = run().catch((error: Error) => {
+      if (!this.database.report(error)) this.log('scheduler_failed', { error: error.message });
+    });
     this.ticking = tick;
     await tick;
   }

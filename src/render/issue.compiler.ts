@@ -7,7 +7,13 @@ import { compileMjml } from './mjml.compiler.ts';
 
 export { fillSlots } from './template.engine.ts';
 
-import { type IssueTemplate, SLOT_NAMES, type SlotName, type SlottedText } from './render.types.ts';
+import {
+  type IssueLink,
+  type IssueTemplate,
+  SLOT_NAMES,
+  type SlotName,
+  type SlottedText,
+} from './render.types.ts';
 import { escapeHtml, fillSlots, fillTemplate } from './template.engine.ts';
 
 export interface CompileOptions {
@@ -61,8 +67,13 @@ export async function compileIssue(digest: Digest, options: CompileOptions): Pro
     webUrl: marks.webUrl,
     preferencesUrl: marks.preferencesUrl,
     unsubscribeUrl: marks.unsubscribeUrl,
+    clickNotice: marks.clickNotice,
   });
-  const html = splitSlots(await compileMjml(mjml, 'digest'), marks);
+  const compiled = await compileMjml(mjml, 'digest');
+  const { html: trackedHtml, links } = trackLinks(compiled, digest, marks.clickBase);
+  const notice = `<p style="margin:0 0 10px 0;">${escapeHtml(strings.clicksCounted)} <a href="${marks.preferencesUrl}" class="dm-footer-link" style="color:#4b5563;text-decoration:underline;">${escapeHtml(strings.clicksOff)}</a></p>`;
+  const html = splitSlots(compiled.replace(marks.clickNotice, ''), marks);
+  const tracked = splitSlots(trackedHtml.replace(marks.clickNotice, notice), marks);
   // Wrapped once here, at 78 columns (format=flowed); the URL slots become long links, so they are
   // placed at the start of a line, where they may run past 78 unbroken.
   const urlMarks = new RegExp([marks.webUrl, marks.preferencesUrl, marks.unsubscribeUrl].join('|'));
@@ -82,6 +93,8 @@ export async function compileIssue(digest: Digest, options: CompileOptions): Pro
     digestHash: digest.hash,
     list: { slug: list.slug, name: list.name },
     html,
+    tracked,
+    links,
     text,
     textFlowed: true,
     greeting: { ...strings.greeting },
@@ -90,17 +103,25 @@ export async function compileIssue(digest: Digest, options: CompileOptions): Pro
   };
 }
 
-export type SlotMarks = Record<SlotName, string>;
+export type SlotMarks = Record<SlotName, string> & { clickNotice: string };
 
 /** Letters and digits only, so a mark survives MJML, attribute escaping and URLs unchanged. */
 export function slotMarks(): SlotMarks {
   const nonce = randomBytes(9).toString('hex');
-  return Object.fromEntries(SLOT_NAMES.map((name) => [name, `DMSLOT${nonce}${name}X`])) as SlotMarks;
+  return {
+    ...(Object.fromEntries(SLOT_NAMES.map((name) => [name, `DMSLOT${nonce}${name}X`])) as Record<
+      SlotName,
+      string
+    >),
+    // Not a slot: replaced once at compile time (empty, or the click notice in the tracked HTML).
+    clickNotice: `DMNOTE${nonce}X`,
+  };
 }
 
 export function splitSlots(text: string, marks: SlotMarks): SlottedText {
-  const byMark = new Map(Object.entries(marks).map(([name, mark]) => [mark, name as SlotName]));
-  const pattern = new RegExp(Object.values(marks).join('|'), 'g');
+  const slotMarksOnly = SLOT_NAMES.map((name) => marks[name]);
+  const byMark = new Map(SLOT_NAMES.map((name) => [marks[name], name]));
+  const pattern = new RegExp(slotMarksOnly.join('|'), 'g');
   const parts: string[] = [];
   const slots: SlotName[] = [];
   let last = 0;
@@ -116,7 +137,13 @@ export function splitSlots(text: string, marks: SlotMarks): SlottedText {
 function typicalBytes(html: SlottedText): number {
   const url = `https://news.example.org/unsubscribe/${'x'.repeat(120)}`;
   return Buffer.byteLength(
-    fillSlots(html, { greeting: 'Hi Alexandra,', webUrl: url, preferencesUrl: url, unsubscribeUrl: url }),
+    fillSlots(html, {
+      greeting: 'Hi Alexandra,',
+      webUrl: url,
+      preferencesUrl: url,
+      unsubscribeUrl: url,
+      clickBase: url,
+    }),
   );
 }
 
@@ -127,6 +154,51 @@ function categoryChips(categories: string[]): string {
         `<span class="dm-chip" style="display:inline-block;font-size:12px;line-height:1;padding:5px 10px;margin:0 6px 8px 0;border-radius:999px;background-color:#fff1e8;color:#9a3412;">${escapeHtml(c)}</span>`,
     )
     .join('');
+}
+
+const ANCHOR = /<a\b([^>]*?)\shref="(https?:\/\/[^"]+)"([^>]*)>([\s\S]*?)<\/a>/gi;
+const ENTITIES: Record<string, string> = {
+  '&amp;': '&',
+  '&quot;': '"',
+  '&#39;': "'",
+  '&lt;': '<',
+  '&gt;': '>',
+};
+
+/**
+ * The HTML for counted clicks: every http(s) link of the compiled digest (the footer's own links are
+ * slot marks, not URLs, so they stay as they are) points at `clickBase/<position>` instead, where
+ * positions number the distinct URLs in the order they first appear. Done on the compiled HTML so
+ * the one MJML compile serves both versions.
+ */
+function trackLinks(html: string, digest: Digest, clickBase: string): { html: string; links: IssueLink[] } {
+  const headlines = new Map(digest.items.filter((i) => i.url).map((i) => [i.url!, i.headline]));
+  const positions = new Map<string, number>();
+  const links: IssueLink[] = [];
+  const tracked = html.replace(
+    ANCHOR,
+    (_whole, before: string, href: string, after: string, inner: string) => {
+      const url = href.replace(/&(amp|quot|#39|lt|gt);/g, (e) => ENTITIES[e]!);
+      let position = positions.get(url);
+      if (position === undefined) {
+        position = links.length + 1;
+        positions.set(url, position);
+        const text = inner
+          .replace(/<[^>]*>/g, '')
+          .replace(/&(amp|quot|#39|lt|gt);/g, (e) => ENTITIES[e]!)
+          .trim();
+        let domain = '';
+        try {
+          domain = new URL(url).hostname.replace(/^www\./, '');
+        } catch {
+          // an href the digest parser let through is a valid URL; keep an empty domain otherwise
+        }
+        links.push({ position, url, title: (headlines.get(url) ?? text).slice(0, 300) || domain, domain });
+      }
+      return `<a${before} href="${clickBase}/${position}"${after}>${inner}</a>`;
+    },
+  );
+  return { html: tracked, links };
 }
 
 /** The text/plain part: the same digest, with every URL written out in full. */

@@ -11,6 +11,9 @@ export interface MailStrings {
   unsubscribe: string;
   /** "You are receiving … because you subscribed to {list}." */
   receivingBecause: (list: string) => string;
+  /** The footer's one sentence when the list counts clicks, and the link text to turn it off. */
+  clicksCounted: string;
+  clicksOff: string;
   greeting: { before: string; after: string; anonymous: string };
   commentaryHeading: string;
   itemsHeading: (count: number) => string;
@@ -49,6 +52,8 @@ const en: MailStrings = {
   preferences: 'Preferences',
   unsubscribe: 'Unsubscribe',
   receivingBecause: (list) => `You are receiving this because you subscribed to ${list}.`,
+  clicksCounted: 'This list counts which stories are clicked (once per story, nothing else about you).',
+  clicksOff: 'Turn it off',
   greeting: { before: 'Hi ', after: ',', anonymous: 'Hi there,' },
   commentaryHeading: "Editor's notes",
   itemsHeading: (count) => (count === 1 ? 'The story today' : `${count} stories today`),
@@ -93,6 +98,8 @@ const zhCN: MailStrings = {
   preferences: '订阅偏好',
   unsubscribe: '退订',
   receivingBecause: (list) => `您收到这封邮件，是因为您订阅了「${list}」。`,
+  clicksCounted: '本列表会统计各条新闻的点击（每条只计一次，不记录您的其他信息）。',
+  clicksOff: '关闭统计',
   greeting: { before: '', after: '，你好！', anonymous: '你好！' },
   commentaryHeading: '编辑点评',
   itemsHeading: (count) => `今日 ${count} 条要闻`,

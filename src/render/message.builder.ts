@@ -17,13 +17,13 @@ import {
   stripControl,
 } from './mime.encoding.ts';
 import type { IssueTemplate, SlotName, SlottedText } from './render.types.ts';
-import { escapeHtml, fillSlots } from './template.engine.ts';
+import { escapeHtml, fillSlots, type SlotValues } from './template.engine.ts';
 import { assertVerpFits, VerpAddresses } from './verp.address.ts';
 
 export interface IssueRef {
   id: number;
   template: IssueTemplate;
-  list: { id: number; slug: string; name: string };
+  list: { id: number; slug: string; name: string; trackClicks?: boolean };
 }
 
 export interface Recipient {
@@ -31,6 +31,8 @@ export interface Recipient {
   name: string | null;
   subscriberId: number;
   deliveryId?: number;
+  /** False when the reader turned click counting off for themselves. */
+  trackClicks?: boolean;
 }
 
 export interface TransactionalInput {
@@ -56,6 +58,8 @@ interface PreparedIssue {
   /** The closing boundary. */
   tail: Buffer;
   html: EncodedSlotted;
+  /** The HTML whose links go through the click redirect (lists that count clicks). */
+  tracked: EncodedSlotted | undefined;
   text: EncodedSlotted;
   greetingHtml: { before: string; after: string; anonymous: string };
   webUrl: string;
@@ -70,6 +74,8 @@ interface EncodedSlotted {
    * brings one). base64: each part's UTF-8 bytes with CRLF line ends, encoded per message.
    */
   parts: Buffer[];
+  /** base64 only: for each part, its encoding from byte 0, 1 and 2 on (see fillBase64). */
+  folded?: [Buffer, Buffer, Buffer][];
   slots: SlotName[];
 }
 
@@ -80,8 +86,8 @@ interface EncodedSlotted {
  * Each part goes out in the smaller of quoted-printable and base64, chosen once per issue from the
  * template: quoted-printable for mostly-ASCII text (it can be spliced: encoded chunks concatenate,
  * see encodeQuotedPrintableChunk), base64 for CJK-heavy text, where quoted-printable spends 9 bytes
- * on a character. A base64 part is joined from the template's bytes and the slot values and
- * encoded per message (one native base64 pass over ~50-100 KB).
+ * on a character. A base64 part is spliced too: its template parts are encoded once, and per message
+ * only the slot values and the few bytes around them are (see fillBase64).
  */
 export class MessageBuilder {
   private readonly from: Mailbox;
@@ -124,18 +130,24 @@ export class MessageBuilder {
     const { unsubscribeUrl, preferencesUrl } = this.links(issue, recipient, test);
     const name = cleanName(recipient.name);
     const g = issue.template.greeting;
-    const htmlValues: Record<SlotName, string> = {
+    const clickBase = this.clickBase(issue, recipient, test);
+    const htmlValues: SlotValues = {
       greeting: name
         ? p.greetingHtml.before + escapeHtml(name) + p.greetingHtml.after
         : p.greetingHtml.anonymous,
       webUrl: escapeHtml(p.webUrl),
       preferencesUrl: escapeHtml(preferencesUrl),
       unsubscribeUrl: escapeHtml(unsubscribeUrl),
+      ...(clickBase ? { clickBase: escapeHtml(clickBase) } : {}),
     };
     const greeting = name ? g.before + name + g.after : g.anonymous;
-    const textValues: Record<SlotName, string> = {
-      // The greeting is a line of its own; a long name wraps like the rest of a flowed text.
-      greeting: issue.template.textFlowed ? wrapFlowed(greeting) : greeting,
+    const textValues: SlotValues = {
+      // The greeting is a line of its own; a long name wraps like the rest of a flowed text. Up to
+      // 38 characters (76 columns even if all CJK) with nothing to stuff, it is already a flowed line.
+      greeting:
+        issue.template.textFlowed && (greeting.length > 38 || /^(?: |>|From )/.test(greeting))
+          ? wrapFlowed(greeting)
+          : greeting,
       webUrl: p.webUrl,
       preferencesUrl,
       unsubscribeUrl,
@@ -162,7 +174,7 @@ export class MessageBuilder {
     const body: Buffer[] = [p.textHead];
     fill(p.text, textValues, body);
     body.push(p.htmlHead);
-    fill(p.html, htmlValues, body);
+    fill(clickBase && p.tracked ? p.tracked : p.html, htmlValues, body);
     body.push(p.tail);
 
     const signature = this.dkim ? `${this.dkim.sign([...pairs, ...p.fixedHeaderPairs], body, now)}\r\n` : '';
@@ -179,6 +191,25 @@ export class MessageBuilder {
         kind: test ? 'test' : 'issue',
       },
     };
+  }
+
+  /**
+   * The base of one reader's click redirects (`PUBLIC_URL/c/<token>`, a link's position follows),
+   * or undefined when their clicks are not counted: the list does not count them, the reader turned
+   * it off, it is a test send, or there is no delivery to count against. One signature per message,
+   * naming the issue and the delivery; the position is checked against the issue's stored links.
+   */
+  private clickBase(issue: IssueRef, recipient: Recipient, test: boolean): string | undefined {
+    if (
+      test ||
+      !issue.list.trackClicks ||
+      recipient.trackClicks === false ||
+      recipient.deliveryId === undefined
+    ) {
+      return undefined;
+    }
+    if (!issue.template.tracked) return undefined;
+    return `${this.publicUrl}/c/${this.signer.sign('click', { i: issue.id, d: recipient.deliveryId })}`;
   }
 
   /** The signed links one reader gets: unsubscribe (`t: 1` marks a test send), preferences, web version. */
@@ -307,6 +338,8 @@ export class MessageBuilder {
       ),
       tail: Buffer.from(`\r\n--${boundary}--\r\n`),
       html,
+      // Same encoding as the plain HTML: both follow the one htmlHead.
+      tracked: t.tracked ? encodeSlotted(t.tracked, html.encoding) : undefined,
       text,
       greetingHtml: {
         before: escapeHtml(t.greeting.before),
@@ -359,7 +392,7 @@ function withoutFinalNewline(text: string): string {
   return text.endsWith('\n') ? text.slice(0, text.endsWith('\r\n') ? -2 : -1) : text;
 }
 
-function encodeSlotted(text: SlottedText): EncodedSlotted {
+function encodeSlotted(text: SlottedText, encoding?: EncodedSlotted['encoding']): EncodedSlotted {
   const last = text.parts.length - 1;
   const qp = text.parts.map((part, i) => {
     if (i < last) return Buffer.from(encodeQuotedPrintableChunk(part), 'latin1');
@@ -372,24 +405,77 @@ function encodeSlotted(text: SlottedText): EncodedSlotted {
   // Slot values are short and mostly ASCII (links, a name): the template decides.
   const qpSize = qp.reduce((n, b) => n + b.length, 0);
   const b64Size = base64Size(raw.reduce((n, b) => n + b.length, 0));
-  return qpSize <= b64Size
-    ? { encoding: 'quoted-printable', parts: qp, slots: [...text.slots] }
-    : { encoding: 'base64', parts: raw, slots: [...text.slots] };
+  if ((encoding ?? (qpSize <= b64Size ? 'quoted-printable' : 'base64')) === 'quoted-printable') {
+    return { encoding: 'quoted-printable', parts: qp, slots: [...text.slots] };
+  }
+  const folded = raw.map(
+    (bytes) =>
+      [0, 1, 2].map((k) => {
+        const end = k + Math.floor(Math.max(0, bytes.length - k) / 3) * 3;
+        return base64Lines(bytes.subarray(Math.min(k, bytes.length), end));
+      }) as [Buffer, Buffer, Buffer],
+  );
+  return { encoding: 'base64', parts: raw, folded, slots: [...text.slots] };
 }
 
-function fill(encoded: EncodedSlotted, values: Record<SlotName, string>, out: Buffer[]): void {
-  if (encoded.encoding === 'base64') {
-    const chunks: Buffer[] = [encoded.parts[0]!];
-    for (let i = 0; i < encoded.slots.length; i++) {
-      chunks.push(Buffer.from(crlf(values[encoded.slots[i]!]), 'utf8'), encoded.parts[i + 1]!);
+const CRLF = Buffer.from('\r\n');
+const NOTHING: Buffer = Buffer.alloc(0);
+
+/**
+ * base64 of `parts[0] + value + parts[1] + …` without encoding the parts again. base64 works in
+ * groups of 3 bytes, and decoders ignore line breaks (RFC 2045 §6.8: lines of at most 76
+ * characters, shorter is fine), so the message is a run of segments each starting on a group
+ * boundary: the 0-2 bytes left over from what came before are completed from the next part's first
+ * bytes, and the rest of that part is its precomputed encoding from that byte on. Per message this
+ * encodes only the slot values and a few bytes around each.
+ */
+function fillBase64(encoded: EncodedSlotted, values: SlotValues, out: Buffer[]): void {
+  let pending = NOTHING;
+  let first = true;
+  const emit = (lines: Buffer) => {
+    if (lines.length === 0) return;
+    if (!first) out.push(CRLF);
+    out.push(lines);
+    first = false;
+  };
+  const addPart = (i: number) => {
+    const bytes = encoded.parts[i]!;
+    let k = (3 - pending.length) % 3;
+    if (k > 0) {
+      if (bytes.length < k) {
+        pending = Buffer.concat([pending, bytes]);
+        return;
+      }
+      emit(base64Lines(Buffer.concat([pending, bytes.subarray(0, k)])));
+    } else {
+      k = 0;
     }
-    out.push(base64Lines(Buffer.concat(chunks)));
+    emit(encoded.folded![i]![k]!);
+    pending = bytes.subarray(k + Math.floor((bytes.length - k) / 3) * 3);
+  };
+  const addValue = (value: string) => {
+    const all = Buffer.concat([pending, Buffer.from(crlf(value), 'utf8')]);
+    const whole = Math.floor(all.length / 3) * 3;
+    emit(base64Lines(all.subarray(0, whole)));
+    pending = all.subarray(whole);
+  };
+  addPart(0);
+  for (let i = 0; i < encoded.slots.length; i++) {
+    addValue(values[encoded.slots[i]!] ?? '');
+    addPart(i + 1);
+  }
+  if (pending.length > 0) emit(base64Lines(pending));
+}
+
+function fill(encoded: EncodedSlotted, values: SlotValues, out: Buffer[]): void {
+  if (encoded.encoding === 'base64') {
+    fillBase64(encoded, values, out);
     return;
   }
   out.push(encoded.parts[0]!);
   for (let i = 0; i < encoded.slots.length; i++) {
     out.push(
-      Buffer.from(encodeQuotedPrintableChunk(values[encoded.slots[i]!]), 'latin1'),
+      Buffer.from(encodeQuotedPrintableChunk(values[encoded.slots[i]!] ?? ''), 'latin1'),
       encoded.parts[i + 1]!,
     );
   }

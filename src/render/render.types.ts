@@ -5,9 +5,24 @@
  */
 
 /** The per-recipient values, each filled by MessageBuilder at send time. */
-export type SlotName = 'greeting' | 'webUrl' | 'preferencesUrl' | 'unsubscribeUrl';
+export type SlotName = 'greeting' | 'webUrl' | 'preferencesUrl' | 'unsubscribeUrl' | 'clickBase';
 
-export const SLOT_NAMES: readonly SlotName[] = ['greeting', 'webUrl', 'preferencesUrl', 'unsubscribeUrl'];
+export const SLOT_NAMES: readonly SlotName[] = [
+  'greeting',
+  'webUrl',
+  'preferencesUrl',
+  'unsubscribeUrl',
+  'clickBase',
+];
+
+/** One link of an issue, by position: the only places a click redirect may lead. */
+export interface IssueLink {
+  position: number;
+  url: string;
+  /** The headline for an item's link, else the link's text. */
+  title: string;
+  domain: string;
+}
 
 /**
  * A text with holes: the result is `parts[0] + value(slots[0]) + parts[1] + … + parts[n]`,
@@ -32,6 +47,14 @@ export interface IssueTemplate {
   digestHash: string;
   list: { slug: string; name: string };
   html: SlottedText;
+  /**
+   * The HTML for a reader whose clicks are counted: each link of the digest goes through
+   * `clickBase/<position>` (the redirect), and the footer says clicks are counted. Absent in issues
+   * compiled before click counts existed.
+   */
+  tracked?: SlottedText;
+  /** The digest's links by position (see `tracked`). */
+  links?: IssueLink[];
   text: SlottedText;
   /**
    * The text is wrapped as format=flowed; delsp=yes (RFC 3676). Absent in issues compiled before it

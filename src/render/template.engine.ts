@@ -97,8 +97,11 @@ function templateError(name: string, reason: string): AppError {
 }
 
 /** Fills a SlottedText; used by the message builder's slow path and by previews and tests. */
-export function fillSlots(text: SlottedText, values: Record<SlotName, string>): string {
+/** What fills the slots; `clickBase` only exists in the HTML for counted clicks. */
+export type SlotValues = Record<Exclude<SlotName, 'clickBase'>, string> & { clickBase?: string };
+
+export function fillSlots(text: SlottedText, values: SlotValues): string {
   let out = text.parts[0]!;
-  for (let i = 0; i < text.slots.length; i++) out += values[text.slots[i]!] + text.parts[i + 1]!;
+  for (let i = 0; i < text.slots.length; i++) out += (values[text.slots[i]!] ?? '') + text.parts[i + 1]!;
   return out;
 }

@@ -10,6 +10,8 @@ export interface List {
   language: string;
   topics: string[];
   isPublic: boolean;
+  /** Whether issues of this list count which links readers click (opt-in, off by default). */
+  trackClicks: boolean;
   createdAt: Date;
 }
 
@@ -21,6 +23,7 @@ export interface NewListInput {
   language?: string;
   topics?: string[];
   isPublic?: boolean;
+  trackClicks?: boolean;
 }
 
 export interface ListWithCounts extends List {
@@ -37,6 +40,7 @@ function toList(row: ListRow): List {
     language: row.language,
     topics: row.topics,
     isPublic: row.is_public,
+    trackClicks: row.track_clicks,
     createdAt: row.created_at,
   };
 }
@@ -56,6 +60,7 @@ export class ListsRepository {
         language: input.language ?? 'en',
         topics: input.topics ?? [],
         is_public: input.isPublic ?? true,
+        track_clicks: input.trackClicks ?? false,
       })
       .onConflict((oc) => oc.column('slug').doNothing())
       .returningAll()
@@ -73,6 +78,7 @@ export class ListsRepository {
         ...(changes.language === undefined ? {} : { language: changes.language }),
         ...(changes.topics === undefined ? {} : { topics: changes.topics }),
         ...(changes.isPublic === undefined ? {} : { is_public: changes.isPublic }),
+        ...(changes.trackClicks === undefined ? {} : { track_clicks: changes.trackClicks }),
         updated_at: new Date(),
       })
       .where('slug', '=', slug)

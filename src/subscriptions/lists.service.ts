@@ -14,6 +14,7 @@ export interface CreateListInput {
   language?: string;
   topics?: string[];
   isPublic?: boolean;
+  trackClicks?: boolean;
 }
 
 export type ListChanges = Partial<Omit<CreateListInput, 'slug'>>;
@@ -65,6 +66,7 @@ export class ListsService {
       topics,
       ...(input.description === undefined ? {} : { description: input.description }),
       ...(input.isPublic === undefined ? {} : { isPublic: input.isPublic }),
+      ...(input.trackClicks === undefined ? {} : { trackClicks: input.trackClicks }),
     });
     if (!created) {
       throw new AppError('lists.slug_taken', `a list with slug "${slug}" already exists`, { status: 409 });
@@ -82,6 +84,7 @@ export class ListsService {
       ...(changes.language === undefined ? {} : { language: checkLanguage(changes.language) }),
       ...(changes.topics === undefined ? {} : { topics: cleanTopics(changes.topics) }),
       ...(changes.isPublic === undefined ? {} : { isPublic: changes.isPublic }),
+      ...(changes.trackClicks === undefined ? {} : { trackClicks: changes.trackClicks }),
     });
     if (!updated) throw notFound('lists.not_found', `no list with slug "${slug}" (see: digestmail list ls)`);
     return updated;

@@ -123,8 +123,8 @@ export class OptinRepository {
     const result = await sql<{ found: boolean; confirmed: number[] | null }>`
       with target as (
         select s.id, s.email from subscribers s
-        where s.id = ${subscriberId} and s.status = 'active'
-          and not exists (select 1 from suppressions x where x.email = s.email)
+        where s.id = ${subscriberId}
+          and not exists (select 1 from digestmail_unmailable_addresses() u where u.email = s.email)
       ),
       confirmed as (
         update subscriptions

@@ -18,6 +18,8 @@ export interface PreferencesChange {
   lists: number[];
   /** Topics ticked per list; none means everything the list sends. */
   topics: Map<number, string[]>;
+  /** Whether the reader lets their clicks be counted; undefined when the page did not ask. */
+  countClicks?: boolean;
 }
 
 /**
@@ -72,7 +74,8 @@ export class PreferencesService {
         }
       }
       await readers.setName(subscriberId, cleanName(change.name));
-      const canJoin = !reader.suppressed && reader.status === 'active';
+      if (change.countClicks !== undefined) await readers.setTrackClicks(subscriberId, change.countClicks);
+      const canJoin = reader.unmailable === undefined;
       for (const list of offered) {
         const wanted = change.lists.includes(list.listId);
         const topics = [...new Set(change.topics.get(list.listId) ?? [])];

@@ -6,7 +6,10 @@ export interface Reader {
   email: string;
   name: string | null;
   status: SubscriberStatus;
-  suppressed: SuppressionReason | undefined;
+  /** Why the address may not be mailed (a suppression reason, or `blocklisted`); undefined when it may. */
+  unmailable: SuppressionReason | 'blocklisted' | undefined;
+  /** False when the reader turned click counting off for themselves. */
+  trackClicks: boolean;
 }
 
 export interface ReaderList {
@@ -21,6 +24,8 @@ export interface ReaderList {
   chosenTopics: string[];
   /** The list's configured topics, then the categories of its past issues. */
   offeredTopics: string[];
+  /** Whether the list counts clicks (then the page offers to turn it off). */
+  trackClicks: boolean;
 }
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -33,19 +38,30 @@ export class ReaderRepository {
   constructor(private readonly db: Db) {}
 
   async find(subscriberId: number): Promise<Reader | undefined> {
-    const row = await this.db
-      .selectFrom('subscribers as s')
-      .leftJoin('suppressions as x', 'x.email', 's.email')
-      .select(['s.id', 's.email', 's.name', 's.status', 'x.reason'])
-      .where('s.id', '=', subscriberId)
-      .executeTakeFirst();
+    // The reason comes from the one rule of who may receive mail (src/db/functions/).
+    const result = await sql<{
+      id: number;
+      email: string;
+      name: string | null;
+      status: SubscriberStatus;
+      track_clicks: boolean;
+      reason: SuppressionReason | 'blocklisted' | null;
+    }>`
+      select s.id, s.email, s.name, s.status, s.track_clicks,
+             (select u.reason from digestmail_unmailable_addresses() u
+               where u.email = s.email order by u.reason = 'blocklisted' limit 1) as reason
+        from subscribers s
+       where s.id = ${subscriberId}
+    `.execute(this.db);
+    const row = result.rows[0];
     if (!row) return undefined;
     return {
-      id: row.id,
+      id: Number(row.id),
       email: row.email,
       name: row.name,
       status: row.status,
-      suppressed: row.reason ?? undefined,
+      unmailable: row.reason ?? undefined,
+      trackClicks: row.track_clicks,
     };
   }
 
@@ -124,6 +140,7 @@ export class ReaderRepository {
         'l.description',
         'l.language',
         'l.topics',
+        'l.track_clicks',
         'sn.status',
         'sn.topics as chosen',
       ])
@@ -154,7 +171,16 @@ export class ReaderRepository {
       status: row.status ?? undefined,
       chosenTopics: row.chosen ?? [],
       offeredTopics: [...new Set([...row.topics, ...(categories.get(row.id) ?? [])])],
+      trackClicks: row.track_clicks,
     }));
+  }
+
+  async setTrackClicks(subscriberId: number, track: boolean): Promise<void> {
+    await this.db
+      .updateTable('subscribers')
+      .set({ track_clicks: track, updated_at: sql`now()` })
+      .where('id', '=', subscriberId)
+      .execute();
   }
 
   async setName(subscriberId: number, name: string | null): Promise<void> {

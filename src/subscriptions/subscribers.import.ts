@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { CsvError, parse } from 'csv-parse';
 import { invalid } from '../core/errors.ts';
 import { checkEmail } from '../core/email-address.ts';
@@ -27,8 +28,13 @@ export interface ImportOptions {
 
 /** A row longer than this is refused (no real subscriber row comes near it). */
 const MAX_ROW_CHARS = 64 * 1024;
-/** Beyond this the parser itself stops buffering a record: it bounds memory against a file with no line ends. */
-const MAX_RECORD_BUFFER = 16 * 1024 * 1024;
+/**
+ * The parser's own bound. RowLimiter already replaces every longer row, so it is never reached; it
+ * stays as a second fence for memory.
+ */
+const MAX_RECORD_BUFFER = 1024 * 1024;
+/** What RowLimiter puts in place of a row that is too long: no CSV row holds a NUL. */
+const TOO_LONG = '\u0000row-too-long';
 const MAX_NAME_CHARS = 200;
 
 /**
@@ -73,8 +79,10 @@ export async function importSubscribers(
     report.rows++;
     reject(error.lines ?? 0, describeCsvError(error));
   });
+  const limiter = new RowLimiter(MAX_ROW_CHARS);
   input.on('error', (error) => parser.destroy(error));
-  input.pipe(parser);
+  limiter.on('error', (error) => parser.destroy(error));
+  input.pipe(limiter).pipe(parser);
 
   // csv-parse counts a CRLF inside a quoted field as two lines; this puts the line numbers right.
   let extraLineBreaks = 0;
@@ -104,7 +112,7 @@ export async function importSubscribers(
         if (value.includes('\r\n')) extraLineBreaks += value.split('\r\n').length - 1;
       }
       const line = info.lines - extraLineBreaks;
-      if (length > MAX_ROW_CHARS) {
+      if (length > MAX_ROW_CHARS || Object.values(record)[0] === TOO_LONG) {
         reject(line, `row is longer than ${MAX_ROW_CHARS} characters`);
         continue;
       }
@@ -132,6 +140,84 @@ export async function importSubscribers(
   }
   await Promise.all(inFlight);
   return report;
+}
+
+/**
+ * Replaces each CSV row longer than `limit` characters by one short TOO_LONG row, before the parser
+ * sees it. The parser's own size limit reports an over-long row once per buffer's worth and then
+ * reads the rest of that row as rows of its own, losing the valid row after it; here the row is
+ * skipped whole, reported once, and the line numbers after it stay right (the line breaks inside
+ * the dropped row are passed on as empty lines, which the parser counts and skips).
+ *
+ * Written by hand: it needs only where a row ends (a line break outside double quotes, where `""`
+ * toggles twice), and csv-parse has no option that skips a row by its size.
+ */
+class RowLimiter extends Transform {
+  private readonly decoder = new StringDecoder('utf8');
+  private inQuotes = false;
+  /** The current row, held until it ends or passes the limit. */
+  private row = '';
+  private dropping = false;
+  private droppedLineBreaks = 0;
+
+  constructor(private readonly limit: number) {
+    super({ readableObjectMode: false, decodeStrings: true });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.scan(this.decoder.write(chunk));
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.scan(this.decoder.end());
+    if (this.dropping) this.push(`${TOO_LONG}\n${'\n'.repeat(this.droppedLineBreaks)}`);
+    else if (this.row !== '') this.push(this.row);
+    done();
+  }
+
+  private scan(text: string): void {
+    let out = '';
+    let from = 0;
+    const special = /["\n]/g;
+    for (let match = special.exec(text); match; match = special.exec(text)) {
+      const at = match.index;
+      if (text[at] === '"') {
+        this.inQuotes = !this.inQuotes;
+        continue;
+      }
+      if (this.inQuotes) {
+        if (this.dropping) this.droppedLineBreaks++;
+        continue;
+      }
+      // The end of a row.
+      this.hold(text.slice(from, at + 1), true);
+      from = at + 1;
+      if (this.dropping) {
+        out += `${TOO_LONG}\n${'\n'.repeat(this.droppedLineBreaks)}`;
+        this.dropping = false;
+        this.droppedLineBreaks = 0;
+      } else {
+        out += this.row;
+      }
+      this.row = '';
+    }
+    this.hold(text.slice(from), false);
+    if (out !== '') this.push(out);
+  }
+
+  private hold(part: string, endsRow: boolean): void {
+    if (this.dropping) return;
+    this.row += part;
+    // + 2: the row's own line end (LF or CRLF) is not part of its length.
+    if (this.row.length > this.limit + 2) {
+      // Line breaks held inside quotes of this row are kept for the line count (not the row's own end).
+      const held = endsRow ? this.row.slice(0, -1) : this.row;
+      this.droppedLineBreaks = (held.match(/\n/g) ?? []).length;
+      this.dropping = true;
+      this.row = '';
+    }
+  }
 }
 
 async function withDeadlockRetry<T>(run: () => Promise<T>): Promise<T> {

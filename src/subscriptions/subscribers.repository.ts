@@ -150,6 +150,18 @@ export class SubscribersRepository {
     return row?.reason;
   }
 
+  /**
+   * Why an address may not be mailed (a suppression reason, or `blocklisted`), from the one rule of
+   * who may receive mail (src/db/functions/); undefined when it may. A suppression is named first.
+   */
+  async unmailableReason(email: string): Promise<SuppressionReason | 'blocklisted' | undefined> {
+    const result = await sql<{ reason: SuppressionReason | 'blocklisted' }>`
+      select u.reason from digestmail_unmailable_addresses() u
+       where u.email = ${email} order by u.reason = 'blocklisted' limit 1
+    `.execute(this.db);
+    return result.rows[0]?.reason;
+  }
+
   async findByEmail(email: string): Promise<{ id: number; status: SubscriberStatus } | undefined> {
     return this.db
       .selectFrom('subscribers')
@@ -241,7 +253,7 @@ export class SubscribersRepository {
       ),
       eligible as (
         select i.email, i.name from input i
-        where not exists (select 1 from suppressions s where s.email = i.email)
+        where not exists (select 1 from digestmail_unmailable_addresses() u where u.email = i.email)
       ),
       created as (
         insert into subscribers (email, name)
@@ -253,13 +265,12 @@ export class SubscribersRepository {
         update subscribers s set name = e.name, updated_at = now()
         from eligible e
         where s.email = e.email and e.name is not null and s.name is distinct from e.name
-          and s.status = 'active'
         returning s.id
       ),
       targets as (
         select id from created
         union all
-        select s.id from subscribers s join eligible e on e.email = s.email where s.status = 'active'
+        select s.id from subscribers s join eligible e on e.email = s.email
       ),
       subscribed as (
         insert into subscriptions (subscriber_id, list_id, status, source, confirmed_at)

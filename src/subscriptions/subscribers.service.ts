@@ -54,17 +54,16 @@ export class SubscribersService {
   }): Promise<SubscriberWithSubscription> {
     const email = requireEmail(input.email);
     const list = await this.lists.require(input.listSlug);
-    const suppressed = await this.repo.suppressionOf(email);
-    if (suppressed) {
+    const unmailable = await this.repo.unmailableReason(email);
+    if (unmailable === 'blocklisted') {
+      throw new AppError('subscribers.blocklisted', `${email} is blocklisted`, { status: 409 });
+    }
+    if (unmailable) {
       throw new AppError(
         'subscribers.suppressed',
-        `${email} is on the suppression list (${suppressed}); it is never mailed. Remove it there first if that was a mistake.`,
+        `${email} is on the suppression list (${unmailable}); it is never mailed. Remove it there first if that was a mistake.`,
         { status: 409 },
       );
-    }
-    const existing = await this.repo.findByEmail(email);
-    if (existing?.status === 'blocklisted') {
-      throw new AppError('subscribers.blocklisted', `${email} is blocklisted`, { status: 409 });
     }
     return this.repo.addToList({
       email,

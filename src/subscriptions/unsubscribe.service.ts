@@ -94,7 +94,7 @@ export class UnsubscribeService {
     if (claims.test) return { test: true, back: [] };
     const reader = await this.readers.find(claims.subscriberId);
     if (!reader) return { test: false, back: [] };
-    if (reader.suppressed || reader.status !== 'active') {
+    if (reader.unmailable) {
       throw new AppError('subscriptions.suppressed', 'this address cannot be subscribed again from here', {
         status: 409,
       });

@@ -40,6 +40,13 @@ export class TransportError extends Error {
    */
   readonly hardBounce: boolean;
   /**
+   * The provider could not be reached at all (connection refused, timed out, name not found, its
+   * endpoint answering 502/503/504): a transient failure that says nothing about this message or
+   * this recipient. Senders stop using the transport until a probe gets through, and the attempt
+   * does not count against MAX_ATTEMPTS, so an outage of any length fails nobody.
+   */
+  readonly unreachable: boolean;
+  /**
    * What the recipient's server said at RCPT TO, classified (reason, status): recorded on the
    * bounce event whether or not it suppresses, so the editor sees why mail was refused.
    */
@@ -53,6 +60,7 @@ export class TransportError extends Error {
       throttled?: boolean;
       retryAfterMs?: number;
       hardBounce?: boolean;
+      unreachable?: boolean;
       bounce?: ClassifiedFailure;
       cause?: unknown;
     } = {},
@@ -64,6 +72,7 @@ export class TransportError extends Error {
     this.throttled = options.throttled ?? false;
     this.retryAfterMs = options.retryAfterMs;
     this.hardBounce = kind === 'permanent' && options.hardBounce === true;
+    this.unreachable = kind === 'transient' && options.unreachable === true;
     this.bounce = kind === 'permanent' ? options.bounce : undefined;
   }
 }
@@ -74,5 +83,11 @@ export interface Transport {
   send(message: OutgoingMessage): Promise<SendResult>;
   /** The most messages per second the provider allows, when it says (SES GetAccount). */
   maxRate?(): Promise<number | undefined>;
+  /**
+   * Asks the provider for a sign of life without sending anything (an SMTP connection with EHLO
+   * and login, an SES API call); rejects with a TransportError. Used to tell when an outage is over.
+   * Transports that cannot be unreachable (the outbox folder) have none.
+   */
+  probe?(): Promise<void>;
   close(): Promise<void>;
 }

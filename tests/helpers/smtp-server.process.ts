@@ -24,6 +24,8 @@ interface Options {
   rejectDataFor?: string[];
   /** Every connection is greeted with 554 (the server takes nothing from us). */
   rejectGreeting?: boolean;
+  /** Listen on this port (a server restarted where the first one was); a free one by default. */
+  port?: number;
 }
 
 const options: Options = JSON.parse(process.env.SMTP_TEST_OPTIONS ?? '{}');
@@ -100,7 +102,7 @@ const server: SMTPServer = new SMTPServer({
 });
 
 server.on('error', (error) => process.stderr.write(`smtp test server: ${error.message}\n`));
-server.listen(0, '127.0.0.1', () => {
+server.listen(options.port ?? 0, '127.0.0.1', () => {
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   process.stdout.write(`${JSON.stringify({ listening: port })}\n`);

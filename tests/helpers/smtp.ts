@@ -20,6 +20,8 @@ export interface SmtpServerOptions {
   rejectDataFor?: string[];
   /** Every connection is greeted with 554. */
   rejectGreeting?: boolean;
+  /** Listen on this port (to bring a stopped server back where it was). */
+  port?: number;
 }
 
 export interface ReceivedMessage {
@@ -89,7 +91,7 @@ export function startSmtpServer(options: SmtpServerOptions = {}): Promise<TestSm
             }),
           close: () =>
             new Promise<void>((done) => {
-              if (child.exitCode !== null) return done();
+              if (child.exitCode !== null || child.signalCode !== null) return done();
               child.once('exit', () => done());
               child.kill('SIGKILL');
             }),

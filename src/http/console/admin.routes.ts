@@ -212,6 +212,7 @@ function listInput(body: unknown) {
     language: field(body, 'language') ?? 'en',
     topics: topics ? topics.split(/[,，]/) : [],
     isPublic: field(body, 'public') === 'on',
+    trackClicks: field(body, 'track_clicks') === 'on',
   };
 }
 
@@ -225,5 +226,6 @@ ${list ? '' : html`<div class="field"><label for="l-slug">${t.slug}</label><inpu
 <div class="field"><label for="l-language">${t.language}</label><select id="l-language" name="language"><option value="en"${list?.language === 'zh-CN' ? '' : html` selected`}>English</option><option value="zh-CN"${list?.language === 'zh-CN' ? html` selected` : ''}>简体中文</option></select></div>
 <div class="field"><label for="l-topics">${t.topics} <span class="opt">(${t.optional})</span></label><input type="text" id="l-topics" name="topics" value="${list?.topics.join(', ') ?? ''}" aria-describedby="l-topics-hint"><p class="hint" id="l-topics-hint">${t.topicsHint}</p></div>
 <div class="field"><label class="check"><input type="checkbox" name="public"${!list || list.isPublic ? html` checked` : ''}> ${t.public}</label></div>
+<div class="field"><label class="check"><input type="checkbox" name="track_clicks" aria-describedby="l-clicks-hint"${list?.trackClicks ? html` checked` : ''}> ${t.trackClicks}</label><p class="hint" id="l-clicks-hint">${t.trackClicksHint}</p></div>
 <button type="submit">${list ? t.save : t.createButton}</button></form>`;
 }

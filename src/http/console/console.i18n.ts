@@ -113,6 +113,14 @@ export interface ConsoleText {
   topics: string;
   topicsHint: string;
   public: string;
+  trackClicks: string;
+  trackClicksHint: string;
+  clicksTitle: string;
+  clicksSummary: (human: number, delivered: number, scanner: number) => string;
+  story: string;
+  readers: string;
+  share: string;
+  scanners: string;
   save: string;
   createButton: string;
   statusLabel: string;
@@ -268,6 +276,16 @@ const en: ConsoleText = {
   topics: 'Topics',
   topicsHint: 'Comma-separated.',
   public: 'Offer on the public signup form',
+  trackClicks: 'Count which stories readers click',
+  trackClicksHint:
+    'Off by default. The footer then says so, and each reader can turn it off on their preferences page.',
+  clicksTitle: 'What readers clicked',
+  clicksSummary: (human, delivered, scanner) =>
+    `${human} of ${delivered} readers clicked at least one story; ${scanner} messages were opened by link scanners (not counted as readers).`,
+  story: 'Story',
+  readers: 'Readers',
+  share: 'Share of delivered',
+  scanners: 'Scanners',
   save: 'Save',
   createButton: 'Create',
   statusLabel: 'Status',
@@ -420,6 +438,15 @@ const zhCN: ConsoleText = {
   topics: '主题',
   topicsHint: '逗号分隔。',
   public: '在公开订阅表单中显示',
+  trackClicks: '统计读者点击了哪些新闻',
+  trackClicksHint: '默认关闭。开启后邮件页脚会注明，每位读者都可以在订阅偏好中关闭。',
+  clicksTitle: '读者点击',
+  clicksSummary: (human, delivered, scanner) =>
+    `${delivered} 位读者中有 ${human} 位至少点击了一条新闻；${scanner} 封邮件被链接扫描器打开（不计为读者）。`,
+  story: '新闻',
+  readers: '读者',
+  share: '占送达比例',
+  scanners: '扫描器',
   save: '保存',
   createButton: '创建',
   statusLabel: '状态',

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isAppError } from '../../core/errors.ts';
+import { type ClickReport, ClicksService } from '../../clicks/clicks.service.ts';
 import { EditorsService } from '../../editors/editors.service.ts';
 import { IssuesService, type IssueStatusReport } from '../../issues/issues.service.ts';
 import { ListsService } from '../../subscriptions/lists.service.ts';
@@ -53,6 +54,7 @@ export async function consoleIssueRoutes(app: FastifyInstance, deps: AppDeps): P
   const lists = new ListsService(deps.db);
   const editors = new EditorsService(deps.db);
   const previews = new ConsolePreviews(deps.db, config);
+  const clicks = new ClicksService(deps.db);
 
   app.get('/', async (request, reply) => {
     const ctx = consoleContext(request, config);
@@ -184,6 +186,10 @@ export async function consoleIssueRoutes(app: FastifyInstance, deps: AppDeps): P
       report.issue.status === 'draft' || report.issue.status === 'scheduled'
         ? await issues.recipientCount(id)
         : undefined;
+    const clickReport =
+      report.issue.status === 'sending' || report.issue.status === 'sent' || report.issue.status === 'paused'
+        ? await clicks.report(id)
+        : undefined;
     const done = (request.query as { done?: string } | undefined)?.done;
     return sendConsolePage(
       reply,
@@ -191,7 +197,16 @@ export async function consoleIssueRoutes(app: FastifyInstance, deps: AppDeps): P
       consolePage(
         ctx,
         report.issue.title,
-        issueBody(ctx, config.TZ, report, recipients, sessionOf(request).editor.email, done, error),
+        issueBody(
+          ctx,
+          config.TZ,
+          report,
+          recipients,
+          sessionOf(request).editor.email,
+          done,
+          error,
+          clickReport,
+        ),
         {
           section: '',
           scripts: report.issue.status === 'sending' ? ['live.js'] : [],
@@ -469,6 +484,16 @@ ${previewFacts(ctx, form.preview)}
 <section class="card"><h2>${t.preview}</h2>${frames(ctx, form.preview ? `/console/previews/${form.preview.id}` : undefined)}</section>`;
 }
 
+function clicksSection(ctx: ConsoleContext, r: ClickReport): Html {
+  const { t } = ctx;
+  const share = (n: number) => (r.delivered > 0 ? `${((100 * n) / r.delivered).toFixed(1)} %` : '–');
+  return html`<section class="card" id="clicks"><h2>${t.clicksTitle}</h2><p>${t.clicksSummary(r.human, r.delivered, r.scanner)}</p>
+<div class="table-wrap"><table><thead><tr><th>#</th><th>${t.story}</th><th class="num">${t.readers}</th><th class="num">${t.share}</th><th class="num">${t.scanners}</th></tr></thead><tbody>${r.links.map(
+    (l) =>
+      html`<tr><td>${l.position}</td><td>${l.title} <span class="muted">${l.domain}</span></td><td class="num" data-clicks="${l.position}">${l.human}</td><td class="num">${share(l.human)}</td><td class="num">${l.scanner}</td></tr>`,
+  )}</tbody></table></div></section>`;
+}
+
 function issueBody(
   ctx: ConsoleContext,
   timeZone: string,
@@ -477,6 +502,7 @@ function issueBody(
   editorEmail: string,
   done: string | undefined,
   error: string | undefined,
+  clickReport?: ClickReport,
 ): Html {
   const { t } = ctx;
   const { issue, counts } = report;
@@ -520,6 +546,7 @@ ${counts.total > 0 ? html`<p><label for="progress">${t.progress}</label><progres
 ${buttons.length ? html`<div class="actions spaced">${buttons}</div>` : ''}
 </section>
 ${actions}
+${clickReport && (issue.listTrackClicks || clickReport.links.some((l) => l.human + l.scanner > 0)) ? clicksSection(ctx, clickReport) : ''}
 <section class="card"><h2>${t.sendTest}</h2>
 <form method="post" action="/console/issues/${issue.id}/test">${csrfField(ctx)}
 <div class="inline"><div class="field"><label for="to">${t.testTo}</label><input type="text" id="to" name="to" value="${editorEmail}" autocomplete="email" aria-describedby="test-hint"></div>

@@ -27,12 +27,15 @@ export class OutboxTransport implements Transport {
     } catch (error) {
       await fs.rm(temp, { force: true }).catch(() => {});
       const code = (error as NodeJS.ErrnoException).code;
-      // A full disk may clear; a folder we may not write to will not.
-      const kind = code === 'ENOSPC' || code === 'EMFILE' ? 'transient' : 'fatal';
+      // Too many open files passes by itself. A full disk, a folder we may not write to, or one that
+      // is gone will not until someone acts: the issue pauses with the reason (retrying would only
+      // burn every delivery's attempts), and `issue resume` carries on once it is fixed.
+      const kind = code === 'EMFILE' || code === 'ENFILE' ? 'transient' : 'fatal';
+      const why = DISK_FAULTS[code ?? ''] ?? 'cannot write the message';
       throw new TransportError(
         kind,
         `outbox.${(code ?? 'write').toLowerCase()}`,
-        `cannot write ${file}: ${(error as Error).message}`,
+        `${why} (${this.dir}): ${(error as Error).message}`,
         { cause: error },
       );
     }
@@ -41,6 +44,17 @@ export class OutboxTransport implements Transport {
 
   async close(): Promise<void> {}
 }
+
+/** Plain words for the disk faults an operator has to fix, as `issue status` shows them. */
+const DISK_FAULTS: Record<string, string> = {
+  ENOSPC: 'the disk holding the outbox folder is full',
+  EDQUOT: 'the disk quota of the outbox folder is used up',
+  EACCES: 'the outbox folder may not be written to',
+  EPERM: 'the outbox folder may not be written to',
+  EROFS: 'the outbox folder is on a read-only file system',
+  ENOENT: 'the outbox folder is gone',
+  ENOTDIR: 'the outbox folder is not a folder',
+};
 
 function fileSafe(message: OutgoingMessage): string {
   const recipient = (message.to[0] ?? 'unknown').replace(/[^A-Za-z0-9@._+-]/g, '_').slice(0, 80);

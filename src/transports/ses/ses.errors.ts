@@ -49,6 +49,9 @@ const NETWORK = new Set([
   'TimeoutError',
 ]);
 
+/** Bad gateway, service unavailable, gateway timeout: the endpoint is down, not refusing us. */
+const UNAVAILABLE = new Set([502, 503, 504]);
+
 interface SdkError {
   name?: string;
   code?: string;
@@ -83,7 +86,11 @@ export function classifySesError(error: unknown): TransportError {
     );
   }
   if (NETWORK.has(name) || (e.code && NETWORK.has(e.code)) || status === undefined || status >= 500) {
+    // Not reached at all, or its front door says it is down: an outage, not this message's fault.
+    const unreachable =
+      NETWORK.has(name) || (e.code !== undefined && NETWORK.has(e.code)) || UNAVAILABLE.has(status ?? 0);
     return new TransportError('transient', 'ses.unavailable', `SES did not answer: ${name}: ${message}`, {
+      unreachable,
       cause: error,
     });
   }

@@ -67,6 +67,9 @@ export class SesTransport implements Transport {
       client: new sdk.SESv2Client({
         region: this.options.region,
         maxAttempts: 1,
+        // Without these an endpoint that accepts the connection and never answers holds a send
+        // forever; with them it is an outage (TimeoutError) the worker waits out.
+        requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
         ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
       }),
     }));
@@ -113,6 +116,16 @@ export class SesTransport implements Transport {
       })
       .catch(() => undefined);
     return this.account;
+  }
+
+  /** GetAccount answers whenever the endpoint does; a refusal (no permission) is an answer too. */
+  async probe(): Promise<void> {
+    const { client, sdk } = await this.client();
+    try {
+      await client.send(new sdk.GetAccountCommand({}));
+    } catch (error) {
+      throw classifySesError(error);
+    }
   }
 
   async close(): Promise<void> {

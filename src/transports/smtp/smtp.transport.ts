@@ -23,6 +23,18 @@ const NETWORK_CODES = new Set([
 ]);
 
 /**
+ * The server cannot be reached: the connection is refused or cannot be routed, its name does not
+ * resolve, or it stopped answering (a timeout, at the greeting or later). A connection that drops
+ * in the middle of one message is not an outage (nodemailer tags that `CONN` too, so the phase
+ * cannot tell them apart): it is retried as a transient failure of that message, and if the server
+ * is really gone the next connection is refused.
+ */
+function isUnreachable(err: { code?: string; message?: string }): boolean {
+  if (err.code === 'ETIMEDOUT' || err.code === 'EDNS') return true;
+  return /\b(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)\b/.test(err.message ?? '');
+}
+
+/**
  * Sends our already-built message over pooled SMTP connections. nodemailer is given the raw bytes and
  * an explicit envelope, so it never rewrites a header (DKIM stays valid) and the bounce address is
  * ours (VERP) rather than the From.
@@ -60,6 +72,15 @@ export class SmtpTransport implements Transport {
       });
       const response = String(info.response ?? '');
       return { providerMessageId: queueIdOf(response) ?? message.messageId, response };
+    } catch (error) {
+      throw classifySmtpError(error);
+    }
+  }
+
+  /** A connection of its own: greeting, EHLO, STARTTLS and login when configured, then QUIT. */
+  async probe(): Promise<void> {
+    try {
+      await this.mailer.verify();
     } catch (error) {
       throw classifySmtpError(error);
     }
@@ -123,7 +144,10 @@ export function classifySmtpError(error: unknown): TransportError {
     return new TransportError('transient', `smtp.${reply}`, text, { throttled, cause: error });
   }
   if (err.code && NETWORK_CODES.has(err.code)) {
-    return new TransportError('transient', `smtp.${err.code.toLowerCase()}`, text, { cause: error });
+    return new TransportError('transient', `smtp.${err.code.toLowerCase()}`, text, {
+      unreachable: isUnreachable(err),
+      cause: error,
+    });
   }
   // Anything we cannot read is treated as passing trouble: retried up to MAX_ATTEMPTS, never dropped.
   return new TransportError('transient', 'smtp.unknown', text, { cause: error });
