@@ -5,7 +5,9 @@ export default defineConfig({
     include: ['tests/**/*.test.ts'],
     globalSetup: ['tests/helpers/global-setup.ts'],
     pool: 'forks',
-    testTimeout: 30_000,
+    // A ceiling for a hung test, not a speed check: on a loaded machine (two suites at once, load ~30
+    // on two cores) a test that starts real processes can need more than a minute and is still right.
+    testTimeout: 120_000,
     hookTimeout: 120_000,
     // Tests spawn servers and workers of their own; more parallel files than cores only adds noise.
     maxWorkers: 2,

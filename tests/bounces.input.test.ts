@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SeededDelivery, seedIssue } from './bounces.seed.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCli, runCliInProcess } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 
 /**
@@ -74,7 +74,7 @@ describe('bounces ingest on hostile input', { timeout: 120_000 }, () => {
 
     const file = join(dir, 'parts.eml');
     writeFileSync(file, manyParts(200_000));
-    const parts = await runCli(['bounces', 'ingest', file], env());
+    const parts = await runCliInProcess(['bounces', 'ingest', file], env());
     expect(parts).toMatchObject({ code: 0, stderr: '' });
     expect(parts.stdout).toMatch(/^ignored: beyond the MIME parser's limits \(.+\); nothing changed\n$/);
   });
@@ -88,7 +88,7 @@ describe('bounces ingest on hostile input', { timeout: 120_000 }, () => {
 
     const file = join(dir, 'big.eml');
     writeFileSync(file, big + `${'C'.repeat(998)}\r\n`.repeat(11 * 1024));
-    const read = await runCli(['bounces', 'ingest', file], env());
+    const read = await runCliInProcess(['bounces', 'ingest', file], env());
     expect(read).toMatchObject({ code: 0, stderr: '' });
     expect(read.stdout).toBe('ignored: too large (over 10 MB), not read; nothing changed\n');
   });
@@ -104,7 +104,7 @@ describe('bounces ingest on hostile input', { timeout: 120_000 }, () => {
     );
     const file = join(dir, 'escape.eml');
     writeFileSync(file, hostile);
-    const shown = await runCli(['bounces', 'ingest', file], env());
+    const shown = await runCliInProcess(['bounces', 'ingest', file], env());
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain('escape@example.net');
     expect(shown.stdout).toContain('gone \uFFFD]0;owned\uFFFD\uFFFD[2J\uFFFD[31mred\uFFFD1m');
@@ -148,7 +148,7 @@ describe('bounces ingest --maildir', { timeout: 120_000 }, () => {
     put('tmp', fixture('postfix-user-unknown.eml', gmail));
     writeFileSync(join(maildir, 'new', '.keep'), 'not mail');
 
-    const result = await runCli(['bounces', 'ingest', '--maildir', maildir], env());
+    const result = await runCliInProcess(['bounces', 'ingest', '--maildir', maildir], env());
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout.trim().split('\n')).toHaveLength(1);
@@ -159,7 +159,7 @@ describe('bounces ingest --maildir', { timeout: 120_000 }, () => {
       expect((await eventsOf(d)).map((e) => e.type)).toEqual(['hard_bounce']);
 
     // Read only: the same maildir again records nothing new.
-    const again = await runCli(['bounces', 'ingest', '--maildir', maildir, '--verbose'], env());
+    const again = await runCliInProcess(['bounces', 'ingest', '--maildir', maildir, '--verbose'], env());
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('already recorded, nothing changed');
     expect(again.stdout).toMatch(/new\/[^\n]+: ignored: too large \(over 10 MB\), not read/);
@@ -167,13 +167,13 @@ describe('bounces ingest --maildir', { timeout: 120_000 }, () => {
   });
 
   it('a missing folder, a folder that is not a maildir, or a file and --maildir together are one line and exit 2', async () => {
-    const missing = await runCli(['bounces', 'ingest', '--maildir', join(dir, 'nope')], env());
+    const missing = await runCliInProcess(['bounces', 'ingest', '--maildir', join(dir, 'nope')], env());
     expect(missing.code).toBe(2);
     expect(missing.stderr).toBe(`digestmail: no such folder: ${join(dir, 'nope')}\n`);
 
     const plain = join(dir, 'plain');
     mkdirSync(plain, { recursive: true });
-    const notMaildir = await runCli(['bounces', 'ingest', '--maildir', plain], env());
+    const notMaildir = await runCliInProcess(['bounces', 'ingest', '--maildir', plain], env());
     expect(notMaildir.code).toBe(2);
     expect(notMaildir.stderr).toBe(`digestmail: ${plain} has neither cur/ nor new/: it is not a maildir\n`);
 

@@ -102,6 +102,13 @@ describe('DKIM, checked by an independent verifier (mailauth)', () => {
       vi.restoreAllMocks();
 
       expect(await mailauthDkim(straddling.raw, pair.publicKey)).toEqual(['pass']);
+      // Folded headers (a long CJK subject and name in several encoded words) verify as well.
+      const folded = builder.build(
+        { ...issue, template: { ...template, subject: `AI 日报 ${'人工智能每日精选'.repeat(10)}` } },
+        { ...recipient, name: '欧阳·司马长名字的读者朋友们大家好' },
+      );
+      expect(folded.raw.toString('utf8')).toMatch(/^Subject: =\?UTF-8\?B\?.*\?=\r\n =\?UTF-8/m);
+      expect(await mailauthDkim(folded.raw, pair.publicKey)).toEqual(['pass']);
       expect(await mailauthDkim(transactional.raw, pair.publicKey)).toEqual(['pass']);
       // The verifier can say no: a changed Date header no longer verifies.
       const tampered = straddling.raw
@@ -355,6 +362,27 @@ describe('transfer encoding and size on the wire', () => {
     const parsed = await simpleParser(message.raw);
     expect(parsed.html).toBe(personal.html.replace(/\n$/, ''));
     expect(parsed.text?.trimEnd()).toBe(personal.text.trimEnd());
+  });
+
+  it('the base64 body spliced around slot values of every length decodes to exactly the personal HTML and text', async () => {
+    const big = await compileIssue(parseDigest(manyItemsDigest(8), 'eight.md'), {
+      config: renderTestConfig(),
+      list: LIST,
+    });
+    const { builder } = builderWith();
+    const issue = { id: 7, template: big, list: LIST };
+    for (const [i, name] of [null, 'A', 'Ab', 'Abc', '张', '张三', 'Zoë', '韩梅梅 Han'].entries()) {
+      const recipient = { email: 'reader@example.com', name, subscriberId: i * 37, deliveryId: i };
+      const message = builder.build(issue, recipient);
+      expect(htmlPartSizes(message.raw).encoding).toBe('base64');
+      const personal = builder.personalise(issue, recipient);
+      const parsed = await simpleParser(message.raw);
+      expect(parsed.html).toBe(personal.html.replace(/\n$/, ''));
+      expect(parsed.text?.trimEnd()).toBe(personal.text.trimEnd());
+      const body = message.raw.toString('latin1').split('\r\n');
+      expect(body.every((l) => l.length <= 998)).toBe(true);
+      expect(body.slice(body.indexOf('')).every((l) => l.length <= 76)).toBe(true);
+    }
   });
 
   it('an English issue stays quoted-printable, the smaller of the two for mostly-ASCII text', async () => {

@@ -74,6 +74,8 @@ interface EncodedSlotted {
    * brings one). base64: each part's UTF-8 bytes with CRLF line ends, encoded per message.
    */
   parts: Buffer[];
+  /** base64 only: for each part, its encoding from byte 0, 1 and 2 on (see fillBase64). */
+  folded?: [Buffer, Buffer, Buffer][];
   slots: SlotName[];
 }
 
@@ -84,8 +86,8 @@ interface EncodedSlotted {
  * Each part goes out in the smaller of quoted-printable and base64, chosen once per issue from the
  * template: quoted-printable for mostly-ASCII text (it can be spliced: encoded chunks concatenate,
  * see encodeQuotedPrintableChunk), base64 for CJK-heavy text, where quoted-printable spends 9 bytes
- * on a character. A base64 part is joined from the template's bytes and the slot values and
- * encoded per message (one native base64 pass over ~50-100 KB).
+ * on a character. A base64 part is spliced too: its template parts are encoded once, and per message
+ * only the slot values and the few bytes around them are (see fillBase64).
  */
 export class MessageBuilder {
   private readonly from: Mailbox;
@@ -140,8 +142,12 @@ export class MessageBuilder {
     };
     const greeting = name ? g.before + name + g.after : g.anonymous;
     const textValues: SlotValues = {
-      // The greeting is a line of its own; a long name wraps like the rest of a flowed text.
-      greeting: issue.template.textFlowed ? wrapFlowed(greeting) : greeting,
+      // The greeting is a line of its own; a long name wraps like the rest of a flowed text. Up to
+      // 38 characters (76 columns even if all CJK) with nothing to stuff, it is already a flowed line.
+      greeting:
+        issue.template.textFlowed && (greeting.length > 38 || /^(?: |>|From )/.test(greeting))
+          ? wrapFlowed(greeting)
+          : greeting,
       webUrl: p.webUrl,
       preferencesUrl,
       unsubscribeUrl,
@@ -399,18 +405,71 @@ function encodeSlotted(text: SlottedText, encoding?: EncodedSlotted['encoding'])
   // Slot values are short and mostly ASCII (links, a name): the template decides.
   const qpSize = qp.reduce((n, b) => n + b.length, 0);
   const b64Size = base64Size(raw.reduce((n, b) => n + b.length, 0));
-  return (encoding ?? (qpSize <= b64Size ? 'quoted-printable' : 'base64')) === 'quoted-printable'
-    ? { encoding: 'quoted-printable', parts: qp, slots: [...text.slots] }
-    : { encoding: 'base64', parts: raw, slots: [...text.slots] };
+  if ((encoding ?? (qpSize <= b64Size ? 'quoted-printable' : 'base64')) === 'quoted-printable') {
+    return { encoding: 'quoted-printable', parts: qp, slots: [...text.slots] };
+  }
+  const folded = raw.map(
+    (bytes) =>
+      [0, 1, 2].map((k) => {
+        const end = k + Math.floor(Math.max(0, bytes.length - k) / 3) * 3;
+        return base64Lines(bytes.subarray(Math.min(k, bytes.length), end));
+      }) as [Buffer, Buffer, Buffer],
+  );
+  return { encoding: 'base64', parts: raw, folded, slots: [...text.slots] };
+}
+
+const CRLF = Buffer.from('\r\n');
+const NOTHING: Buffer = Buffer.alloc(0);
+
+/**
+ * base64 of `parts[0] + value + parts[1] + …` without encoding the parts again. base64 works in
+ * groups of 3 bytes, and decoders ignore line breaks (RFC 2045 §6.8: lines of at most 76
+ * characters, shorter is fine), so the message is a run of segments each starting on a group
+ * boundary: the 0-2 bytes left over from what came before are completed from the next part's first
+ * bytes, and the rest of that part is its precomputed encoding from that byte on. Per message this
+ * encodes only the slot values and a few bytes around each.
+ */
+function fillBase64(encoded: EncodedSlotted, values: SlotValues, out: Buffer[]): void {
+  let pending = NOTHING;
+  let first = true;
+  const emit = (lines: Buffer) => {
+    if (lines.length === 0) return;
+    if (!first) out.push(CRLF);
+    out.push(lines);
+    first = false;
+  };
+  const addPart = (i: number) => {
+    const bytes = encoded.parts[i]!;
+    let k = (3 - pending.length) % 3;
+    if (k > 0) {
+      if (bytes.length < k) {
+        pending = Buffer.concat([pending, bytes]);
+        return;
+      }
+      emit(base64Lines(Buffer.concat([pending, bytes.subarray(0, k)])));
+    } else {
+      k = 0;
+    }
+    emit(encoded.folded![i]![k]!);
+    pending = bytes.subarray(k + Math.floor((bytes.length - k) / 3) * 3);
+  };
+  const addValue = (value: string) => {
+    const all = Buffer.concat([pending, Buffer.from(crlf(value), 'utf8')]);
+    const whole = Math.floor(all.length / 3) * 3;
+    emit(base64Lines(all.subarray(0, whole)));
+    pending = all.subarray(whole);
+  };
+  addPart(0);
+  for (let i = 0; i < encoded.slots.length; i++) {
+    addValue(values[encoded.slots[i]!] ?? '');
+    addPart(i + 1);
+  }
+  if (pending.length > 0) emit(base64Lines(pending));
 }
 
 function fill(encoded: EncodedSlotted, values: SlotValues, out: Buffer[]): void {
   if (encoded.encoding === 'base64') {
-    const chunks: Buffer[] = [encoded.parts[0]!];
-    for (let i = 0; i < encoded.slots.length; i++) {
-      chunks.push(Buffer.from(crlf(values[encoded.slots[i]!] ?? ''), 'utf8'), encoded.parts[i + 1]!);
-    }
-    out.push(base64Lines(Buffer.concat(chunks)));
+    fillBase64(encoded, values, out);
     return;
   }
   out.push(encoded.parts[0]!);

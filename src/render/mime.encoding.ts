@@ -91,6 +91,8 @@ export function encodeDisplayName(name: string): string {
  */
 export function foldHeader(name: string, value: string): string {
   const prefix = `${name}: `;
+  // The common case, per recipient (To): short enough already.
+  if (prefix.length + value.length <= 76 && !value.includes('\n')) return value;
   const folded = foldLines(prefix + value, 76);
   return folded.startsWith(prefix) ? folded.slice(prefix.length) : value;
 }
