@@ -18,14 +18,18 @@
  * server (default local).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { get } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { DeliveryStatsRepository } from '../src/bounces/delivery-stats.repository.ts';
+import { loadConfig } from '../src/config/config.loader.ts';
 import type { Database } from '../src/db/db.types.ts';
 import { signUnsubscribe } from '../src/core/reader-tokens.ts';
 import { TokenSigner } from '../src/core/tokens.ts';
+import { parseDigest } from '../src/digest/digest.parser.ts';
+import { compileIssue } from '../src/render/issue.compiler.ts';
 import { freePort, startServe } from '../tests/helpers/serve.ts';
 import { fmt, freshMigratedDatabase } from './bench.util.ts';
 
@@ -37,6 +41,7 @@ interface AutocannonResult {
   errors: number;
   timeouts: number;
   '2xx': number;
+  '3xx': number;
 }
 type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
@@ -82,10 +87,10 @@ async function measure(
   const serveBefore = cpuSeconds(servePid);
   const pgBefore = new Map(pids.map((pid) => [pid, cpuSeconds(pid)]));
   const result = await run();
-  const serveMs = ((cpuSeconds(servePid) - serveBefore) * 1000) / Math.max(1, result['2xx']);
+  const serveMs = ((cpuSeconds(servePid) - serveBefore) * 1000) / Math.max(1, result['2xx'] + result['3xx']);
   let pg = 0;
   for (const pid of await backends()) pg += cpuSeconds(pid) - (pgBefore.get(pid) ?? 0);
-  return { result, serveMs, postgresMs: (pg * 1000) / Math.max(1, result['2xx']) };
+  return { result, serveMs, postgresMs: (pg * 1000) / Math.max(1, result['2xx'] + result['3xx']) };
 }
 
 /** A distinct client address per signup, as a real burst of readers would have. */
@@ -177,6 +182,42 @@ async function timeStatsRead(db: Kysely<Database>): Promise<void> {
   );
 }
 
+/**
+ * Fifty sent issues of the bench list, each the example daily compiled once (about 25 KB of HTML),
+ * as the archive and the feed show them. Returns the path of the newest issue's page.
+ */
+async function seedArchive(db: Kysely<Database>, listId: number): Promise<{ path: string; entries: number }> {
+  const source = readFileSync(new URL('../examples/digests/2026-11-30-ai-daily.md', import.meta.url), 'utf8');
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    SECRET_KEY: SECRET,
+    PUBLIC_URL: 'https://news.example.org',
+  });
+  const template = await compileIssue(parseDigest(source, 'bench.md'), {
+    config,
+    list: { slug: 'bench', name: 'Bench' },
+  });
+  const entries = 50;
+  const dayOf = (i: number) => new Date(Date.UTC(2026, 9, i)).toISOString().slice(0, 10);
+  for (let i = 1; i <= entries; i++) {
+    await db
+      .insertInto('issues')
+      .values({
+        list_id: listId,
+        status: 'sent',
+        subject: `Bench issue ${i}`,
+        title: `Bench issue ${i}`,
+        digest_source: source,
+        digest_hash: `bench-${i}`,
+        // One issue a day, as a daily's archive is.
+        template: JSON.stringify({ ...template, day: dayOf(i) }),
+        started_at: new Date(Date.UTC(2026, 9, i, 8)),
+      })
+      .execute();
+  }
+  return { path: `/lists/bench/${dayOf(entries)}-bench-issue-${entries}`, entries };
+}
+
 async function main(): Promise<void> {
   const { url, handle } = await freshMigratedDatabase('dm_bench_http');
   const db = handle.db;
@@ -215,6 +256,7 @@ async function main(): Promise<void> {
   // Deliveries have no insert trigger: whoever inserts them writes their counts (as enqueue does).
   await sql`insert into delivery_counts (issue_id, status, n)
             select issue_id, status, count(*) from deliveries group by 1, 2`.execute(db);
+  const archived = await seedArchive(db, list.id);
   await sql`vacuum analyze`.execute(db);
   await timeStatsRead(db);
   // Write the seeding out now, so no checkpoint of it lands inside a measured run.
@@ -329,6 +371,50 @@ async function main(): Promise<void> {
     const accepted = signup['2xx'] + signupScraped.run.result['2xx'];
     const measuredOneClick = oneClick['2xx'] + oneClickScraped.run.result['2xx'];
 
+    // The public archive: the same for every reader, so served from the process's cache after one
+    // query that checks the archive's version. Feed readers mostly poll with If-None-Match; both kinds
+    // of request are measured.
+    const feedPath = '/lists/bench/feed.xml';
+    const feedResponse = await fetch(`${base}${feedPath}`);
+    const etag = feedResponse.headers.get('etag') ?? '';
+    const feedBytes = Buffer.byteLength(await feedResponse.text());
+    // fetch() would decompress; the bytes on the wire are what a reader's connection carries.
+    const feedGzipBytes = await new Promise<number>((resolve, reject) => {
+      get(`${base}${feedPath}`, { headers: { 'accept-encoding': 'gzip' } }, (response) => {
+        let n = 0;
+        response.on('data', (chunk: Buffer) => {
+          n += chunk.length;
+        });
+        response.on('end', () => resolve(n));
+      }).on('error', reject);
+    });
+    const issuePath = archived.path;
+    const pageResponse = await fetch(`${base}${encodeURI(issuePath)}`);
+    if (pageResponse.status !== 200) throw new Error(`${issuePath}: ${pageResponse.status}`);
+    const pageBytes = Buffer.byteLength(await pageResponse.text());
+    // As browsers and feed readers ask: gzip accepted.
+    const gzip = { 'accept-encoding': 'gzip' };
+    const archiveRuns: [string, Record<string, unknown>][] = [
+      [`GET ${feedPath}`, { path: feedPath, headers: gzip }],
+      ['  … If-None-Match (304)', { path: feedPath, headers: { ...gzip, 'if-none-match': etag } }],
+      ['GET /lists/bench/<issue>', { path: encodeURI(issuePath), headers: gzip }],
+    ];
+    const archiveResults: Record<string, AutocannonResult> = {};
+    for (const [name, request] of archiveRuns) {
+      await autocannon({ url: base, connections: CONNECTIONS, duration: 2, requests: [request] });
+      const run = await measure(serve.child.pid!, db, () =>
+        autocannon({ url: base, connections: CONNECTIONS, duration: SECONDS, requests: [request] }),
+      );
+      // A 304 is the answer asked for: count it as served.
+      if (name.includes('304')) run.result['2xx'] += run.result['3xx'];
+      report(name, run.result, run);
+      archiveResults[name] = run.result;
+    }
+    console.log(
+      `${''.padEnd(24)} feed: ${archived.entries} entries, ${fmt(feedBytes / 1024, 1)} KB (${fmt(feedGzipBytes / 1024, 1)} KB gzipped); issue page ${fmt(pageBytes / 1024, 1)} KB`,
+    );
+    const rate = (name: string) => archiveResults[name]!['2xx'] / archiveResults[name]!.duration;
+
     const warmed = READERS - warm;
     const counts = await sql<{ pending: number; unsubscribed: number; outbox: number; sent: number }>`
       select
@@ -343,6 +429,8 @@ async function main(): Promise<void> {
     );
     const targets = [
       ['signups/s ≥ 1,500', signup['2xx'] / signup.duration >= 1500],
+      ['feed req/s ≥ 2,000', rate(`GET ${feedPath}`) >= 2000],
+      ['issue page req/s ≥ 2,000', rate('GET /lists/bench/<issue>') >= 2000],
       ['one-click unsubscribes/s ≥ 3,000', oneClick['2xx'] / oneClick.duration >= 3000],
       ['p99 < 50 ms (signup)', signup.latency.p99 < 50],
       ['p99 < 50 ms (one-click)', oneClick.latency.p99 < 50],

@@ -119,6 +119,7 @@ it('business totals are counters named *_total, and promtool check metrics finds
     'digestmail_send_failures_total',
     'digestmail_bounces_total',
     'digestmail_complaints_total',
+    'digestmail_clicks_total',
   ]) {
     expect(text).toContain(`# TYPE ${name} counter`);
   }

@@ -67,6 +67,7 @@ beforeAll(async () => {
     DKIM_SELECTOR: 'dm1',
     DKIM_PRIVATE_KEY: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     SEND_RATE: '1000',
+    METRICS_TOKEN: 'clicks-metrics-token-0123456789',
   }));
   await new ListsService(database.db).create({ slug: 'ai', name: 'AI 日报', trackClicks: true });
   const subscribers = new SubscribersService(database.db);
@@ -162,6 +163,14 @@ describe('counting clicks', () => {
     expect(report.human).toBe(1);
     expect(report.links.find((l) => l.position === 1)).toMatchObject({ human: 1, scanner: 0 });
     expect(report.links.find((l) => l.position === 2)).toMatchObject({ human: 1, scanner: 0 });
+    const metrics = (
+      await app.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: { authorization: 'Bearer clicks-metrics-token-0123456789' },
+      })
+    ).body;
+    expect(metrics).toMatch(/^digestmail_clicks_total\{kind="human"\} 2$/m);
   });
 
   it('every link opened in a burst right after delivery is a scanner, not a reader', async () => {

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { ClicksService } from '../clicks/clicks.service.ts';
 import { DeliveryStatsService } from '../bounces/delivery-stats.service.ts';
 import type { Database } from '../db/db.types.ts';
 
@@ -67,6 +68,12 @@ export async function metricsRoutes(app: FastifyInstance, options: MetricsRoutes
   const failures = counter('digestmail_send_failures_total', 'Deliveries that failed permanently');
   const bounces = counter('digestmail_bounces_total', 'Bounce events recorded, by type', ['type']);
   const complaints = counter('digestmail_complaints_total', 'Complaint events recorded');
+  const clickCounter = counter(
+    'digestmail_clicks_total',
+    'First clicks per (delivery, link) on counted links, by verdict (human or scanner)',
+    ['kind'],
+  );
+  const clicks = new ClicksService(options.db);
 
   const expected = options.token === undefined ? undefined : digest(options.token);
   const authorized = (request: FastifyRequest): boolean => {
@@ -93,6 +100,10 @@ export async function metricsRoutes(app: FastifyInstance, options: MetricsRoutes
     bounces.inc({ type: 'hard' }, s.hardBounces);
     bounces.inc({ type: 'soft' }, s.softBounces);
     setCounter(complaints, s.complaints);
+    const c = await clicks.totals();
+    clickCounter.reset();
+    clickCounter.inc({ kind: 'human' }, c.human);
+    clickCounter.inc({ kind: 'scanner' }, c.scanner);
     return reply.header('content-type', registry.contentType).send(await registry.metrics());
   });
 }

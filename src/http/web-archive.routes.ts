@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Feed } from 'feed';
 import {
@@ -55,8 +56,14 @@ const TEXT = {
 
 interface Cached {
   body: string;
+  /** The body gzipped once, for clients that accept it (feed readers do): a feed is large. */
+  gzip: Buffer;
   etag: string;
   lastModified: Date;
+}
+
+function cachedBody(body: string, lastModified: Date): Cached {
+  return { body, gzip: gzipSync(body), etag: etagOf(body), lastModified };
 }
 
 export async function webArchiveRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
@@ -81,40 +88,39 @@ export async function webArchiveRoutes(app: FastifyInstance, deps: AppDeps): Pro
       const result = await archive.page(pageNo);
       if (pageNo > result.pages) return undefined;
       const body = listingPage(ctx, TEXT[ctx.lang].archive, result, '/archive', undefined);
-      return { body, etag: etagOf(body), lastModified: newest(result.entries) };
+      return cachedBody(body, newest(result.entries));
     });
     if (!found) return notFound(request, reply);
     return sendCached(request, reply, found, 'text/html; charset=utf-8');
   });
 
-  app.get<{ Params: { slug: string } }>('/lists/:slug', async (request, reply) =>
-    reply.redirect(`/lists/${encodeURIComponent(request.params.slug)}/`, 301),
-  );
-
-  app.get<{ Params: { slug: string }; Querystring: { page?: string } }>(
-    '/lists/:slug/',
-    async (request, reply) => {
-      const pageNo = pageNumber(request.query.page);
-      const list = await archive.publicList(request.params.slug);
-      if (!list || pageNo === undefined) return notFound(request, reply);
-      const ctx = pageContext(request, deps.config);
-      const version = await archive.version(list.id);
-      const found = await remember(`list:${list.id}:${ctx.lang}:${pageNo}:${version}`, async () => {
-        const result = await archive.page(pageNo, list.id);
-        if (pageNo > result.pages) return undefined;
-        const body = listingPage(
-          ctx,
-          TEXT[ctx.lang].listArchive(list.name),
-          result,
-          `/lists/${list.slug}/`,
-          list,
-        );
-        return { body, etag: etagOf(body), lastModified: newest(result.entries, list.updatedAt) };
-      });
-      if (!found) return notFound(request, reply);
-      return sendCached(request, reply, found, 'text/html; charset=utf-8');
-    },
-  );
+  // With and without the final slash: the site answers no redirects at all.
+  const listPage = async (
+    request: FastifyRequest<{ Params: { slug: string }; Querystring: { page?: string } }>,
+    reply: FastifyReply,
+  ) => {
+    const pageNo = pageNumber(request.query.page);
+    const list = await archive.publicList(request.params.slug);
+    if (!list || pageNo === undefined) return notFound(request, reply);
+    const ctx = pageContext(request, deps.config);
+    const version = await archive.version(list.id);
+    const found = await remember(`list:${list.id}:${ctx.lang}:${pageNo}:${version}`, async () => {
+      const result = await archive.page(pageNo, list.id);
+      if (pageNo > result.pages) return undefined;
+      const body = listingPage(
+        ctx,
+        TEXT[ctx.lang].listArchive(list.name),
+        result,
+        `/lists/${list.slug}/`,
+        list,
+      );
+      return cachedBody(body, newest(result.entries, list.updatedAt));
+    });
+    if (!found) return notFound(request, reply);
+    return sendCached(request, reply, found, 'text/html; charset=utf-8');
+  };
+  app.get('/lists/:slug', listPage);
+  app.get('/lists/:slug/', listPage);
 
   app.get<{ Params: { slug: string } }>('/lists/:slug/feed.xml', async (request, reply) => {
     const list = await archive.publicList(request.params.slug);
@@ -123,14 +129,13 @@ export async function webArchiveRoutes(app: FastifyInstance, deps: AppDeps): Pro
     const found = await remember(`feed:${list.id}:${version}`, async () => {
       const issues = await archive.latest(list);
       const body = atomFeed(list, issues, publicUrl, host, deps.config.ORG_NAME);
-      return {
+      return cachedBody(
         body,
-        etag: etagOf(body),
-        lastModified: newest(
+        newest(
           issues.map((i) => i.entry),
           list.updatedAt,
         ),
-      };
+      );
     });
     return sendCached(request, reply, found!, 'application/atom+xml; charset=utf-8');
   });
@@ -138,15 +143,18 @@ export async function webArchiveRoutes(app: FastifyInstance, deps: AppDeps): Pro
   app.get<{ Params: { slug: string; issue: string } }>('/lists/:slug/:issue', async (request, reply) => {
     const list = await archive.publicList(request.params.slug);
     if (!list) return notFound(request, reply);
-    const found = await archive.byPath(list, request.params.issue);
-    if (!found) return notFound(request, reply);
-    const key = `issue:${found.entry.id}:${list.name}:${list.updatedAt.getTime()}`;
+    const entry = await archive.byPath(list, request.params.issue);
+    if (!entry) return notFound(request, reply);
+    // A sent issue never changes; its page changes only with its list (name, description).
+    const key = `issue:${entry.id}:${list.updatedAt.getTime()}`;
     const cached = await remember(key, async () => {
-      const body = issuePage(found.entry, found.template, list, publicUrl);
-      return { body, etag: etagOf(body), lastModified: found.entry.publishedAt };
+      const template = await archive.template(entry.id);
+      if (!template) return undefined;
+      return cachedBody(issuePage(entry, template, list, publicUrl), entry.publishedAt);
     });
+    if (!cached) return notFound(request, reply);
     reply.header('content-security-policy', ISSUE_CSP);
-    return sendCached(request, reply, cached!, 'text/html; charset=utf-8');
+    return sendCached(request, reply, cached, 'text/html; charset=utf-8');
   });
 }
 
@@ -178,7 +186,7 @@ function sendCached(request: FastifyRequest, reply: FastifyReply, cached: Cached
     .header('cache-control', CACHE_CONTROL)
     .header('etag', cached.etag)
     .header('last-modified', lastModified.toUTCString())
-    .header('vary', 'Accept-Language');
+    .header('vary', 'Accept-Language, Accept-Encoding');
   const inm = request.headers['if-none-match'];
   const ims = request.headers['if-modified-since'];
   const fresh =
@@ -189,7 +197,21 @@ function sendCached(request: FastifyRequest, reply: FastifyReply, cached: Cached
           .some((t) => t === cached.etag || t === '*')
       : ims !== undefined && !Number.isNaN(Date.parse(ims)) && Date.parse(ims) >= lastModified.getTime();
   if (fresh) return reply.code(304).send();
-  return reply.code(200).type(type).send(cached.body);
+  reply.code(200).type(type);
+  if (acceptsGzip(request.headers['accept-encoding'])) {
+    return reply.header('content-encoding', 'gzip').send(cached.gzip);
+  }
+  return reply.send(cached.body);
+}
+
+/** `gzip` listed in Accept-Encoding without `q=0`. */
+function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  return header.split(',').some((part) => {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    if (coding !== 'gzip' && coding !== 'x-gzip') return false;
+    return !params.some((p) => /^\s*q=0(\.0*)?\s*$/.test(p));
+  });
 }
 
 function etagOf(body: string): string {

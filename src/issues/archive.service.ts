@@ -66,15 +66,18 @@ export class ArchiveService {
     };
   }
 
-  /** The issue at a readable path segment (`2025-11-10-title`) of a public list, with its template. */
-  async byPath(
-    list: PublicList,
-    segment: string,
-  ): Promise<{ entry: ArchiveEntry; template: IssueTemplate } | undefined> {
+  /** The issue at a readable path segment (`2025-11-10-title`) of a public list. */
+  async byPath(list: PublicList, segment: string): Promise<ArchiveEntry | undefined> {
     const day = /^(\d{4}-\d{2}-\d{2})-/.exec(segment)?.[1];
     if (!day) return undefined;
     const match = (await this.repo.ofDay(list.id, day)).find((row) => pathSegment(row) === segment);
-    return match ? this.withTemplate(match) : undefined;
+    return match ? this.entry(match) : undefined;
+  }
+
+  /** An archived issue's compiled template (asked only when a page is not cached yet). */
+  async template(id: number): Promise<IssueTemplate | undefined> {
+    const template = (await this.repo.template(id)) as IssueTemplate | null;
+    return template?.html ? template : undefined;
   }
 
   /** An archived issue by id (the old `/archive/:id` URLs), with its template. */
