@@ -63,12 +63,13 @@ describe('one writer for the embedded database', () => {
     writeFileSync(lockFile, JSON.stringify({ pid: pidMax + 1, command: 'serve', startedAt: '' }), {
       mode: 0o600,
     });
-    const result = await runCli(
-      ['subscribers', 'add', 'y@example.net', '--list', 'a', '--status', 'confirmed'],
-      env,
-    );
+    const result = await runCli(['list', 'create', 'stale', '--name', 'Stale', '--single-opt-in'], env, {
+      timeoutMs: 240_000,
+    });
     expect(result.code, result.stderr).toBe(0);
     expect(existsSync(lockFile)).toBe(false);
+    const lists = await runCli(['list', 'ls', '--json'], env, { timeoutMs: 240_000 });
+    expect(JSON.parse(lists.stdout).map((l: { slug: string }) => l.slug)).toContain('stale');
   }, 300_000);
 });
 
