@@ -276,7 +276,15 @@ export interface IssueClickTotalsTable {
   scanner_deliveries: Generated<number>;
 }
 
+/** Signed deltas of subscriptions per list and status (migration 233); the count is sum(n). */
+export interface SubscriptionCountsTable {
+  list_id: number;
+  status: SubscriptionStatus;
+  n: number;
+}
+
 export interface Database {
+  subscription_counts: SubscriptionCountsTable;
   issue_links: IssueLinksTable;
   clicks: ClicksTable;
   click_totals: ClickTotalsTable;

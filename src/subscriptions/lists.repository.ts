@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database, ListRow, OptInMode } from '../db/db.types.ts';
 
 export interface List {
@@ -97,17 +97,31 @@ export class ListsRepository {
     return row ? toList(row) : undefined;
   }
 
+  /**
+   * Every list with its subscription counts, read from the counters kept by triggers (migration
+   * 233): a few rows per list, whatever the number of subscribers. Now and then (more than a
+   * hundred delta rows per list) the deltas are folded first.
+   */
   async listWithCounts(): Promise<ListWithCounts[]> {
+    const deltas = await sql<{ n: number; lists: number }>`
+      select (select count(*) from subscription_counts)::int as n, (select count(*) from lists)::int as lists
+    `.execute(this.db);
+    const { n, lists } = deltas.rows[0] ?? { n: 0, lists: 0 };
+    if (n > 100 * Math.max(1, lists))
+      await sql`select digestmail_compact_subscription_counts()`.execute(this.db);
     const rows = await this.db
       .selectFrom('lists as l')
-      .leftJoin('subscriptions as s', 's.list_id', 'l.id')
+      .leftJoin('subscription_counts as c', 'c.list_id', 'l.id')
       .selectAll('l')
       .select((eb) => [
-        eb.fn.count<number>('s.subscriber_id').filterWhere('s.status', '=', 'pending').as('pending'),
-        eb.fn.count<number>('s.subscriber_id').filterWhere('s.status', '=', 'confirmed').as('confirmed'),
         eb.fn
-          .count<number>('s.subscriber_id')
-          .filterWhere('s.status', '=', 'unsubscribed')
+          .coalesce(eb.fn.sum<number>('c.n').filterWhere('c.status', '=', 'pending'), eb.lit(0))
+          .as('pending'),
+        eb.fn
+          .coalesce(eb.fn.sum<number>('c.n').filterWhere('c.status', '=', 'confirmed'), eb.lit(0))
+          .as('confirmed'),
+        eb.fn
+          .coalesce(eb.fn.sum<number>('c.n').filterWhere('c.status', '=', 'unsubscribed'), eb.lit(0))
           .as('unsubscribed'),
       ])
       .groupBy('l.id')
@@ -115,7 +129,11 @@ export class ListsRepository {
       .execute();
     return rows.map((row) => ({
       ...toList(row),
-      counts: { pending: row.pending, confirmed: row.confirmed, unsubscribed: row.unsubscribed },
+      counts: {
+        pending: Number(row.pending),
+        confirmed: Number(row.confirmed),
+        unsubscribed: Number(row.unsubscribed),
+      },
     }));
   }
 }
