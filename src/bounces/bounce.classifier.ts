@@ -9,7 +9,7 @@ import {
   statusIn,
 } from '../core/bounce-reason.ts';
 import { invalid } from '../core/errors.ts';
-import { canonical } from './ses-events.parser.ts';
+import { canonical } from '../core/email-address.ts';
 
 /**
  * The one bounce classifier. Every source of bounce news goes through it: mail at the bounce address
