@@ -47,6 +47,7 @@ const env = (endpoint = ses.endpoint) => ({
   SNS_TOPIC_ARNS: TOPIC_ARN,
   SNS_CERT_HOST_PATTERN: '^127\\.0\\.0\\.1$',
   LOG_LEVEL: 'warn',
+  METRICS_TOKEN: 'ses-e2e-metrics-token-0123456789',
 });
 
 async function cli(args: string[], options: { endpoint?: string; allowFailure?: boolean } = {}) {
@@ -179,10 +180,14 @@ describe('end to end through SES', { timeout: 240_000 }, () => {
       failed: 0,
     });
 
-    const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
-    expect(metrics).toMatch(/^digestmail_bounces\{type="hard"\} 1$/m);
-    expect(metrics).toMatch(/^digestmail_complaints 1$/m);
-    expect(metrics).toMatch(/^digestmail_messages_sent 5$/m);
+    const metrics = await (
+      await fetch(`${baseUrl}/metrics`, {
+        headers: { authorization: 'Bearer ses-e2e-metrics-token-0123456789' },
+      })
+    ).text();
+    expect(metrics).toMatch(/^digestmail_bounces_total\{type="hard"\} 1$/m);
+    expect(metrics).toMatch(/^digestmail_complaints_total 1$/m);
+    expect(metrics).toMatch(/^digestmail_messages_sent_total 5$/m);
     expect(metrics).toMatch(/^digestmail_queue_depth 0$/m);
     expect(metrics).toMatch(/^digestmail_deliveries\{status="complained"\} 1$/m);
 

@@ -9,7 +9,7 @@ import {
   statusIn,
 } from '../core/bounce-reason.ts';
 import { invalid } from '../core/errors.ts';
-import { canonical } from './ses-events.parser.ts';
+import { canonical } from '../core/email-address.ts';
 
 /**
  * The one bounce classifier. Every source of bounce news goes through it: mail at the bounce address
@@ -149,6 +149,26 @@ export async function classifyMail(raw: Buffer): Promise<ClassifiedMail> {
     }
   }
   const recipients = plainTextRecipients(mail, failure, own);
+  // Google Groups answers a post it will not take (the sender is not a member, posting is closed)
+  // with a bounce in the poster's language that names the group: the group refused our message, the
+  // address is fine.
+  if (
+    recipients.length > 0 &&
+    (mail.headers.has('x-google-group-id') || /groups\.google\.com\/support/i.test(text.slice(0, 65536)))
+  ) {
+    return {
+      kind: 'bounce',
+      format: 'text',
+      reportingMta: reportingHost(mail),
+      recipients: recipients.map((r) => ({
+        ...finish(r),
+        status: statusIn(r.diagnostic) || '5.0.0',
+        reason: 'rejected' as const,
+        suppresses: false,
+      })),
+      ...located,
+    };
+  }
   if (
     recipients.length > 0 &&
     (looksLikeBounce || recipients.some((r) => r.status || FAILURE_WORDS.test(failure)))
@@ -157,7 +177,7 @@ export async function classifyMail(raw: Buffer): Promise<ClassifiedMail> {
       kind: 'bounce',
       format: 'text',
       reportingMta: reportingHost(mail),
-      recipients: recipients.map(finish),
+      recipients: recipients.map((r) => finish(r, failure.slice(0, 8192))),
       ...located,
     };
   }
@@ -212,8 +232,28 @@ export function classifySesBounce(input: {
   return words.suppresses ? known('undefined') : words;
 }
 
-function finish(r: Omit<BounceRecipient, 'reason' | 'suppresses'>): BounceRecipient {
-  const c = classifyFailure({ status: r.status, text: r.diagnostic });
+/**
+ * The SMTP command the remote server answered, where the bounce says: Postfix "(in reply to end of
+ * DATA command)", Exim "after end of data", Sendmail's transcript ">>> DATA".
+ */
+function commandIn(text: string): string | undefined {
+  if (
+    /in reply to (?:end of )?data command|after end of data|after data\b|>>> data\b|\bdata command\b|after the data command/i.test(
+      text,
+    )
+  )
+    return 'DATA';
+  if (/in reply to rcpt to command|after rcpt to|>>> rcpt to/i.test(text)) return 'RCPT TO';
+  if (/in reply to mail from command|after mail from|>>> mail from/i.test(text)) return 'MAIL FROM';
+  return undefined;
+}
+
+function finish(r: Omit<BounceRecipient, 'reason' | 'suppresses'>, context = ''): BounceRecipient {
+  const c = classifyFailure({
+    status: r.status,
+    text: r.diagnostic,
+    command: commandIn(`${r.diagnostic}\n${context}`),
+  });
   const delayed = r.action === 'delayed';
   return {
     ...r,
@@ -251,12 +291,15 @@ function readDeliveryStatus(
     const diagnostic = diagnosticField || nearText(humanText, email);
     const status = moreSpecific(statusIn(statusField), diagnostic);
     recipients.push(
-      finish({
-        email,
-        action: action.startsWith('delayed') ? 'delayed' : 'failed',
-        status,
-        diagnostic: diagnostic.slice(0, 1000),
-      }),
+      finish(
+        {
+          email,
+          action: action.startsWith('delayed') ? 'delayed' : 'failed',
+          status,
+          diagnostic: diagnostic.slice(0, 1000),
+        },
+        humanText.slice(0, 8192),
+      ),
     );
   }
   // A report whose first group already names a recipient (some servers omit the per-message group).

@@ -225,7 +225,7 @@ export class BouncesRepository {
   }
 
   /**
-   * One event in one round trip, through the function of migrations 041 and 120 (whose comments list the
+   * One event in one round trip, through digestmail_apply_mail_event (src/db/functions/50_apply_mail_event.sql, whose comment lists the
    * steps): remember the SNS message when given, record the event, move the delivery forward,
    * suppress for a hard bounce or a complaint, unsubscribe a complainer everywhere. A known SNS message
    * or a known event changes nothing.

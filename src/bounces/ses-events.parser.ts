@@ -1,5 +1,5 @@
 import { invalid } from '../core/errors.ts';
-import { checkEmail } from '../core/email-address.ts';
+import { canonical } from '../core/email-address.ts';
 import { classifySesBounce } from './bounce.classifier.ts';
 import type { MailEvent } from './bounces.types.ts';
 
@@ -169,20 +169,6 @@ function recipients(value: unknown): { email: string; status?: string; diagnosti
     });
   }
   return out;
-}
-
-/**
- * SES reports the address as it was sent, possibly as `"Name" <a@b>`; we store addresses canonical.
- * An address our own rules would not accept is still recorded (lower-cased): it was mailed, so it
- * must be suppressible.
- */
-export function canonical(value: string | undefined): string | undefined {
-  if (!value) return undefined;
-  const bare = value.match(/<([^<>]+)>\s*$/)?.[1] ?? value;
-  const checked = checkEmail(bare);
-  if (checked.ok) return checked.email;
-  const lowered = bare.trim().toLowerCase();
-  return lowered.includes('@') && lowered.length <= 320 ? lowered : undefined;
 }
 
 function object(value: unknown, name: string): Record<string, unknown> {

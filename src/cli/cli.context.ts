@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import { type Config, loadConfig } from '../config/config.loader.ts';
+import { existsSync } from 'node:fs';
 import { AppError } from '../core/errors.ts';
+import { looseEntries, makePrivateDir, tightenTree } from '../core/private-files.ts';
 import type { OutageGate } from '../core/outage.gate.ts';
 import { type DatabaseEngine, openDatabase } from '../db/db.factory.ts';
 import type { Database } from '../db/db.types.ts';
@@ -25,13 +27,33 @@ export async function withContext<T>(
   options: { migrate?: 'check' | 'skip' } = {},
 ): Promise<T> {
   const config = loadConfig();
+  guardDataDir(config.DATA_DIR);
   const handle = openDatabase(config);
   try {
     if (options.migrate !== 'skip') await ensureMigrated(handle.db, handle.engine);
+    // The embedded database makes its files world-writable (0666): owner-only once they exist.
+    if (handle.engine === 'pglite') tightenTree(config.DATA_DIR);
     return await run({ config, db: handle.db, engine: handle.engine, health: handle.health });
   } finally {
     await handle.close().catch(() => {});
+    if (handle.engine === 'pglite') tightenTree(config.DATA_DIR);
   }
+}
+
+/**
+ * DATA_DIR must be owner-only (0700 folders, 0600 files). If something loosened it since (a copy,
+ * a restore, a chmod), say so on stderr, naming the first such path, and put it right.
+ */
+function guardDataDir(dataDir: string): void {
+  if (!existsSync(dataDir)) return; // made owner-only by whoever creates it
+  const loose = looseEntries(dataDir);
+  if (loose.length > 0) {
+    process.stderr.write(
+      `digestmail: warning: ${loose.length} file(s) or folder(s) in DATA_DIR were readable or writable by others (first: ${loose[0]}); made owner-only (0700 folders, 0600 files)\n`,
+    );
+  }
+  makePrivateDir(dataDir);
+  tightenTree(dataDir);
 }
 
 async function ensureMigrated(db: Kysely<Database>, engine: DatabaseEngine): Promise<void> {

@@ -94,7 +94,7 @@ function readOrCreateSecret(dataDir: string): string {
   }
   const key = randomBytes(32).toString('hex');
   try {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
   } catch (error) {
     // Another process created it first: use theirs, so both sign with one key.

@@ -104,6 +104,20 @@ const REPLY_IN_TEXT = /(?<![\d.-])([245]\d\d)(?:[ -]|$)(?![\d.]*%)/;
  * Proofpoint, Barracuda…), as seen in the corpus.
  */
 const TEXT_RULES: [BounceReason, RegExp][] = [
+  // Our envelope sender refused: about us, never about the recipient.
+  [
+    'rejected',
+    /sender address rejected|sender (?:address |domain )?(?:is )?(?:invalid|unknown|not (?:allowed|valid))|domain of sender address .* does not exist|after mail from|\b5\.1\.[78]\b/i,
+  ],
+  // Wordings whose general words ("access denied", "blocked") would mislead the rules below.
+  [
+    'userunknown',
+    /recipient address rejected: access denied|\baddress not found\b|invalid final delivery userid|not listed in (?:the )?(?:domino directory|public name & address book)/i,
+  ],
+  [
+    'policyviolation',
+    /content presents a potential|for policy reasons|message .* (?:violates|against) .*policy/i,
+  ],
   [
     'virusdetected',
     /virus|malware|infected|worm found|bad attachment|banned attachment|contains an? (?:executable|unacceptable attachment)/i,
@@ -186,7 +200,7 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   ],
   [
     'expired',
-    /expired|timed? ?out|have been failing for a long time|retry timeout exceeded|time-?out|retry (?:time|timeout) (?:not reached|exceeded)|could not be delivered (?:for|within|after) \d+|gave up|giving up|delivery (?:time|attempts?) (?:expired|exceeded)|been delayed|delayed|queue (?:time|lifetime)|too long in (?:the )?queue|message (?:could not be delivered|was not delivered) in time|no answer|will be retried|still trying|\b4\.4\.7\b|\b5\.4\.7\b/i,
+    /expired|timed? ?out|did not accept our requests to connect|delivery failed \d+ attempts|could not find a gateway|have been failing for a long time|retry timeout exceeded|time-?out|retry (?:time|timeout) (?:not reached|exceeded)|could not be delivered (?:for|within|after) \d+|gave up|giving up|delivery (?:time|attempts?) (?:expired|exceeded)|been delayed|delayed|queue (?:time|lifetime)|too long in (?:the )?queue|message (?:could not be delivered|was not delivered) in time|no answer|will be retried|still trying|\b4\.4\.7\b|\b5\.4\.7\b/i,
   ],
   [
     'networkerror',
@@ -299,7 +313,12 @@ export function classifyFailure(input: FailureInput): ClassifiedFailure {
   let status = normaliseStatus(input.status) || statusIn(text);
   const reply = input.reply ?? replyIn(text);
   if (!status && reply !== undefined) status = `${Math.floor(reply / 100)}.0.0`;
-  const reason = reasonOf(status, text, input.command);
+  let reason = reasonOf(status, text, input.command);
+  // A recipient refused only after the message was sent (in reply to DATA) was accepted at RCPT
+  // TO: the refusal is the recipient's filter judging the message, not an unknown address.
+  // An explicit x.1.x status still says the address is unknown.
+  if (reason === 'userunknown' && input.command && /^DATA$/i.test(input.command) && !/^\d\.1\./.test(status))
+    reason = 'filtered';
   return { reason, status, suppresses: reasonSuppresses(reason) };
 }
 
@@ -315,7 +334,7 @@ function reasonOf(status: string, text: string, command: string | undefined): Bo
   }
   for (const [reason, rule] of TEXT_RULES) if (rule.test(text)) return reason;
   // A 5xx at MAIL FROM, the greeting or EHLO refuses us, not the recipient.
-  if (command && !/RCPT/i.test(command) && status.startsWith('5')) return 'rejected';
+  if (command && !/RCPT|DATA/i.test(command) && status.startsWith('5')) return 'rejected';
   const byStatus = STATUS_REASONS[detail];
   if (byStatus && detail !== '0.0') return byStatus;
   if (status.startsWith('4')) return 'expired';

@@ -55,3 +55,17 @@ export function maskEmail(email: string): string {
   if (at < 1) return '***';
   return `${email[0]}***@${email.slice(at + 1)}`;
 }
+
+/**
+ * SES reports the address as it was sent, possibly as `"Name" <a@b>`; we store addresses canonical.
+ * An address our own rules would not accept is still recorded (lower-cased): it was mailed, so it
+ * must be suppressible.
+ */
+export function canonical(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const bare = value.match(/<([^<>]+)>\s*$/)?.[1] ?? value;
+  const checked = checkEmail(bare);
+  if (checked.ok) return checked.email;
+  const lowered = bare.trim().toLowerCase();
+  return lowered.includes('@') && lowered.length <= 320 ? lowered : undefined;
+}

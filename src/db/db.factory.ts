@@ -41,7 +41,7 @@ export function openDatabase(
   config: Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'DATABASE_POOL_SIZE'>,
 ): DatabaseHandle {
   if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
-  mkdirSync(config.DATA_DIR, { recursive: true });
+  mkdirSync(config.DATA_DIR, { recursive: true, mode: 0o700 });
   const dataDir = join(config.DATA_DIR, 'pgdata');
   // Never two writers: a second process stops here with one line naming the first.
   const lock = lockEmbeddedDatabase(`${dataDir}.lock`, dataDir);

@@ -71,6 +71,7 @@ export async function webArchiveRoutes(app: FastifyInstance, deps: AppDeps): Pro
   const publicUrl = deps.config.PUBLIC_URL.replace(/\/+$/, '');
   const host = new URL(publicUrl).hostname;
   const cache = new Map<string, Cached>();
+  const paths = new Map<string, ArchiveEntry | null>();
   const remember = (key: string, make: () => Promise<Cached | undefined>) => memo(cache, key, make);
 
   const notFound = (request: FastifyRequest, reply: FastifyReply) => {
@@ -143,7 +144,16 @@ export async function webArchiveRoutes(app: FastifyInstance, deps: AppDeps): Pro
   app.get<{ Params: { slug: string; issue: string } }>('/lists/:slug/:issue', async (request, reply) => {
     const list = await archive.publicList(request.params.slug);
     if (!list) return notFound(request, reply);
-    const entry = await archive.byPath(list, request.params.issue);
+    // Which issue a path names is kept per archive version too: finding it reads templates (the day is
+    // in them), the version query does not.
+    const version = await archive.version(list.id);
+    const pathKey = `path:${list.id}:${request.params.issue}:${version}`;
+    let entry = paths.get(pathKey);
+    if (entry === undefined) {
+      entry = (await archive.byPath(list, request.params.issue)) ?? null;
+      if (paths.size >= 5000) paths.clear();
+      paths.set(pathKey, entry);
+    }
     if (!entry) return notFound(request, reply);
     // A sent issue never changes; its page changes only with its list (name, description).
     const key = `issue:${entry.id}:${list.updatedAt.getTime()}`;

@@ -3,6 +3,8 @@ import { AppError, invalid, notFound } from '../core/errors.ts';
 import type { Database, OptInMode } from '../db/db.types.ts';
 import { type List, ListsRepository, type ListWithCounts } from './lists.repository.ts';
 
+export type { List, ListWithCounts };
+
 const SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isAppError } from '../../core/errors.ts';
 import { EditorsService, parseRole } from '../../editors/editors.service.ts';
-import type { List } from '../../subscriptions/lists.repository.ts';
+import type { List } from '../../subscriptions/lists.service.ts';
 import { ListsService } from '../../subscriptions/lists.service.ts';
 import type { AppDeps } from '../http.context.ts';
 import { consoleContext, errorPage, field, seeOther, sendConsolePage, sessionOf } from './console.context.ts';

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { EditorsService } from '../../editors/editors.service.ts';
-import { RateLimitRepository } from '../../subscriptions/rate-limit.repository.ts';
+import { RateLimitService } from '../../subscriptions/rate-limit.service.ts';
 import type { AppDeps } from '../http.context.ts';
 import { type ConsoleContext, consolePage, csrfField, html } from './console.layout.ts';
 import {
@@ -59,7 +59,7 @@ function sentPage(ctx: ConsoleContext): string {
  */
 export async function consoleAuthRoutes(app: FastifyInstance, deps: AuthDeps): Promise<void> {
   const editors = new EditorsService(deps.db);
-  const limits = new RateLimitRepository(deps.db);
+  const limits = new RateLimitService(deps.db);
   const https = deps.config.PUBLIC_URL.startsWith('https:');
   const limitKey = (kind: string, value: string) =>
     createHmac('sha256', deps.config.SECRET_KEY).update(`console-login:${kind}:${value}`).digest('base64url');

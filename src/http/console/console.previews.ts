@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Config } from '../../config/config.loader.ts';
 import type { Database } from '../../db/db.types.ts';
-import { PreviewsRepository } from '../../editors/previews.repository.ts';
+import { PreviewsService } from '../../editors/previews.service.ts';
 import { IssuesService } from '../../issues/issues.service.ts';
 import { ListsService } from '../../subscriptions/lists.service.ts';
 
@@ -22,7 +22,7 @@ export interface PreviewSummary {
  * web version. Rendering loads MJML, so it is imported on first use.
  */
 export class ConsolePreviews {
-  private readonly repo: PreviewsRepository;
+  private readonly repo: PreviewsService;
   private readonly lists: ListsService;
   private readonly issues: IssuesService;
 
@@ -30,7 +30,7 @@ export class ConsolePreviews {
     db: Kysely<Database>,
     private readonly config: Config,
   ) {
-    this.repo = new PreviewsRepository(db);
+    this.repo = new PreviewsService(db);
     this.lists = new ListsService(db);
     this.issues = new IssuesService(db, config);
   }

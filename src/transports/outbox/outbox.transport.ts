@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, promises as fs } from 'node:fs';
+import { chmodSync, mkdirSync, promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type OutgoingMessage, type SendResult, type Transport, TransportError } from '../transport.types.ts';
 
@@ -14,7 +14,9 @@ export class OutboxTransport implements Transport {
 
   constructor(dir: string) {
     this.dir = resolve(dir);
-    mkdirSync(this.dir, { recursive: true });
+    // Messages carry live unsubscribe and preference links: owner-only, whatever the umask.
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    chmodSync(this.dir, 0o700);
   }
 
   async send(message: OutgoingMessage): Promise<SendResult> {
@@ -22,7 +24,7 @@ export class OutboxTransport implements Transport {
     const file = join(this.dir, `${stem}.eml`);
     const temp = join(this.dir, `.${stem}.${randomBytes(4).toString('hex')}.tmp`);
     try {
-      await fs.writeFile(temp, message.raw);
+      await fs.writeFile(temp, message.raw, { mode: 0o600 });
       await fs.rename(temp, file);
     } catch (error) {
       await fs.rm(temp, { force: true }).catch(() => {});
