@@ -256,6 +256,10 @@ async function main(): Promise<void> {
   // Deliveries have no insert trigger: whoever inserts them writes their counts (as enqueue does).
   await sql`insert into delivery_counts (issue_id, status, n)
             select issue_id, status, count(*) from deliveries group by 1, 2`.execute(db);
+  // The past issue's links, as issue creation stores them: where its click redirects lead.
+  await sql`insert into issue_links (issue_id, position, url, title, domain)
+            select ${past.id}, g, 'https://news.example.org/story/' || g, 'Story ' || g, 'news.example.org'
+              from generate_series(1, 10) g`.execute(db);
   const archived = await seedArchive(db, list.id);
   await sql`vacuum analyze`.execute(db);
   await timeStatsRead(db);
@@ -414,6 +418,34 @@ async function main(): Promise<void> {
       `${''.padEnd(24)} feed: ${archived.entries} entries, ${fmt(feedBytes / 1024, 1)} KB (${fmt(feedGzipBytes / 1024, 1)} KB gzipped); issue page ${fmt(pageBytes / 1024, 1)} KB`,
     );
     const rate = (name: string) => archiveResults[name]!['2xx'] / archiveResults[name]!.duration;
+
+    // A counted link: a different delivery of the 1 M-delivery issue per request, one of its ten
+    // links, a browser's User-Agent. Each is one signature check, one cached lookup, one insert.
+    let delivery = 0;
+    const clickRequest = {
+      method: 'GET',
+      headers: {
+        'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36',
+      },
+      setupRequest: (request: Record<string, unknown>) => {
+        delivery = (delivery % DELIVERIES) + 1;
+        return {
+          ...request,
+          path: `/c/${signer.sign('click', { i: past.id, d: delivery })}/${(delivery % 10) + 1}`,
+        };
+      },
+    };
+    await autocannon({ url: base, connections: CONNECTIONS, duration: 2, requests: [clickRequest] });
+    const clickRun = await measure(serve.child.pid!, db, () =>
+      autocannon({ url: base, connections: CONNECTIONS, duration: SECONDS, requests: [clickRequest] }),
+    );
+    // A redirect is the answer asked for: count it as served.
+    clickRun.result['2xx'] += clickRun.result['3xx'];
+    report('GET /c/<token>/<pos>', clickRun.result, clickRun);
+    const clickRows = await sql<{ n: number }>`select count(*)::int as n from clicks`.execute(db);
+    console.log(
+      `${''.padEnd(24)} ${fmt(clickRows.rows[0]!.n)} first clicks stored (${fmt(DELIVERIES)} deliveries in the database)`,
+    );
 
     const warmed = READERS - warm;
     const counts = await sql<{ pending: number; unsubscribed: number; outbox: number; sent: number }>`
