@@ -17,9 +17,8 @@
 --   - for a complaint, unsubscribe the reader from every list.
 -- The commit stays synchronous: SNS is told 200 only for what is on disk.
 
--- The signature before migration 120 (no reason, status, diagnostic) is not called any more.
-drop function if exists digestmail_apply_mail_event(text, text, text, text, text, text, text, bigint, text, text, text, jsonb, timestamptz, text, text[], text);
-
+-- One statement per file (the embedded database applies it as one prepared statement): the
+-- signature before migration 120 is dropped by that migration.
 create or replace function digestmail_apply_mail_event(
   p_sns_id text,
   p_sns_type text,
