@@ -100,6 +100,14 @@ const postgresUrl = z
   .trim()
   .refine((v) => /^postgres(ql)?:\/\//.test(v), { error: 'expected postgres://user@host:port/database' });
 
+/** A TCP port, 0 to 65535 (0: the system picks a free one). */
+const tcpPort = () =>
+  z.coerce
+    .number({ error: 'expected a TCP port number' })
+    .int({ error: 'expected a TCP port number' })
+    .min(0, { error: 'expected a TCP port number from 0 to 65535' })
+    .max(65535, { error: 'expected a TCP port number from 0 to 65535' });
+
 const timeZone = z
   .string()
   .trim()
@@ -170,20 +178,10 @@ export const envSchema = z.object({
   AUTO_SEND_LIST: optionalText,
 
   // web
-  PORT: z.coerce
-    .number({ error: 'expected a TCP port number' })
-    .int({ error: 'expected a TCP port number' })
-    .min(0, { error: 'expected a TCP port number from 0 to 65535' })
-    .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
-    .default(3000),
+  PORT: tcpPort().default(3000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   // `digestmail worker` answers GET /healthz on this port (on HOST) for container health checks; off when unset.
-  WORKER_HEALTH_PORT: z.coerce
-    .number({ error: 'expected a TCP port number' })
-    .int({ error: 'expected a TCP port number' })
-    .min(0, { error: 'expected a TCP port number from 0 to 65535' })
-    .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
-    .optional(),
+  WORKER_HEALTH_PORT: tcpPort().optional(),
   /**
    * /metrics is not public: it is served on the web port only to a scraper that sends this token
    * (`Authorization: Bearer …`), or on a listener of its own (METRICS_PORT, on METRICS_HOST).
@@ -198,12 +196,7 @@ export const envSchema = z.object({
   HTTP_HEADERS_TIMEOUT: positiveInt(10),
   HTTP_KEEPALIVE_TIMEOUT: positiveInt(5),
   METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
-  METRICS_PORT: z.coerce
-    .number({ error: 'expected a TCP port number' })
-    .int({ error: 'expected a TCP port number' })
-    .min(0, { error: 'expected a TCP port number from 0 to 65535' })
-    .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
-    .optional(),
+  METRICS_PORT: tcpPort().optional(),
   SIGNUP_LIMIT_PER_IP: positiveInt(10),
   SIGNUP_LIMIT_PER_ADDRESS: positiveInt(3),
   /**
@@ -241,12 +234,7 @@ export const envSchema = z.object({
     .transform((v) => FLAG_WORDS.get(v) === true),
   /** Serve the console on a listener of its own (e.g. only on a private network) instead of PORT. */
   CONSOLE_HOST: optionalText,
-  CONSOLE_PORT: z.coerce
-    .number({ error: 'expected a TCP port number' })
-    .int({ error: 'expected a TCP port number' })
-    .min(0, { error: 'expected a TCP port number from 0 to 65535' })
-    .max(65535, { error: 'expected a TCP port number from 0 to 65535' })
-    .optional(),
+  CONSOLE_PORT: tcpPort().optional(),
   CONSOLE_IDLE_HOURS: positiveNumber(12),
   /** Per-delivery click rows older than this are folded into per-link totals and deleted. */
   CLICK_RETENTION_DAYS: positiveInt(90),

@@ -64,12 +64,17 @@ footer a{margin:0 6px}
 /** The CSP allows exactly this stylesheet and no other inline code. */
 export const STYLE_HASH = `'sha256-${createHash('sha256').update(CSS).digest('base64')}'`;
 
-export function page(ctx: PageContext, title: string, body: Html): string {
-  const switcher = LANGS.map((lang) =>
-    lang === ctx.lang
+/** The language switch of every page (readers' and the console's): this page in each language. */
+export function languageSwitch(path: string, current: Lang): Html[] {
+  return LANGS.map((lang) =>
+    lang === current
       ? html`<strong>${messages(lang).langName}</strong>`
-      : html`<a href="${ctx.path}?lang=${lang}" hreflang="${lang}" lang="${lang}">${messages(lang).langName}</a>`,
+      : html`<a href="${path}?lang=${lang}" hreflang="${lang}" lang="${lang}">${messages(lang).langName}</a>`,
   );
+}
+
+export function page(ctx: PageContext, title: string, body: Html): string {
+  const switcher = languageSwitch(ctx.path, ctx.lang);
   return html`<!doctype html>
 <html lang="${ctx.lang}">
 <head>

@@ -1,5 +1,6 @@
 import { Html, html } from '../html.ts';
-import { LANGS, type Lang, messages } from '../i18n.ts';
+import type { Lang } from '../i18n.ts';
+import { languageSwitch } from '../pages.ts';
 import { ASSETS } from './console.assets.ts';
 import type { ConsoleText } from './console.i18n.ts';
 
@@ -46,11 +47,7 @@ export function consolePage(
   options: { section?: Section; scripts?: string[] } = {},
 ): string {
   const { t } = ctx;
-  const switcher = LANGS.map((lang) =>
-    lang === ctx.lang
-      ? html`<strong>${messages(lang).langName}</strong>`
-      : html`<a href="${ctx.path}?lang=${lang}" hreflang="${lang}" lang="${lang}">${messages(lang).langName}</a>`,
-  );
+  const switcher = languageSwitch(ctx.path, ctx.lang);
   const nav = ctx.viewer
     ? html`<nav aria-label="${t.console}">${SECTIONS.filter(
         (s) => !s.admin || ctx.viewer?.role === 'admin',
