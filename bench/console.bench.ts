@@ -62,6 +62,8 @@ try {
   await sql`insert into suppressions (email, reason) select 'reader' || g || '@example.org', 'hard_bounce' from generate_series(1, 1000) g`.execute(
     db,
   );
+  // Statistics for the planner, as autovacuum would have them after an import this size.
+  await sql`analyze`.execute(db);
   const digest = parseDigest(
     readFileSync(new URL('../examples/digests/2026-11-30-ai-daily.md', import.meta.url), 'utf8'),
     'ai-daily.md',
