@@ -229,6 +229,35 @@ describe('unsubscribe page', () => {
     expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
   });
 
+  it('alternating unsubscribe and "subscribe again" ten times mails one goodbye a day, not ten', async () => {
+    const token = signUnsubscribe(t.signer, ben, list);
+    for (let round = 0; round < 10; round++) {
+      const form = await openForm(t.app, `/unsubscribe/${token}`);
+      const left = await postForm(
+        t.app,
+        `/unsubscribe/${token}`,
+        { _csrf: form.csrf, action: 'unsubscribe' },
+        { cookie: form.cookie },
+      );
+      expect(left.statusCode).toBe(200);
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(left.body)![1]!;
+      const back = await postForm(
+        t.app,
+        `/unsubscribe/${token}`,
+        { _csrf: csrf, action: 'resubscribe', lists: String(list) },
+        { cookie: form.cookie },
+      );
+      expect(back.statusCode).toBe(200);
+    }
+    const goodbyes = await db.db
+      .selectFrom('outbox')
+      .select('to_email')
+      .where('kind', '=', 'goodbye')
+      .where('to_email', '=', 'ben@example.com')
+      .execute();
+    expect(goodbyes).toHaveLength(1);
+  });
+
   it('"unsubscribe from everything" leaves every list, and changing one’s mind restores them', async () => {
     const token = signUnsubscribe(t.signer, ana, list);
     const form = await openForm(t.app, `/unsubscribe/${token}`);

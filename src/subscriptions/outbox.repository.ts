@@ -42,6 +42,23 @@ export class OutboxRepository {
   }
 
   /**
+   * Queues a goodbye mail unless this address was sent one in the last day, in one statement.
+   * Anyone holding a forwarded unsubscribe link can alternate "Unsubscribe" and "Subscribe again";
+   * without this each round would mail the reader (issue 11). Returns whether one was queued.
+   */
+  async enqueueGoodbye(toEmail: string, subscriberId: number, payload: OutboxPayload): Promise<boolean> {
+    const result = await sql`
+      insert into outbox (kind, to_email, subscriber_id, payload)
+      select 'goodbye', ${toEmail}, ${subscriberId}, ${JSON.stringify(payload)}::jsonb
+       where not exists (
+         select 1 from outbox
+          where to_email = ${toEmail} and kind = 'goodbye' and created_at > now() - interval '1 day'
+       )
+    `.execute(this.db);
+    return Number(result.numAffectedRows ?? 0) > 0;
+  }
+
+  /**
    * Takes up to `limit` due system mails (confirm, welcome, goodbye, sign_in) for `leaseSeconds`. SKIP LOCKED lets any number of senders
    * claim side by side without waiting on each other or taking the same row.
    */

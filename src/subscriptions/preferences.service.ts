@@ -100,7 +100,7 @@ export class PreferencesService {
       if (!reader) throw readerGone();
       const left = await readers.unsubscribeAll(subscriberId);
       if (left.length > 0) {
-        await new OutboxRepository(trx).enqueue('goodbye', reader.email, reader.id, { lists: left, lang });
+        await new OutboxRepository(trx).enqueueGoodbye(reader.email, reader.id, { lists: left, lang });
       }
       return left;
     });

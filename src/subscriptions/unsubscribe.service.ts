@@ -78,7 +78,7 @@ export class UnsubscribeService {
             ? [claims.listId]
             : [];
       if (changed.length > 0) {
-        await new OutboxRepository(trx).enqueue('goodbye', reader.email, reader.id, { lists: changed, lang });
+        await new OutboxRepository(trx).enqueueGoodbye(reader.email, reader.id, { lists: changed, lang });
       }
       return changed;
     });
