@@ -109,7 +109,7 @@ describe('outbox sender', () => {
     expect(await s.sender.drainOnce()).toBe(1);
     await s.close();
     const [message] = (await smtp.waitFor(before + 1)).slice(before);
-    const raw = message!.raw!.toString('utf8');
+    const raw = String(message!.raw!);
     const parsed = await simpleParser(message!.raw!);
     for (const part of [parsed.text ?? '', String(parsed.html), parsed.subject ?? '', raw]) {
       expect(part).not.toContain('account is locked');
