@@ -12,6 +12,10 @@ export type SystemMailKind = 'confirm' | 'welcome' | 'goodbye';
 export interface SystemMailInput {
   lang: string;
   listNames: string[];
+  /**
+   * The reader's confirmed name for the greeting. Ignored for `confirm`: a confirmation goes to an
+   * address nobody has proved yet, so it carries no text a stranger could have chosen (issue 11.2).
+   */
   name: string | null;
   /** confirm: the confirmation link (required); goodbye: a "subscribe again" link (optional). */
   actionUrl?: string;
@@ -67,7 +71,7 @@ export async function renderSystemMail(kind: SystemMailKind, input: SystemMailIn
   const c = await compiled;
 
   const lists = strings.listJoin(input.listNames.map((n) => n.trim()).filter(Boolean));
-  const name = cleanName(input.name) ?? '';
+  const name = kind === 'confirm' ? '' : (cleanName(input.name) ?? '');
   const greeting = name
     ? strings.greeting.before + name + strings.greeting.after
     : strings.greeting.anonymous;
