@@ -236,7 +236,9 @@ export function classifySesBounce(input: {
  * The SMTP command the remote server answered, where the bounce says: Postfix "(in reply to end of
  * DATA command)", Exim "after end of data", Sendmail's transcript ">>> DATA".
  */
-function commandIn(text: string): string | undefined {
+function commandIn(raw: string): string | undefined {
+  const text = raw.replace(/\s+/g, ' ');
+  if (/-+ ?smtp command:? ?(?:-+ )?data\b/i.test(text)) return 'DATA';
   if (
     /in reply to (?:end of )?data command|after end of data|after data\b|>>> data\b|\bdata command\b|after the data command/i.test(
       text,
@@ -248,11 +250,19 @@ function commandIn(text: string): string | undefined {
   return undefined;
 }
 
-function finish(r: Omit<BounceRecipient, 'reason' | 'suppresses'>, context = ''): BounceRecipient {
+function finish(
+  r: Omit<BounceRecipient, 'reason' | 'suppresses'>,
+  context = '',
+  remoteMta = '',
+  statusWords = '',
+): BounceRecipient {
   const c = classifyFailure({
     status: r.status,
-    text: r.diagnostic,
+    // The words some servers put beside the Status code ("5.2.1 (mailbox disabled, not accepting
+    // messages)") are theirs too.
+    text: statusWords ? `${r.diagnostic} (${statusWords})` : r.diagnostic,
     command: commandIn(`${r.diagnostic}\n${context}`),
+    remoteMta: `${remoteMta} ${r.email.split('@')[1] ?? ''}`,
   });
   const delayed = r.action === 'delayed';
   return {
@@ -299,6 +309,8 @@ function readDeliveryStatus(
           diagnostic: diagnostic.slice(0, 1000),
         },
         humanText.slice(0, 8192),
+        fields.get('remote-mta') ?? '',
+        statusField.match(/^\s*[245]\.\d{1,3}\.\d{1,3}\s*\((.*)\)/)?.[1] ?? '',
       ),
     );
   }
