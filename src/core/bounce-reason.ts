@@ -110,7 +110,8 @@ const REPLY_IN_TEXT = /(?<![\d.-])([245]\d\d)(?:[ -]|$)(?![\d.]*%)/;
  * Proofpoint, Barracuda…), as seen in the corpus.
  */
 /** The recipient chose not to take our mail: a filter of theirs, which beats even a 5.1.1. */
-const RECIPIENT_CHOICE = /recipient preferences|refused due to recipient|rejected by recipient'?s? (?:filter|settings)/i;
+const RECIPIENT_CHOICE =
+  /recipient preferences|refused due to recipient|rejected by recipient'?s? (?:filter|settings)/i;
 
 const TEXT_RULES: [BounceReason, RegExp][] = [
   // Our envelope sender refused: about us, never about the recipient.
@@ -124,12 +125,18 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
     /recipient address rejected: access denied|\baddress not found\b|invalid final delivery userid|not listed in (?:the )?(?:domino directory|public name & address book)/i,
   ],
   // The local delivery program (procmail, a pipe) failed: X-Unix diagnostic codes.
-  ['mailererror', /procmail|\bmailer error|pipe to .* (?:failed|exited)|local delivery (?:program|agent) failed/i],
+  [
+    'mailererror',
+    /procmail|\bmailer error|pipe to .* (?:failed|exited)|local delivery (?:program|agent) failed/i,
+  ],
   ['onhold', /\bon hold\b/i],
   ['securityerror', /delivery not authori[sz]ed/i],
   ['notaccept', /system not accepting network messages/i],
   ['filtered', RECIPIENT_CHOICE],
-  ['contenterror', /\bmedia error|media not supported|conversion (?:required|failed) (?:and )?(?:prohibited|not possible)/i],
+  [
+    'contenterror',
+    /\bmedia error|media not supported|conversion (?:required|failed) (?:and )?(?:prohibited|not possible)/i,
+  ],
   [
     'policyviolation',
     /content presents a potential|for policy reasons|message .* (?:violates|against) .*policy/i,
@@ -340,7 +347,8 @@ export function classifyFailure(input: FailureInput): ClassifiedFailure {
     else if (carrier && !rcpt && carrier[1].test(text)) reason = carrier[2];
   }
   // A name server that could not answer now ("try again", a 4xx) proves nothing about the domain.
-  if (reason === 'hostunknown' && (status.startsWith('4') || /try again/i.test(text))) reason = 'networkerror';
+  if (reason === 'hostunknown' && (status.startsWith('4') || /try again/i.test(text)))
+    reason = 'networkerror';
   return { reason, status, suppresses: reasonSuppresses(reason) };
 }
 
