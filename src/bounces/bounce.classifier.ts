@@ -280,7 +280,9 @@ function readDeliveryStatus(
   const recipients: BounceRecipient[] = [];
   let success = 0;
   for (const fields of perRecipient) {
-    const email = canonical(addressField(fields.get('final-recipient') ?? fields.get('original-recipient')));
+    const named = addressField(fields.get('final-recipient') ?? fields.get('original-recipient'));
+    // Exim names a pipe or file delivery ("|/usr/bin/prog user@host /home/…"): the address is in it.
+    const email = canonical(named && /[\s|]/.test(named) ? (addressesInText(named)[0] ?? '') : named);
     if (!email) continue;
     const action = (fields.get('action') ?? '').toLowerCase().trim();
     const statusField = fields.get('status') ?? '';
@@ -329,7 +331,18 @@ function readDeliveryStatus(
 function moreSpecific(status: string, diagnostic: string): string {
   const said = statusAfterReply(diagnostic) || statusIn(diagnostic);
   if (!status) return said;
+  // X.4.7 "delivery time expired" is the reporting server giving up; the remote server's own last
+  // code in the diagnostic ("…<421 4.4.2 Connection timed out>") says what kept failing.
+  if (/^\d\.4\.7$/.test(status)) {
+    const codes = [...diagnostic.matchAll(/\b[245]\d\d[ -]([245]\.\d{1,3}\.\d{1,3})\b/g)].map((m) => m[1]!);
+    const last = codes.filter((c) => c !== status).at(-1);
+    if (last && last[0] === status[0]) return last;
+  }
   if (said && /^\d\.0\.0$/.test(status) && said[0] === status[0]) return said;
+  // The remote server's own code, right after its reply code ("550 5.7.1 IP address blacklisted"),
+  // is what it said; a different Status field (5.1.1) is the reporting server's translation.
+  const remote = statusAfterReply(diagnostic);
+  if (remote && remote !== status && remote[0] === status[0] && !/^\d\.4\.7$/.test(status)) return remote;
   return status;
 }
 

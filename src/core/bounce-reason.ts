@@ -127,7 +127,7 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   // The local delivery program (procmail, a pipe) failed: X-Unix diagnostic codes.
   [
     'mailererror',
-    /procmail|\bmailer error|pipe to .* (?:failed|exited)|local delivery (?:program|agent) failed/i,
+    /procmail|pipe to \||child process of .* transport returned|\bmailer error|pipe to .* (?:failed|exited)|local delivery (?:program|agent) failed/i,
   ],
   ['onhold', /\bon hold\b/i],
   ['securityerror', /delivery not authori[sz]ed/i],
