@@ -10,6 +10,10 @@ export type SystemMailKind = 'confirm' | 'welcome' | 'goodbye';
 export interface SystemMailInput {
   lang: string;
   listNames: string[];
+  /**
+   * The reader's confirmed name for the greeting. Ignored for `confirm`: a confirmation goes to an
+   * address nobody has proved yet, so it carries no text a stranger could have chosen (issue 11.2).
+   */
   name: string | null;
   /** confirm: the confirmation link (required); goodbye: a "subscribe again" link (optional). */
   actionUrl?: string;
@@ -65,7 +69,7 @@ export async function renderSystemMail(kind: SystemMailKind, input: SystemMailIn
   const c = await compiled;
 
   const lists = strings.listJoin(input.listNames.map((n) => n.trim()).filter(Boolean));
-  const name = input.name?.replace(/[\x00-\x1f\x7f]+/g, ' ').trim() ?? '';
+  const name = kind === 'confirm' ? '' : (input.name?.replace(/[\x00-\x1f\x7f]+/g, ' ').trim() ?? '');
   const greeting = name
     ? strings.greeting.before + name + strings.greeting.after
     : strings.greeting.anonymous;

@@ -120,7 +120,12 @@ export class SignupService {
   /** Confirms what the link names; idempotent. */
   async confirm(token: string, lang: string): Promise<ConfirmOutcome & { subscriberId: number }> {
     const claims = readConfirm(this.signer, token);
-    const outcome = await this.optin.confirm(claims.subscriberId, claims.listIds, lang);
+    const outcome = await this.optin.confirm(
+      claims.subscriberId,
+      claims.listIds,
+      lang,
+      claims.confirmationId,
+    );
     return { ...outcome, subscriberId: claims.subscriberId };
   }
 
