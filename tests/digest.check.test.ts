@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, runCli, runCliInProcess } from './helpers/cli.ts';
+import { BIN, ROOT, runCliInProcess } from './helpers/cli.ts';
 import { hugeDigest } from './fixtures/digests/generated.ts';
 import { longListDigest } from './fixtures/digests/long-lists.ts';
 
