@@ -288,7 +288,9 @@ const ROUTES = new Set(
 const runs = (route: string) => ROUTES.has(route);
 
 /** Starts the yardstick (bench/yardstick.server.mjs) in its own process; resolves once it listens. */
-function startYardstick(databaseUrl: string): Promise<{ pid: number; url: string; stop: () => Promise<void> }> {
+function startYardstick(
+  databaseUrl: string,
+): Promise<{ pid: number; url: string; stop: () => Promise<void> }> {
   const child = spawn(process.execPath, [new URL('./yardstick.server.mjs', import.meta.url).pathname], {
     env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', DATABASE_POOL_SIZE: '16' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -509,7 +511,9 @@ async function main(): Promise<void> {
       // Warm-up signups are stored like the others (and counted below as accepted).
       const warmup = await autocannon({ url: base, ...measureSeconds(2), requests: [signupRequest] });
       const signupOnce = () =>
-        measure(servePid, db, () => autocannon({ url: base, ...measureSeconds(SECONDS), requests: [signupRequest] }));
+        measure(servePid, db, () =>
+          autocannon({ url: base, ...measureSeconds(SECONDS), requests: [signupRequest] }),
+        );
       const signupRun = await signupOnce();
       report('POST /subscribe', signupRun);
       const signupScraped = await whileScraping(base, signupOnce);
@@ -565,7 +569,8 @@ async function main(): Promise<void> {
         // A 304 is the answer asked for: count it as served.
         const ok = name.includes('304') ? run.result['2xx'] + run.result['3xx'] : run.result['2xx'];
         report(name, run, ok);
-        if (!name.includes('304')) targets.push([`${name.trim()} req/s ≥ 2,000`, ok / run.result.duration >= 2000]);
+        if (!name.includes('304'))
+          targets.push([`${name.trim()} req/s ≥ 2,000`, ok / run.result.duration >= 2000]);
       }
       console.log(
         `${''.padEnd(28)} feed: ${archived.entries} entries, ${fmt(feedBytes / 1024, 1)} KB (${fmt(feedGzipBytes / 1024, 1)} KB gzipped); issue page ${fmt(pageBytes / 1024, 1)} KB`,

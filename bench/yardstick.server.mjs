@@ -18,9 +18,10 @@ const pool = new pg.Pool({
 const app = Fastify({ logger: false });
 
 app.post('/yardstick/:id', async (request, reply) => {
-  const result = await pool.query('update bench_yardstick set hits = hits + 1, updated_at = now() where id = $1', [
-    Number(request.params.id),
-  ]);
+  const result = await pool.query(
+    'update bench_yardstick set hits = hits + 1, updated_at = now() where id = $1',
+    [Number(request.params.id)],
+  );
   return reply.code(200).send(result.rowCount === 1 ? 'ok' : 'missing');
 });
 
