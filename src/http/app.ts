@@ -7,7 +7,6 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest }
 import { isAppError } from '../core/errors.ts';
 import { maskingLogHooks } from '../core/secrets.text.ts';
 import { TokenSigner } from '../core/tokens.ts';
-import { archiveRoutes } from './archive.routes.ts';
 import { webArchiveRoutes } from './web-archive.routes.ts';
 import { SystemMailService } from '../subscriptions/system-mail.service.ts';
 import { clickRoutes } from './clicks.routes.ts';
@@ -181,7 +180,6 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
       await reader.register(confirmRoutes, routeDeps);
       await reader.register(unsubscribeRoutes, routeDeps);
       await reader.register(preferencesRoutes, routeDeps);
-      await reader.register(archiveRoutes, routeDeps);
       await reader.register(clickRoutes, routeDeps);
       await reader.register(webArchiveRoutes, routeDeps);
       await reader.register(webhookRoutes, routeDeps);
