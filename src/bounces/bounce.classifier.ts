@@ -185,7 +185,14 @@ export async function classifyMail(raw: Buffer, forwarded = false): Promise<Clas
     )
   ) {
     const inner = await classifyMail(attached.content, true);
-    if (inner.kind === 'bounce') return { ...inner, reportId };
+    // Our VERP address may be on either envelope: the forward's or the bounce's.
+    if (inner.kind === 'bounce')
+      return {
+        ...inner,
+        reportId,
+        envelopeCandidates: [...new Set([...located.envelopeCandidates, ...inner.envelopeCandidates])],
+        originalMessageId: inner.originalMessageId ?? located.originalMessageId,
+      };
   }
   const subjectLine = mail.header('subject');
   const subject = subjectLine ? ` ("${subjectLine.replace(/[\r\n]/g, ' ').slice(0, 80)}")` : '';

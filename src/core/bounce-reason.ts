@@ -141,15 +141,18 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   // Wordings whose general words ("blocked", "spam", "authentication") would mislead the rules below.
   [
     'notcompliantrfc',
-    /not rfc ?5322 compliant|multiple addresses in from:? header|duplicate header|multiple (?:subject|from|date|to) (?:\d+[-. \d]* )?headers/i,
+    /not rfc ?5322 compliant|multiple addresses in from:|duplicate header|multiple (?:subject|from|date|to) (?:\d+[-. \d]* )?headers/i,
   ],
   ['spamdetected', /blacklisted url|\buribl\b|\bsurbl\b|rejected due to spam classification/i],
   ['suspend', /recipient account is blocked|compte du destinataire est bloque/i],
   [
     'blocked',
-    /client host blocked|ip source bloquee|invalid ip for sending|my name was rejected|not accepting connections|service refused|host network not allowed/i,
+    /client host blocked|ip source bloquee|invalid ip for sending|my name was rejected|not accepting connections|service refused|messages from [\d.]+ weren't sent/i,
   ],
-  ['policyviolation', /\bheader error\b/i],
+  ['policyviolation', /\bheader error\b|host network not allowed/i],
+  // Sendmail's access database refusing our envelope sender: "<bounce@…>... Access denied".
+  ['securityerror', /<[^<>\s]+@[^<>\s]+>\.\.\. access denied/i],
+  ['spamdetected', /message content rejected/i],
   [
     'failedstarttls',
     /does not support (?:tls|starttls)|starttls (?:failed|negotiation failed)|tls negotiation failed/i,
@@ -397,8 +400,9 @@ export function classifyFailure(input: FailureInput): ClassifiedFailure {
     // A recipient refused only after the message was sent (in reply to DATA) was accepted at RCPT
     // TO: the refusal is the recipient's filter judging the message, not an unknown address.
     // An explicit x.1.x status still says the address is unknown.
-    if (input.command && /^DATA$/i.test(input.command)) reason = 'filtered';
-    else if (carrier && !rcpt && carrier[1].test(text)) reason = carrier[2];
+    // With an X.2.x status the carrier itself says the mailbox exists and refused: its filter.
+    if (carrier && !rcpt && carrier[1].test(text)) reason = /^\d\.2\./.test(status) ? 'filtered' : carrier[2];
+    else if (input.command && /^DATA$/i.test(input.command)) reason = 'filtered';
   }
   // A refusal in reply to MAIL FROM is about our envelope sender, whatever its words: the recipient
   // was never named.
