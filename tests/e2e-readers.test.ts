@@ -112,7 +112,12 @@ describe('a reader in a real browser, with a real SMTP server and a running dige
     expect((await subscription())?.status).toBe('pending');
 
     // the confirmation mail arrives at the SMTP server; its link shows a button, and only the button confirms
-    const confirmUrl = link(await mailText(0), 'confirm');
+    const confirmMail = await mailText(0);
+    // the confirmation carries no text the form's sender chose: not even the name (issue 11.2)
+    expect(confirmMail).not.toContain('Rea');
+    expect(confirmMail).toContain('Hi there,');
+    expect((await subscription())?.name).toBeNull();
+    const confirmUrl = link(confirmMail, 'confirm');
     await page.goto(confirmUrl);
     await page.getByRole('heading', { name: 'Confirm your subscription' }).waitFor();
     expect((await subscription())?.status).toBe('pending');
@@ -141,9 +146,19 @@ describe('a reader in a real browser, with a real SMTP server and a running dige
     await page.getByRole('heading', { name: 'You are unsubscribed' }).waitFor();
     expect((await subscription())?.status).toBe('unsubscribed');
 
+    // coming back to a double-opt-in list waits for a mailed link, as a signup does (issue 11.4)
     await page.getByRole('button', { name: 'Subscribe again' }).click();
-    await page.getByRole('heading', { name: 'Welcome back' }).waitFor();
-    expect((await subscription())?.status).toBe('confirmed');
+    await page.getByRole('heading', { name: 'Check your inbox' }).waitFor();
+    await page.getByText('check your inbox to confirm').waitFor();
+    expect((await subscription())?.status).toBe('pending');
+    // mail 2 and 3: the goodbye and the come-back confirmation, in either order
+    const [third, fourth] = [await mailText(2), await mailText(3)];
+    const comeBack = third.includes('/confirm/') ? third : fourth;
+    await page.goto(link(comeBack, 'confirm'));
+    await page.getByRole('button', { name: 'Confirm subscription' }).click();
+    await page.getByRole('heading', { name: 'You are subscribed' }).waitFor();
+    // the reader's name from the preferences page stays: coming back renames nobody
+    expect(await subscription()).toMatchObject({ status: 'confirmed', name: 'Rea' });
     await page.close();
 
     // the mail client's own button: RFC 8058 POST, no cookie, no CSRF token

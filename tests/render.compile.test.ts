@@ -6,7 +6,7 @@ import { unwrapFlowed } from '../src/render/flowed.text.ts';
 import { compileIssue, fillSlots } from '../src/render/issue.compiler.ts';
 import { compileMjml } from '../src/render/mjml.compiler.ts';
 import type { IssueTemplate } from '../src/render/render.types.ts';
-import { escapeHtml } from '../src/render/template.engine.ts';
+import { escapeHtml } from '../src/core/html.text.ts';
 import { verifyTemplates } from '../src/render/templates.verify.ts';
 import { renderTestConfig } from './fixtures/digests/config.ts';
 import { hugeDigest, manyItemsDigest } from './fixtures/digests/generated.ts';

@@ -355,7 +355,10 @@ describe('transactional mail', () => {
     expect(mail.subject).toBe('请确认订阅「AI 日报」、「Weekly <b>」');
     expect(mail.html).toContain('<html lang="zh-CN"');
     expect(mail.html).toContain('「Weekly &lt;b&gt;」');
-    expect(mail.html).toContain('李雷，你好！');
+    // a confirmation carries no text a stranger chose: a name given is never in it (issue 11.2)
+    expect(mail.html).not.toContain('李雷');
+    expect(mail.text).not.toContain('李雷');
+    expect(mail.html).toContain('你好！');
     expect(mail.html).toContain('href="https://news.example.org/confirm/TOKEN?a=1&amp;b=2"');
     expect(mail.html).toContain('确认订阅');
     expect(mail.text).toContain('https://news.example.org/confirm/TOKEN?a=1&b=2');
@@ -410,8 +413,8 @@ describe('transactional mail', () => {
       actionUrl: 'https://x.example/c/1',
       config,
     };
-    const a = await renderSystemMail('confirm', input);
-    const b = await renderSystemMail('confirm', { ...input, name: 'Bob' });
+    const a = await renderSystemMail('goodbye', input);
+    const b = await renderSystemMail('goodbye', { ...input, name: 'Bob' });
     expect(b.html).toBe(a.html.replace('Hi Ann,', 'Hi Bob,'));
   });
 

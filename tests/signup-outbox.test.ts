@@ -73,7 +73,13 @@ describe('outbox sender', () => {
       parsed.text ?? '',
     );
     expect(link).not.toBeNull();
-    expect(readConfirm(signer, link![1]!)).toEqual({ subscriberId: id, listIds: [listId] });
+    const [queued] = await rows();
+    // the link names its mail: confirming applies that signup's name, and only that (issue 11.2)
+    expect(readConfirm(signer, link![1]!)).toEqual({
+      subscriberId: id,
+      listIds: [listId],
+      confirmationId: queued!.id,
+    });
     expect(parsed.text).toContain('AI 日报');
     const [row] = await rows();
     expect(row).toMatchObject({
@@ -81,6 +87,35 @@ describe('outbox sender', () => {
       attempts: 1,
       message_id: header(message!.headers, 'Message-ID'),
     });
+  });
+
+  it('a confirmation mail carries no text a stranger chose: no name, in either part (issue 11.2)', async () => {
+    const before = smtp.messages().length;
+    const words = 'Your account is locked. Restore it at https://evil.example/restore';
+    const sub = await db.db
+      .insertInto('subscribers')
+      .values({ email: 'victim@example.com', name: words })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await db.db
+      .insertInto('subscriptions')
+      .values({ subscriber_id: sub.id, list_id: listId, status: 'pending' })
+      .execute();
+    await new OutboxRepository(db.db).enqueue('confirm', 'victim@example.com', sub.id, {
+      lists: [listId],
+      lang: 'en',
+    });
+    const s = sender();
+    expect(await s.sender.drainOnce()).toBe(1);
+    await s.close();
+    const [message] = (await smtp.waitFor(before + 1)).slice(before);
+    const raw = String(message!.raw!);
+    const parsed = await simpleParser(message!.raw!);
+    for (const part of [parsed.text ?? '', String(parsed.html), parsed.subject ?? '', raw]) {
+      expect(part).not.toContain('account is locked');
+      expect(part).not.toContain('evil.example');
+    }
+    expect(parsed.text).toContain('Hi there,');
   });
 
   it('a welcome mail carries a preferences and an unsubscribe link', async () => {
@@ -93,6 +128,8 @@ describe('outbox sender', () => {
     const text = (await simpleParser(message!.raw!)).text ?? '';
     expect(text).toMatch(/https:\/\/news\.example\.org\/preferences\/[A-Za-z0-9_.-]+/);
     expect(text).toMatch(/https:\/\/news\.example\.org\/unsubscribe\/[A-Za-z0-9_.-]+/);
+    // once confirmed, the reader's own name greets them
+    expect(text).toContain('Hi Ana,');
   });
 
   it('a 5xx answer fails the mail for good; it is not retried', async () => {

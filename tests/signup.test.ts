@@ -83,14 +83,15 @@ describe('signup form', () => {
     expect(res.body).toContain('Check your inbox');
     const rows = await subscription('ana@example.com');
     expect(rows).toEqual([
-      { id: rows[0]!.id, name: 'Ana', status: 'pending', source: 'form', ip: '127.0.0.1', list_id: listId },
+      // the name waits with the confirmation mail until its link is pressed (issue 11.2)
+      { id: rows[0]!.id, name: null, status: 'pending', source: 'form', ip: '127.0.0.1', list_id: listId },
     ]);
     const mail = await outbox();
     expect(mail).toEqual([
       {
         kind: 'confirm',
         to_email: 'ana@example.com',
-        payload: { lists: [listId], lang: 'en' },
+        payload: { lists: [listId], lang: 'en', name: 'Ana' },
         status: 'pending',
       },
     ]);
@@ -155,10 +156,31 @@ describe('signup form', () => {
   it('an already confirmed address gets no mail, and a stranger cannot rename a subscriber', async () => {
     await subscribe({ email: 'kim@example.com', name: 'Kim' });
     await db.db.updateTable('subscriptions').set({ status: 'confirmed' }).execute();
+    await db.db.updateTable('subscribers').set({ name: 'Kim' }).execute();
     await db.db.deleteFrom('outbox').execute();
+    await sql`truncate rate_limits`.execute(db.db);
     await subscribe({ email: 'kim@example.com', name: 'Mallory' });
     expect(await outbox()).toEqual([]);
     expect((await subscription('kim@example.com'))[0]!.name).toBe('Kim');
+  });
+
+  it("a stranger's name reaches no subscriber: a new address is stored without it (issue 11.2)", async () => {
+    const words = 'Your account is locked. Restore it at https://evil.example/restore';
+    await subscribe({ email: 'victim@example.com', name: words });
+    const [row] = await subscription('victim@example.com');
+    expect(row!.name).toBeNull();
+    // the name waits in the confirmation mail's row (never in its text: see signup-outbox.test.ts)
+    expect((await outbox())[0]!.payload).toEqual({ lists: [listId], lang: 'en', name: words });
+  });
+
+  it('a single-opt-in signup joins at once but takes no name: no link proved the address', async () => {
+    await db.db.updateTable('lists').set({ opt_in: 'single' }).execute();
+    await subscribe({ email: 'quick@example.com', name: 'Your prize: https://evil.example' });
+    const [row] = await subscription('quick@example.com');
+    expect(row).toMatchObject({ status: 'confirmed', name: null });
+    expect((await outbox()).map((m) => [m.kind, m.payload])).toEqual([
+      ['welcome', { lists: [listId], lang: 'en' }],
+    ]);
   });
 
   it('an unsubscribed reader is not re-subscribed by the form: they get a confirmation mail and stay out until they click', async () => {
@@ -313,6 +335,84 @@ describe('confirmation link', () => {
     await subscribe({ email, lists: String(listId) });
     return (await subscription(email))[0]!.id;
   }
+
+  async function confirmWith(token: string) {
+    const form = await openForm(t.app, `/confirm/${token}`);
+    return postForm(t.app, `/confirm/${token}`, { _csrf: form.csrf, lang: 'en' }, { cookie: form.cookie });
+  }
+  const confirmMails = (email: string) =>
+    db.db
+      .selectFrom('outbox')
+      .select(['id', 'payload'])
+      .where('to_email', '=', email)
+      .where('kind', '=', 'confirm')
+      .orderBy('id')
+      .execute();
+  const reader = async (email: string) => (await subscription(email))[0]!;
+
+  it("a name takes effect only when its own link confirms: the confirming signup's name wins (issue 11.2)", async () => {
+    // a stranger signs the address up with words of their own; later the owner signs up with her name
+    await subscribe({ email: 'owner@example.com', name: 'Your account is locked' });
+    await sql`truncate rate_limits`.execute(db.db); // past the ten-minute window of confirmation mail
+    await subscribe({ email: 'owner@example.com', name: 'Olivia' });
+    const [stranger, owner] = await confirmMails('owner@example.com');
+    // the owner's signup took the stranger's words off the first link
+    expect(stranger!.payload).toEqual({ lists: [listId], lang: 'en' });
+    expect(owner!.payload).toEqual({ lists: [listId], lang: 'en', name: 'Olivia' });
+    const { id } = await reader('owner@example.com');
+    expect((await reader('owner@example.com')).name).toBeNull();
+
+    const res = await confirmWith(signConfirm(t.signer, id, [listId], undefined, owner!.id));
+    expect(res.statusCode).toBe(200);
+    expect(await reader('owner@example.com')).toMatchObject({ status: 'confirmed', name: 'Olivia' });
+    // the stranger's link, pressed afterwards, confirms nothing new and renames nobody
+    await confirmWith(signConfirm(t.signer, id, [listId], undefined, stranger!.id));
+    expect((await reader('owner@example.com')).name).toBe('Olivia');
+  });
+
+  it('two signups sharing one confirmation mail (within its window): neither name wins', async () => {
+    await subscribe({ email: 'shared@example.com', name: 'Click https://evil.example' });
+    await subscribe({ email: 'shared@example.com', name: 'Sam' });
+    const mails = await confirmMails('shared@example.com');
+    expect(mails).toHaveLength(1);
+    expect(mails[0]!.payload).toEqual({ lists: [listId], lang: 'en' });
+    const { id } = await reader('shared@example.com');
+    await confirmWith(signConfirm(t.signer, id, [listId], undefined, mails[0]!.id));
+    expect(await reader('shared@example.com')).toMatchObject({ status: 'confirmed', name: null });
+  });
+
+  it('the same name sent twice within the window stays with the link; a link from before names nobody', async () => {
+    await subscribe({ email: 'twice@example.com', name: 'Tia' });
+    await subscribe({ email: 'twice@example.com', name: 'Tia' });
+    const [mail] = await confirmMails('twice@example.com');
+    expect(mail!.payload).toMatchObject({ name: 'Tia' });
+    const { id } = await reader('twice@example.com');
+    // a link without the mail's id (made before names waited for confirmation) confirms, names nobody
+    await confirmWith(signConfirm(t.signer, id, [listId]));
+    expect(await reader('twice@example.com')).toMatchObject({ status: 'confirmed', name: null });
+  });
+
+  it('a confirmed reader signing up for another list is renamed only by that list’s confirmation', async () => {
+    const second = (await new ListsService(db.db).create({ slug: 'second', name: 'Second' })).id;
+    await t.app.close();
+    t = await startTestApp(db, { SIGNUP_LIMIT_PER_IP: '1000' });
+    const sub = await db.db
+      .insertInto('subscribers')
+      .values({ email: 'carl@example.com', name: 'Carl' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await db.db
+      .insertInto('subscriptions')
+      .values({ subscriber_id: sub.id, list_id: listId, status: 'confirmed', confirmed_at: new Date() })
+      .execute();
+    await subscribe({ email: 'carl@example.com', name: 'Mallory', lists: [String(listId), String(second)] });
+    expect((await reader('carl@example.com')).name).toBe('Carl');
+    const [mail] = await confirmMails('carl@example.com');
+    expect(mail!.payload).toEqual({ lists: [second], lang: 'en', name: 'Mallory' });
+    // only the owner's press of that link would apply it; until then Carl stays Carl
+    await confirmWith(signConfirm(t.signer, sub.id, [second], undefined, mail!.id));
+    expect((await reader('carl@example.com')).name).toBe('Mallory');
+  });
 
   it('GET shows a Confirm button and changes nothing (mail scanners open links)', async () => {
     const id = await pendingReader();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BODY_LIMIT } from '../src/http/app.ts';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
-import { signUnsubscribe } from '../src/core/reader-tokens.ts';
+import { signConfirm, signUnsubscribe } from '../src/core/reader-tokens.ts';
 import { openForm, postForm, startTestApp, type TestApp } from './helpers/http-app.ts';
 import { createTestDatabase, type TestDatabase, truncateAll } from './helpers/test-db.ts';
 
@@ -199,7 +199,7 @@ describe('unsubscribe page', () => {
     expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
   });
 
-  it('the button leaves one list, queues a goodbye, and "changed my mind" brings it back', async () => {
+  it('the button leaves one list and queues a goodbye; "changed my mind" on a double-opt-in list waits for the mailed link', async () => {
     const token = signUnsubscribe(t.signer, ana, list);
     const form = await openForm(t.app, `/unsubscribe/${token}`);
     const left = await postForm(
@@ -225,8 +225,55 @@ describe('unsubscribe page', () => {
       { cookie: form.cookie },
     );
     expect(back.statusCode).toBe(200);
-    expect(back.body).toContain('Welcome back');
+    // the link is in every forwarded issue: holding it proves nothing, so the list's opt-in rules apply
+    expect(back.body).toContain('Check your inbox');
+    expect(back.body).toContain('check your inbox to confirm');
+    expect(back.body).not.toContain('Welcome back');
+    expect(await statuses(ana)).toEqual({ list: 'pending', other: 'confirmed' });
+    const confirm = await db.db
+      .selectFrom('outbox')
+      .select(['to_email', 'payload'])
+      .where('kind', '=', 'confirm')
+      .execute();
+    expect(confirm).toEqual([
+      { to_email: 'ana@example.com', payload: { lists: [list], lang: 'en', via: 'come_back' } },
+    ]);
+
+    // the mailed link brings her back, as a signup's does
+    const confirmToken = signConfirm(t.signer, ana, [list]);
+    const confirmForm = await openForm(t.app, `/confirm/${confirmToken}`);
+    await postForm(
+      t.app,
+      `/confirm/${confirmToken}`,
+      { _csrf: confirmForm.csrf },
+      { cookie: confirmForm.cookie },
+    );
     expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+  });
+
+  it('"changed my mind" on a single-opt-in list is immediate, with no mail', async () => {
+    await db.db.updateTable('lists').set({ opt_in: 'single' }).where('id', '=', list).execute();
+    const token = signUnsubscribe(t.signer, ana, list);
+    const form = await openForm(t.app, `/unsubscribe/${token}`);
+    const left = await postForm(
+      t.app,
+      `/unsubscribe/${token}`,
+      { _csrf: form.csrf, action: 'unsubscribe' },
+      { cookie: form.cookie },
+    );
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(left.body)![1]!;
+    const back = await postForm(
+      t.app,
+      `/unsubscribe/${token}`,
+      { _csrf: csrf, action: 'resubscribe', lists: String(list) },
+      { cookie: form.cookie },
+    );
+    expect(back.statusCode).toBe(200);
+    expect(back.body).toContain('Welcome back');
+    expect(back.body).toContain('You are subscribed to AI Daily again.');
+    expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+    const kinds = await db.db.selectFrom('outbox').select('kind').execute();
+    expect(kinds.map((k) => k.kind)).toEqual(['goodbye']);
   });
 
   it('alternating unsubscribe and "subscribe again" ten times mails one goodbye a day, not ten', async () => {
@@ -256,6 +303,15 @@ describe('unsubscribe page', () => {
       .where('to_email', '=', 'ben@example.com')
       .execute();
     expect(goodbyes).toHaveLength(1);
+    // and "Subscribe again" on a double-opt-in list mails one confirmation per ten minutes, not ten
+    const confirms = await db.db
+      .selectFrom('outbox')
+      .select('to_email')
+      .where('kind', '=', 'confirm')
+      .where('to_email', '=', 'ben@example.com')
+      .execute();
+    expect(confirms).toHaveLength(1);
+    expect(await statuses(ben)).toEqual({ list: 'pending', other: 'confirmed' });
   });
 
   it('"unsubscribe from everything" leaves every list, and changing one’s mind restores them', async () => {
@@ -278,7 +334,14 @@ describe('unsubscribe page', () => {
       { _csrf: csrf, action: 'resubscribe', lists },
       { cookie: form.cookie },
     );
-    expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+    // both lists are double opt-in: one confirmation mail names both, and they wait for it
+    expect(await statuses(ana)).toEqual({ list: 'pending', other: 'pending' });
+    const confirm = await db.db
+      .selectFrom('outbox')
+      .select('payload')
+      .where('kind', '=', 'confirm')
+      .execute();
+    expect(confirm).toEqual([{ payload: { lists: [list, other].sort(), lang: 'en', via: 'come_back' } }]);
   });
 
   it('"changed my mind" cannot join a list the reader was never on, nor bring back a suppressed address', async () => {
@@ -350,7 +413,7 @@ describe('unsubscribe page', () => {
       .orderBy('list_id')
       .execute();
     expect(rows).toEqual([
-      { list_id: list, status: 'confirmed' },
+      { list_id: list, status: 'pending' },
       { list_id: third, status: 'unsubscribed' },
     ]);
   });
@@ -371,9 +434,26 @@ describe('unsubscribe page', () => {
     expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
   });
 
-  it('speaks Simplified Chinese when asked', async () => {
+  it('speaks Simplified Chinese when asked, and says in it that coming back waits for the mailed link', async () => {
     const token = signUnsubscribe(t.signer, ana, list);
     const res = await t.app.inject({ url: `/unsubscribe/${token}?lang=zh-CN` });
     expect(res.body).toContain('退订全部');
+    const form = await openForm(t.app, `/unsubscribe/${token}?lang=zh-CN`);
+    const left = await postForm(
+      t.app,
+      `/unsubscribe/${token}?lang=zh-CN`,
+      { _csrf: form.csrf, action: 'unsubscribe', lang: 'zh-CN' },
+      { cookie: form.cookie },
+    );
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(left.body)![1]!;
+    const back = await postForm(
+      t.app,
+      `/unsubscribe/${token}?lang=zh-CN`,
+      { _csrf: csrf, action: 'resubscribe', lists: String(list), lang: 'zh-CN' },
+      { cookie: form.cookie },
+    );
+    expect(back.body).toContain('请查收邮件');
+    expect(back.body).toContain('请查收邮件并确认');
+    expect(await statuses(ana)).toEqual({ list: 'pending', other: 'confirmed' });
   });
 });

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isAppError } from '../core/errors.ts';
+import { MimeLimitError } from './bounce-mail.parser.ts';
 
 /**
  * How bounce mail reaches the classifier, whatever carried it (an MTA pipe, a maildir, an IMAP
@@ -24,8 +25,8 @@ export const TOO_LARGE: IgnoredMail = {
 
 /**
  * Runs `ingest` on one message, turning what the MIME parser refuses (too deeply nested, too many
- * parts, a header block or a line too long: mailsplit's EMAXLEN, or a stack overflow in a recursive
- * walk) into an `ignored` outcome. A database failure is still thrown: that is an outage, and the
+ * parts: bounce-mail.parser.ts's MimeLimitError, or a stack overflow in a recursive walk) into an
+ * `ignored` outcome. A database failure is still thrown: that is an outage, and the
  * message must be tried again, not dropped.
  */
 export async function ingestWithinLimits<T>(
@@ -54,6 +55,7 @@ export function unreadableMail(error: unknown): IgnoredMail | undefined {
 }
 
 function parserLimit(error: unknown): string | undefined {
+  if (error instanceof MimeLimitError) return error.message;
   if (error instanceof RangeError && /call stack/i.test(error.message)) return 'nested too deeply';
   const e = error as { code?: unknown; message?: unknown };
   if (e && e.code === 'EMAXLEN') return String(e.message ?? 'a limit was exceeded');

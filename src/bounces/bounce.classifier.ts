@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { type AddressObject, type ParsedMail, simpleParser } from 'mailparser';
 import {
   type BounceReason,
   type ClassifiedFailure,
@@ -10,6 +9,7 @@ import {
 } from '../core/bounce-reason.ts';
 import { invalid } from '../core/errors.ts';
 import { canonical } from '../core/email-address.ts';
+import { type BounceMail, parseBounceMail } from './bounce-mail.parser.ts';
 
 /**
  * The one bounce classifier. Every source of bounce news goes through it: mail at the bounce address
@@ -20,7 +20,7 @@ import { canonical } from '../core/email-address.ts';
  * taxonomy (core/bounce-reason.ts).
  *
  * Hand-written because no maintained JavaScript library reads non-RFC 3464 bounces; the MIME
- * decoding underneath is mailparser's.
+ * reading underneath is bounce-mail.parser.ts (why that one is hand-written is said there).
  */
 
 export interface BounceRecipient {
@@ -65,34 +65,27 @@ const MAX_BYTES = 10 * 1024 * 1024;
 export async function classifyMail(raw: Buffer): Promise<ClassifiedMail> {
   if (raw.length === 0) throw invalid('bounces.empty_message', 'the message is empty');
   if (raw.length > MAX_BYTES) throw invalid('bounces.message_too_large', 'the message is larger than 10 MB');
-  const mail = await simpleParser(raw, {
-    keepDeliveryStatus: true,
-    skipHtmlToText: true,
-    skipTextToHtml: true,
-    skipImageLinks: true,
-  });
-  if (mail.headers.size === 0 || !(mail.headers.has('from') || mail.headers.has('subject'))) {
+  const mail = parseBounceMail(raw);
+  if (mail.headerCount === 0 || !(mail.has('from') || mail.has('subject'))) {
     throw invalid('bounces.not_a_message', 'the input is not an email message (no headers)');
   }
-  const reportId = mail.messageId ?? `sha256:${createHash('sha256').update(raw).digest('hex')}`;
+  const reportId =
+    messageIdIn(mail.header('message-id')) ?? `sha256:${createHash('sha256').update(raw).digest('hex')}`;
   const own = ownAddresses(mail);
   const envelopeCandidates = [
-    ...addresses(mail.to),
-    ...addresses(mail.cc),
-    ...addressesIn(mail.headers.get('delivered-to')),
-    ...addressesIn(mail.headers.get('x-original-to')),
-    ...addressesIn(mail.headers.get('envelope-to')),
-    ...addressesIn(mail.headers.get('return-path')),
+    ...addressesIn(mail.header('to')),
+    ...addressesIn(mail.header('cc')),
+    ...addressesIn(mail.header('delivered-to')),
+    ...addressesIn(mail.header('x-original-to')),
+    ...addressesIn(mail.header('envelope-to')),
+    ...addressesIn(mail.header('return-path')),
   ];
 
-  const type = mail.headers.get('content-type') as
-    | { value?: string; params?: Record<string, string> }
-    | undefined;
   const reportType =
-    type?.value?.toLowerCase() === 'multipart/report'
-      ? type.params?.['report-type']?.toLowerCase()
+    mail.contentType === 'multipart/report'
+      ? mail.contentTypeParams['report-type']?.toLowerCase()
       : undefined;
-  const feedbackPart = mail.attachments.find((a) => /^message\/feedback-report$/i.test(a.contentType));
+  const feedbackPart = mail.parts.find((a) => /^message\/feedback-report$/i.test(a.contentType));
   if (reportType === 'feedback-report' || feedbackPart) {
     return complaint(mail, feedbackPart?.content.toString('utf8') ?? '', reportId, envelopeCandidates);
   }
@@ -105,17 +98,15 @@ export async function classifyMail(raw: Buffer): Promise<ClassifiedMail> {
   const returned = returnedHeaders(mail, original);
   const originalMessageId =
     messageIdIn(returned.match(/^message-id:[ \t]*(.*(?:\n[ \t].*)*)/im)?.[1]) ??
-    messageIdIn(fieldOf(mail, 'x-original-message-id')) ??
-    lastReference(mail.headers.get('in-reply-to')) ??
-    lastReference(mail.headers.get('references'));
+    messageIdIn(mail.header('x-original-message-id')) ??
+    lastReference(mail.header('in-reply-to')) ??
+    lastReference(mail.header('references'));
   envelopeCandidates.push(
     ...(returned.match(/^return-path:.*$/gim) ?? []).flatMap((l) => addressesInText(l)),
   );
   const located = { reportId, envelopeCandidates: [...new Set(envelopeCandidates)], originalMessageId };
 
-  const statusPart = mail.attachments.find((a) =>
-    /^message\/(global-)?delivery-status$/i.test(a.contentType),
-  );
+  const statusPart = mail.parts.find((a) => /^message\/(global-)?delivery-status$/i.test(a.contentType));
   const dsnText = statusPart?.content.toString('utf8') ?? inlineDeliveryStatus(failure);
   if (dsnText) {
     const dsn = readDeliveryStatus(dsnText, failure);
@@ -137,9 +128,9 @@ export async function classifyMail(raw: Buffer): Promise<ClassifiedMail> {
 
   const autoReply = autoReplyReason(mail);
   const looksLikeBounce =
-    BOUNCE_SUBJECT.test(mail.subject ?? '') ||
+    BOUNCE_SUBJECT.test(mail.header('subject') ?? '') ||
     BOUNCE_SENDER.test(fromOf(mail) ?? '') ||
-    mail.headers.has('x-failed-recipients');
+    mail.has('x-failed-recipients');
   if (!looksLikeBounce && autoReply) return { kind: 'autoreply', reason: autoReply, from: fromOf(mail) };
 
   for (const line of returned.match(/^(?:from|return-path|sender):.*$/gim) ?? []) {
@@ -154,7 +145,7 @@ export async function classifyMail(raw: Buffer): Promise<ClassifiedMail> {
   // address is fine.
   if (
     recipients.length > 0 &&
-    (mail.headers.has('x-google-group-id') || /groups\.google\.com\/support/i.test(text.slice(0, 65536)))
+    (mail.has('x-google-group-id') || /groups\.google\.com\/support/i.test(text.slice(0, 65536)))
   ) {
     return {
       kind: 'bounce',
@@ -182,7 +173,8 @@ export async function classifyMail(raw: Buffer): Promise<ClassifiedMail> {
     };
   }
   if (autoReply) return { kind: 'autoreply', reason: autoReply, from: fromOf(mail) };
-  const subject = mail.subject ? ` ("${mail.subject.replace(/[\r\n]/g, ' ').slice(0, 80)}")` : '';
+  const subjectLine = mail.header('subject');
+  const subject = subjectLine ? ` ("${subjectLine.replace(/[\r\n]/g, ' ').slice(0, 80)}")` : '';
   return { kind: 'not_a_bounce', reason: `no failed recipient found in it${subject}` };
 }
 
@@ -236,7 +228,9 @@ export function classifySesBounce(input: {
  * The SMTP command the remote server answered, where the bounce says: Postfix "(in reply to end of
  * DATA command)", Exim "after end of data", Sendmail's transcript ">>> DATA".
  */
-function commandIn(text: string): string | undefined {
+function commandIn(raw: string): string | undefined {
+  const text = raw.replace(/\s+/g, ' ');
+  if (/-+ ?smtp command:? ?(?:-+ )?data\b/i.test(text)) return 'DATA';
   if (
     /in reply to (?:end of )?data command|after end of data|after data\b|>>> data\b|\bdata command\b|after the data command/i.test(
       text,
@@ -248,11 +242,19 @@ function commandIn(text: string): string | undefined {
   return undefined;
 }
 
-function finish(r: Omit<BounceRecipient, 'reason' | 'suppresses'>, context = ''): BounceRecipient {
+function finish(
+  r: Omit<BounceRecipient, 'reason' | 'suppresses'>,
+  context = '',
+  remoteMta = '',
+  statusWords = '',
+): BounceRecipient {
   const c = classifyFailure({
     status: r.status,
-    text: r.diagnostic,
+    // The words some servers put beside the Status code ("5.2.1 (mailbox disabled, not accepting
+    // messages)") are theirs too.
+    text: statusWords ? `${r.diagnostic} (${statusWords})` : r.diagnostic,
     command: commandIn(`${r.diagnostic}\n${context}`),
+    remoteMta: `${remoteMta} ${r.email.split('@')[1] ?? ''}`,
   });
   const delayed = r.action === 'delayed';
   return {
@@ -278,7 +280,9 @@ function readDeliveryStatus(
   const recipients: BounceRecipient[] = [];
   let success = 0;
   for (const fields of perRecipient) {
-    const email = canonical(addressField(fields.get('final-recipient') ?? fields.get('original-recipient')));
+    const named = addressField(fields.get('final-recipient') ?? fields.get('original-recipient'));
+    // Exim names a pipe or file delivery ("|/usr/bin/prog user@host /home/…"): the address is in it.
+    const email = canonical(named && /[\s|]/.test(named) ? (addressesInText(named)[0] ?? '') : named);
     if (!email) continue;
     const action = (fields.get('action') ?? '').toLowerCase().trim();
     const statusField = fields.get('status') ?? '';
@@ -299,6 +303,8 @@ function readDeliveryStatus(
           diagnostic: diagnostic.slice(0, 1000),
         },
         humanText.slice(0, 8192),
+        fields.get('remote-mta') ?? '',
+        statusField.match(/^\s*[245]\.\d{1,3}\.\d{1,3}\s*\((.*)\)/)?.[1] ?? '',
       ),
     );
   }
@@ -325,7 +331,18 @@ function readDeliveryStatus(
 function moreSpecific(status: string, diagnostic: string): string {
   const said = statusAfterReply(diagnostic) || statusIn(diagnostic);
   if (!status) return said;
+  // X.4.7 "delivery time expired" is the reporting server giving up; the remote server's own last
+  // code in the diagnostic ("…<421 4.4.2 Connection timed out>") says what kept failing.
+  if (/^\d\.4\.7$/.test(status)) {
+    const codes = [...diagnostic.matchAll(/\b[245]\d\d[ -]([245]\.\d{1,3}\.\d{1,3})\b/g)].map((m) => m[1]!);
+    const last = codes.filter((c) => c !== status).at(-1);
+    if (last && last[0] === status[0]) return last;
+  }
   if (said && /^\d\.0\.0$/.test(status) && said[0] === status[0]) return said;
+  // The remote server's own code, right after its reply code ("550 5.7.1 IP address blacklisted"),
+  // is what it said; a different Status field (5.1.1) is the reporting server's translation.
+  const remote = statusAfterReply(diagnostic);
+  if (remote && remote !== status && remote[0] === status[0] && !/^\d\.4\.7$/.test(status)) return remote;
   return status;
 }
 
@@ -373,8 +390,8 @@ function splitAtReturnedCopy(text: string): { failure: string; original: string 
   return { failure: text.slice(0, cut), original: text.slice(cut) };
 }
 
-function returnedHeaders(mail: ParsedMail, original: string): string {
-  const part = mail.attachments.find((a) =>
+function returnedHeaders(mail: BounceMail, original: string): string {
+  const part = mail.parts.find((a) =>
     /^(text\/rfc822-headers|message\/(global-)?rfc822|text\/rfc822|message\/partial)$/i.test(a.contentType),
   );
   const fromPart = part ? headerBlockOf(part.content.toString('utf8')) : '';
@@ -396,19 +413,19 @@ const ADDRESS =
   /[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\b/g;
 
 function plainTextRecipients(
-  mail: ParsedMail,
+  mail: BounceMail,
   failure: string,
   own: Set<string>,
 ): Omit<BounceRecipient, 'reason' | 'suppresses'>[] {
   const action =
     /delay|warning|will (?:be )?retr|still trying|not yet been delivered|temporary failure|temporarily deferred/i.test(
-      `${mail.subject ?? ''}\n${failure.slice(0, 600)}`,
+      `${mail.header('subject') ?? ''}\n${failure.slice(0, 600)}`,
     ) && !/permanent|given up|gave up|giving up/i.test(failure)
       ? ('delayed' as const)
       : ('failed' as const);
   const failed = [
-    ...addressesIn(mail.headers.get('x-failed-recipients')),
-    ...String(mail.headers.get('x-failed-recipients') ?? '')
+    ...addressesIn(mail.header('x-failed-recipients')),
+    ...String(mail.header('x-failed-recipients') ?? '')
       .split(/[,\s]+/)
       .filter((a) => a.includes('@')),
   ];
@@ -501,18 +518,19 @@ function stripBoilerplate(text: string): string {
 // ---------------------------------------------------------------------------------------------
 
 function complaint(
-  mail: ParsedMail,
+  mail: BounceMail,
   report: string,
   reportId: string,
   envelopeCandidates: string[],
 ): ClassifiedMail {
   const fields = fieldGroups(report)[0] ?? new Map<string, string>();
-  const part = mail.attachments.find((a) =>
+  const part = mail.parts.find((a) =>
     /^(message\/(global-)?rfc822|text\/rfc822-headers)$/i.test(a.contentType),
   );
   const returned = part ? headerBlockOf(part.content.toString('utf8')) : '';
-  const explicit = [fields.get('original-rcpt-to'), fields.get('removal-recipient')]
-    .map((v) => canonical(addressField(v)))
+  // Original-Rcpt-To may repeat, one field per recipient of the reported message (RFC 5965 3.2).
+  const explicit = [...report.matchAll(/^(?:original-rcpt-to|removal-recipient)[ \t]*:(.*)$/gim)]
+    .map((m) => canonical(addressField(m[1]!.trim())))
     .filter((a): a is string => Boolean(a));
   const toLine = returned.match(/^to:[ \t]*(.*(?:\n[ \t].*)*)/im)?.[1] ?? '';
   const recipients =
@@ -532,16 +550,12 @@ function complaint(
   };
 }
 
-function autoReplyReason(mail: ParsedMail): string | undefined {
-  const auto = String(fieldOf(mail, 'auto-submitted') ?? '').toLowerCase();
-  const precedence = String(fieldOf(mail, 'precedence') ?? '').toLowerCase();
-  const subject = mail.subject ?? '';
+function autoReplyReason(mail: BounceMail): string | undefined {
+  const auto = (mail.header('auto-submitted') ?? '').toLowerCase();
+  const precedence = (mail.header('precedence') ?? '').toLowerCase();
+  const subject = mail.header('subject') ?? '';
   if (auto.startsWith('auto-replied')) return 'an automatic reply (Auto-Submitted: auto-replied)';
-  if (
-    mail.headers.has('x-autoreply') ||
-    mail.headers.has('x-autorespond') ||
-    mail.headers.has('x-autoresponder')
-  )
+  if (mail.has('x-autoreply') || mail.has('x-autorespond') || mail.has('x-autoresponder'))
     return 'an automatic reply (X-Autoreply)';
   if (precedence === 'auto_reply') return 'an automatic reply (Precedence: auto_reply)';
   if (
@@ -557,18 +571,9 @@ function autoReplyReason(mail: ParsedMail): string | undefined {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-function bodyText(mail: ParsedMail): string {
-  const parts: string[] = [];
-  if (mail.text) parts.push(mail.text);
-  else if (typeof mail.html === 'string') parts.push(htmlToText(mail.html));
-  // Text parts that mailparser kept as attachments (a second text/plain, an inline notice).
-  for (const a of mail.attachments) {
-    if (/^text\/(plain|html)$/i.test(a.contentType) && a.size < 200_000) {
-      const t = a.content.toString('utf8');
-      parts.push(/html/i.test(a.contentType) ? htmlToText(t) : t);
-    }
-  }
-  return parts.join('\n').replace(/\r\n/g, '\n');
+function bodyText(mail: BounceMail): string {
+  const text = mail.text || htmlToText(mail.html);
+  return text.replace(/\r\n/g, '\n');
 }
 
 function htmlToText(html: string): string {
@@ -583,30 +588,26 @@ function htmlToText(html: string): string {
     .replace(/&quot;/g, '"');
 }
 
-function reportingHost(mail: ParsedMail): string {
+function reportingHost(mail: BounceMail): string {
   const from = fromOf(mail) ?? '';
   return from.split('@')[1] ?? 'unknown';
 }
 
-function fromOf(mail: ParsedMail): string | undefined {
-  return mail.from?.value[0]?.address?.toLowerCase();
+function fromOf(mail: BounceMail): string | undefined {
+  return addressesIn(mail.header('from'))[0]?.toLowerCase();
 }
 
 /** The bounce's own From and Return-Path: never the failed recipient. (Its To is our VERP address.) */
-function ownAddresses(mail: ParsedMail): Set<string> {
+function ownAddresses(mail: BounceMail): Set<string> {
   return new Set(
-    [...addresses(mail.from), ...addresses(mail.to), ...addressesIn(mail.headers.get('return-path'))]
+    [
+      ...addressesIn(mail.header('from')),
+      ...addressesIn(mail.header('to')),
+      ...addressesIn(mail.header('return-path')),
+    ]
       .map((a) => canonical(a))
       .filter((a): a is string => Boolean(a)),
   );
-}
-
-function fieldOf(mail: ParsedMail, name: string): string | undefined {
-  const v = mail.headers.get(name);
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'string') return v;
-  if (typeof v === 'object' && 'value' in (v as object)) return String((v as { value: unknown }).value);
-  return String(v);
 }
 
 function clean(text: string): string {
@@ -652,26 +653,14 @@ function messageIdIn(value: string | undefined): string | undefined {
   return value?.match(/<[^<>\s]+>/)?.[0];
 }
 
-function lastReference(value: unknown): string | undefined {
-  if (typeof value !== 'string') return undefined;
+function lastReference(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
   const ids = value.match(/<[^<>\s]+>/g);
   return ids?.[ids.length - 1];
 }
 
-function addresses(value: AddressObject | AddressObject[] | undefined): string[] {
-  const list = Array.isArray(value) ? value : value ? [value] : [];
-  return list.flatMap((o) => o.value.map((a) => a.address ?? '')).filter(Boolean);
-}
-
-function addressesIn(value: unknown): string[] {
-  if (!value) return [];
-  if (typeof value === 'string') return addressesInText(value);
-  if (typeof value === 'object' && 'value' in (value as object)) {
-    const v = (value as { value: unknown }).value;
-    if (Array.isArray(v)) return addresses(value as AddressObject);
-    if (typeof v === 'string') return addressesInText(v);
-  }
-  return [];
+function addressesIn(value: string | undefined): string[] {
+  return value ? addressesInText(value) : [];
 }
 
 function addressesInText(text: string): string[] {

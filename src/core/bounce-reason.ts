@@ -84,6 +84,12 @@ export interface FailureInput {
   text: string;
   /** The SMTP command the reply answered, when known (`RCPT TO`, `DATA`, `MAIL FROM`, `CONN`…). */
   command?: string | undefined;
+  /**
+   * The server that gave the reply (a Remote-MTA, "host X said") and the recipient's domain, when
+   * known: a few large receivers use wordings that mean something else than they say (see
+   * CARRIER_FILTERS).
+   */
+  remoteMta?: string | undefined;
 }
 
 export interface ClassifiedFailure {
@@ -103,16 +109,33 @@ const REPLY_IN_TEXT = /(?<![\d.-])([245]\d\d)(?:[ -]|$)(?![\d.]*%)/;
  * Office 365, Gmail, Yahoo, Outlook.com, Mail.ru, GMX, AOL, Apple, France Télécom, Mimecast,
  * Proofpoint, Barracuda…), as seen in the corpus.
  */
+/** The recipient chose not to take our mail: a filter of theirs, which beats even a 5.1.1. */
+const RECIPIENT_CHOICE =
+  /recipient preferences|refused due to recipient|rejected by recipient'?s? (?:filter|settings)/i;
+
 const TEXT_RULES: [BounceReason, RegExp][] = [
   // Our envelope sender refused: about us, never about the recipient.
   [
     'rejected',
-    /sender address rejected|sender (?:address |domain )?(?:is )?(?:invalid|unknown|not (?:allowed|valid))|domain of sender address .* does not exist|after mail from|\b5\.1\.[78]\b/i,
+    /sender address rejected|sender (?:address |domain )?(?:is )?(?:invalid|unknown|not (?:allowed|valid))|domain of sender address .* does not exist|after mail from|\b5\.1\.[78]\b|\bsender rejected|from: domain is invalid|envelope sender|mail from (?:address|domain) (?:is )?(?:invalid|rejected|unknown)/i,
   ],
   // Wordings whose general words ("access denied", "blocked") would mislead the rules below.
   [
     'userunknown',
     /recipient address rejected: access denied|\baddress not found\b|invalid final delivery userid|not listed in (?:the )?(?:domino directory|public name & address book)/i,
+  ],
+  // The local delivery program (procmail, a pipe) failed: X-Unix diagnostic codes.
+  [
+    'mailererror',
+    /procmail|pipe to \||child process of .* transport returned|\bmailer error|pipe to .* (?:failed|exited)|local delivery (?:program|agent) failed/i,
+  ],
+  ['onhold', /\bon hold\b/i],
+  ['securityerror', /delivery not authori[sz]ed/i],
+  ['notaccept', /system not accepting network messages/i],
+  ['filtered', RECIPIENT_CHOICE],
+  [
+    'contenterror',
+    /\bmedia error|media not supported|conversion (?:required|failed) (?:and )?(?:prohibited|not possible)/i,
   ],
   [
     'policyviolation',
@@ -164,7 +187,7 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   ],
   [
     'suspend',
-    /(?:account|mailbox|user|address|recipient)(?: has been| is)? (?:temporarily )?(?:disabled|suspended|inactive|deactivated|frozen|locked|blocked by the (?:user|owner)|not active|expired|on hold)|(?:disabled|suspended|inactive|deactivated|locked) (?:account|mailbox|user|recipient)|account (?:that you tried to reach )?is (?:disabled|inactive|suspended)|mailbox (?:unavailable|temporarily unavailable) .*(?:disabled|inactive)|this account has been disabled|not (?:currently )?(?:active|activated)|\b5\.2\.1\b.*(?:disabled|inactive|suspended)|(?:inactive|unused) (?:for|since)/i,
+    /temporar(?:y|ily) locked|account (?:has been )?(?:disabled|suspended)|disabled recipient|(?:account|mailbox|user|address|recipient)(?: has been| is)? (?:temporarily )?(?:disabled|suspended|inactive|deactivated|frozen|locked|blocked by the (?:user|owner)|not active|expired|on hold)|(?:disabled|suspended|inactive|deactivated|locked) (?:account|mailbox|user|recipient)|account (?:that you tried to reach )?is (?:disabled|inactive|suspended)|mailbox (?:unavailable|temporarily unavailable) .*(?:disabled|inactive)|this account has been disabled|not (?:currently )?(?:active|activated)|\b5\.2\.1\b.*(?:disabled|inactive|suspended)|(?:inactive|unused) (?:for|since)/i,
   ],
   [
     'hostunknown',
@@ -212,11 +235,11 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   ],
   [
     'systemerror',
-    /system (?:error|config)|internal (?:server )?error|server (?:error|configuration)|configuration error|temporar(?:y|ily) (?:failure|unavailable|error|local problem)|local (?:error|problem)|service (?:unavailable|not available)|try again later|unable to deliver|mailer error|database error|i\/o error|resources temporarily|\b[45]\.3\.[0-5]\b/i,
+    /system (?:error|config)|internal system error|internal (?:server )?error|server (?:error|configuration)|configuration error|temporar(?:y|ily) (?:failure|unavailable|error|local problem)|local (?:error|problem)|service (?:unavailable|not available)|try again later|unable to deliver|mailer error|database error|i\/o error|resources temporarily|\b[45]\.3\.[0-5]\b/i,
   ],
   [
     'securityerror',
-    /tls (?:required|is required)|must (?:issue a )?starttls|encryption required|certificate|secure connection required|authentication required|must authenticate/i,
+    /delivery not authori[sz]ed|tls (?:required|is required)|must (?:issue a )?starttls|encryption required|certificate|secure connection required|authentication required|must authenticate/i,
   ],
   [
     'syntaxerror',
@@ -314,25 +337,53 @@ export function classifyFailure(input: FailureInput): ClassifiedFailure {
   const reply = input.reply ?? replyIn(text);
   if (!status && reply !== undefined) status = `${Math.floor(reply / 100)}.0.0`;
   let reason = reasonOf(status, text, input.command);
-  // A recipient refused only after the message was sent (in reply to DATA) was accepted at RCPT
-  // TO: the refusal is the recipient's filter judging the message, not an unknown address.
-  // An explicit x.1.x status still says the address is unknown.
-  if (reason === 'userunknown' && input.command && /^DATA$/i.test(input.command) && !/^\d\.1\./.test(status))
-    reason = 'filtered';
+  const rcpt = input.command !== undefined && /^RCPT/i.test(input.command);
+  if (reason === 'userunknown' && !/^\d\.1\./.test(status)) {
+    const carrier = CARRIER_FILTERS.find(([host]) => host.test(`${input.remoteMta ?? ''} ${text}`));
+    // A recipient refused only after the message was sent (in reply to DATA) was accepted at RCPT
+    // TO: the refusal is the recipient's filter judging the message, not an unknown address.
+    // An explicit x.1.x status still says the address is unknown.
+    if (input.command && /^DATA$/i.test(input.command)) reason = 'filtered';
+    else if (carrier && !rcpt && carrier[1].test(text)) reason = carrier[2];
+  }
+  // A name server that could not answer now ("try again", a 4xx) proves nothing about the domain.
+  if (reason === 'hostunknown' && (status.startsWith('4') || /try again/i.test(text)))
+    reason = 'networkerror';
   return { reason, status, suppresses: reasonSuppresses(reason) };
 }
 
+/**
+ * Japanese mobile carriers refuse mail that the recipient's own sender filter (the "receive only
+ * from" setting of docomo, au and SoftBank phones) rejects with the words of an unknown user. au
+ * (ezweb.ne.jp, au.com) says "550 : User unknown", with no address, after DATA for a filtered
+ * message, and "550 <address>: User unknown" at RCPT TO for an address that does not exist; docomo
+ * says "550 Unknown user <address>" for a refused sender. Neither proves the address is gone.
+ */
+const CARRIER_FILTERS: [RegExp, RegExp, BounceReason][] = [
+  [/ezweb\.ne\.jp|\bau\.com\b|\(au mail\)/i, /\b550:?\s*:\s*user unknown/i, 'filtered'],
+  [/docomo\.ne\.jp/i, /\bunknown user\b/i, 'rejected'],
+];
+
 function reasonOf(status: string, text: string, command: string | undefined): BounceReason {
   const detail = status.slice(2);
+  // Postfix's "Recipient address rejected:" is followed by the real reason ("User unknown", "Mailbox
+  // full", "Policy violation"…): the words after it decide, and alone it means the address was refused.
+  const words = text.replace(/\b(?:recipient )?address rejected:(?!\s*access denied)\s*/gi, '');
+  const refused = words !== text;
   // Codes that say one thing whatever the words: a mailbox that does not exist, a domain without
   // mail, a moved address, a bad destination system.
   if (detail === '1.1' || detail === '1.10' || detail === '1.6' || detail === '1.2') {
+    if (RECIPIENT_CHOICE.test(words)) return 'filtered';
     for (const [reason, rule] of TEXT_RULES) {
-      if (rule.test(text) && OVERRIDES_ADDRESS_STATUS.has(reason)) return reason;
+      if (rule.test(words) && OVERRIDES_ADDRESS_STATUS.has(reason)) return reason;
     }
     return STATUS_REASONS[detail]!;
   }
-  for (const [reason, rule] of TEXT_RULES) if (rule.test(text)) return reason;
+  for (const [reason, rule] of TEXT_RULES) {
+    if (!rule.test(words)) continue;
+    return reason;
+  }
+  if (refused) return 'userunknown';
   // A 5xx at MAIL FROM, the greeting or EHLO refuses us, not the recipient.
   if (command && !/RCPT|DATA/i.test(command) && status.startsWith('5')) return 'rejected';
   const byStatus = STATUS_REASONS[detail];
@@ -348,6 +399,10 @@ function reasonOf(status: string, text: string, command: string | undefined): Bo
  * would be wrong.
  */
 const OVERRIDES_ADDRESS_STATUS: ReadonlySet<BounceReason> = new Set([
+  'rejected',
+  'speeding',
+  'mailererror',
+  'onhold',
   'blocked',
   'spamdetected',
   'authfailure',

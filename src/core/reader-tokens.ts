@@ -3,7 +3,8 @@ import type { TokenSigner } from './tokens.ts';
 
 /**
  * The claims carried by the links readers get, in one place so the mail that makes a link and the
- * page that reads it agree: confirm `{ s, l }` (48 h), unsubscribe `{ s, l, t? }` (never expires:
+ * page that reads it agree: confirm `{ s, l, c? }` (48 h; `c` names the confirmation mail, whose
+ * signup's name the confirmation applies), unsubscribe `{ s, l, t? }` (never expires:
  * last year's mail must still let its reader leave; `t: 1` marks an editor's test mail) and
  * preferences `{ s }`. A token whose claims have the wrong shape is as invalid as a forged one. Links
  * in an editor's test send carry subscriber 0 (and `t: 1` on unsubscribe): they show a notice.
@@ -14,6 +15,12 @@ export const CONFIRM_TTL_SECONDS = 48 * 3600;
 export interface ConfirmClaims {
   subscriberId: number;
   listIds: number[];
+  /**
+   * The confirmation mail (its outbox id) the link came in. A name given at signup is kept with that
+   * mail, never in its text, and applied only when this link confirms. Absent in links made before
+   * names waited for confirmation, which then change no name.
+   */
+  confirmationId?: number;
 }
 
 export interface UnsubscribeClaims {
@@ -27,10 +34,13 @@ export function signConfirm(
   subscriberId: number,
   listIds: number[],
   now?: Date,
+  confirmationId?: number,
 ): string {
   return signer.sign(
     'confirm',
-    { s: subscriberId, l: listIds },
+    confirmationId === undefined
+      ? { s: subscriberId, l: listIds }
+      : { s: subscriberId, l: listIds, c: confirmationId },
     now ? { ttlSeconds: CONFIRM_TTL_SECONDS, now } : { ttlSeconds: CONFIRM_TTL_SECONDS },
   );
 }
@@ -47,8 +57,12 @@ export function readConfirm(signer: TokenSigner, token: string): ConfirmClaims {
   const claims = signer.verify('confirm', token);
   const s = claims.s;
   const l = claims.l;
+  const c = claims.c;
   if (!isId(s) || !Array.isArray(l) || l.length === 0 || l.length > 50 || !l.every(isId)) throw badClaims();
-  return { subscriberId: s, listIds: l as number[] };
+  if (c !== undefined && !isId(c)) throw badClaims();
+  return c === undefined
+    ? { subscriberId: s, listIds: l as number[] }
+    : { subscriberId: s, listIds: l as number[], confirmationId: c };
 }
 
 export function readUnsubscribe(signer: TokenSigner, token: string): UnsubscribeClaims {

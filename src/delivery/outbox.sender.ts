@@ -190,10 +190,13 @@ export class OutboxSender {
     const links =
       message.kind === 'confirm'
         ? {
+            // the link names this mail: confirming it applies the name its signup gave, and only that
             actionUrl: `${base}/confirm/${signConfirm(
               signer,
               reader.id,
               lists.map((l) => l.id),
+              undefined,
+              message.id,
             )}${query}`,
           }
         : message.kind === 'welcome'
@@ -204,7 +207,8 @@ export class OutboxSender {
     const mail = await renderSystemMail(message.kind as 'confirm' | 'welcome' | 'goodbye', {
       lang,
       listNames: lists.map((l) => l.name),
-      name: reader.name,
+      // A confirmation goes to an address nobody has proved yet: it carries no text a stranger chose.
+      name: message.kind === 'confirm' ? null : reader.name,
       config,
       ...links,
     });

@@ -1,4 +1,5 @@
 import MarkdownIt from 'markdown-it';
+import { escapeHtml } from '../core/html.text.ts';
 import cjkFriendly from 'markdown-it-cjk-friendly';
 import type Token from 'markdown-it/lib/token.mjs';
 import type { DigestImage, DigestLink, DigestNote } from './digest.types.ts';
@@ -208,8 +209,6 @@ function addStyle(token: Token, style: string): void {
   token.attrSet('style', existing ? `${style}${existing}` : style);
 }
 
-const escapeHtml = md.utils.escapeHtml;
-
 md.renderer.rules.fence = (tokens, idx) => {
   const token = tokens[idx]!;
   return `<pre class="dm-code" style="${STYLE.pre}"><code>${escapeHtml(token.content)}</code></pre>\n`;
@@ -236,8 +235,6 @@ export function renderHtml(tokens: Token[], env: RenderEnv): string {
 export function renderInlineHtml(tokens: Token[], env: RenderEnv): string {
   return md.renderer.renderInline(tokens, md.options, env).trim();
 }
-
-export { escapeHtml };
 
 /** Plain text of inline tokens: links become `text <url>` so the text part keeps every URL. */
 export function inlineText(tokens: Token[], options: { links?: boolean } = {}): string {

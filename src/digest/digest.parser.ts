@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
+import { escapeHtml } from '../core/html.text.ts';
 import { readFile } from 'node:fs/promises';
 import type Token from 'markdown-it/lib/token.mjs';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { type AppError, invalid, notFound } from '../core/errors.ts';
 import {
   blocksText,
-  escapeHtml,
   inlineText,
   isDroppedLink,
   parseMarkdown,

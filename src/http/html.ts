@@ -4,6 +4,8 @@
  * purpose: a reader's name of `<script>` is shown as text wherever it appears.
  */
 
+import { escapeHtml } from '../core/html.text.ts';
+
 export class Html {
   constructor(readonly value: string) {}
   toString(): string {
@@ -12,19 +14,6 @@ export class Html {
 }
 
 type Interpolation = Html | string | number | boolean | null | undefined | readonly Interpolation[];
-
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-  '`': '&#96;',
-};
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!);
-}
 
 function render(value: Interpolation): string {
   if (value === null || value === undefined || value === false) return '';

@@ -87,6 +87,8 @@ export interface Messages {
   resubscribe: string;
   resubscribedTitle: string;
   resubscribedBody: (lists: string) => string;
+  /** "Subscribe again" on a double-opt-in list: nothing changes until the mailed link is pressed. */
+  comeBackConfirmBody: (lists: string) => string;
   testTitle: string;
   testBody: string;
   oneClickDone: string;
@@ -162,6 +164,8 @@ const en: Messages = {
   resubscribe: 'Subscribe again',
   resubscribedTitle: 'Welcome back',
   resubscribedBody: (lists) => `You are subscribed to ${lists} again.`,
+  comeBackConfirmBody: (lists) =>
+    `To receive ${lists} again, check your inbox to confirm: press the link in the confirmation mail we sent to this address. Nothing changes until you do.`,
   testTitle: 'This link came from a test message',
   testBody: 'Nothing has changed. Test messages are sent only to the editors.',
   oneClickDone: 'You are unsubscribed.',
@@ -237,6 +241,8 @@ const zhCN: Messages = {
   resubscribe: '重新订阅',
   resubscribedTitle: '欢迎回来',
   resubscribedBody: (lists) => `你已重新订阅「${lists}」。`,
+  comeBackConfirmBody: (lists) =>
+    `要重新接收「${lists}」，请查收邮件并确认：点击我们发到这个地址的确认邮件中的链接。在此之前不会有任何变化。`,
   testTitle: '这个链接来自测试邮件',
   testBody: '什么都没有改变。测试邮件只发给编辑。',
   oneClickDone: '已退订。',

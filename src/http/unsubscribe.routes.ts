@@ -134,15 +134,44 @@ ${preferences}`,
       const raw = field(request.body, 'lists') ?? '';
       const listIds = ids(raw === '' ? [] : raw.split(','));
       if (!listIds) throw new AppError('subscriptions.list_unknown', 'the lists field must be list ids');
-      const { test, back } = await service.comeBack(token, listIds);
-      if (test) return sendPage(reply, 200, messagePage(ctx, t.testTitle, [t.testBody]));
-      const view = await service.view(token);
-      const names =
-        back.length > 0 ? await service.listNames(back) : view.kind === 'reader' ? [view.listName] : [];
+      const outcome = await service.comeBack(token, listIds, ctx.lang);
+      if (outcome.test) return sendPage(reply, 200, messagePage(ctx, t.testTitle, [t.testBody]));
+      request.log.info(
+        {
+          resubscribed: outcome.confirmed.length,
+          pending: outcome.pending.length,
+          mailed: outcome.confirmQueued,
+        },
+        'resubscribe',
+      );
+      if (outcome.confirmQueued) deps.onMailQueued?.();
+      const { confirmed, pending } = outcome;
+      let back = await service.listNames(confirmed);
+      let waiting = await service.listNames(pending);
+      if (confirmed.length === 0 && pending.length === 0) {
+        // nothing changed now (pressed twice, or an old page): say where the token's list stands
+        const view = await service.view(token);
+        if (view.kind === 'reader' && view.status === 'confirmed') back = [view.listName];
+        else if (view.kind === 'reader' && view.status === 'pending') waiting = [view.listName];
+        else {
+          const names = view.kind === 'reader' ? [view.listName] : [];
+          return sendPage(
+            reply,
+            200,
+            messagePage(ctx, t.unsubscribedTitle, [t.unsubscribedBody(joinNames(t, names))]),
+          );
+        }
+      }
+      const paragraphs = [
+        ...(back.length > 0 ? [t.resubscribedBody(joinNames(t, back))] : []),
+        ...(waiting.length > 0 ? [t.comeBackConfirmBody(joinNames(t, waiting))] : []),
+      ];
       return sendPage(
         reply,
         200,
-        messagePage(ctx, t.resubscribedTitle, [t.resubscribedBody(joinNames(t, names))]),
+        waiting.length > 0
+          ? messagePage(ctx, t.checkInboxTitle, paragraphs, html`<p class="muted">${t.checkInboxHint}</p>`)
+          : messagePage(ctx, t.resubscribedTitle, paragraphs),
       );
     }
     throw new AppError(

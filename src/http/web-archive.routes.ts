@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { escapeHtml } from '../core/html.text.ts';
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Feed } from 'feed';
@@ -10,7 +11,7 @@ import {
 } from '../issues/archive.service.ts';
 import type { IssueTemplate } from '../render/render.types.ts';
 import { fillSlots } from '../render/template.engine.ts';
-import { escapeHtml, html } from './html.ts';
+import { html } from './html.ts';
 import { type AppDeps, pageContext, sendPage } from './http.context.ts';
 import { messages } from './i18n.ts';
 import { messagePage, type PageContext, page } from './pages.ts';

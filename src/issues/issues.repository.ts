@@ -48,6 +48,15 @@ export interface IssueSummary extends Issue {
 
 type Db = Kysely<Database> | Transaction<Database>;
 
+/** The scheduler's jobs that one process at a time may run. */
+export type SchedulerJob = 'start-due' | 'auto-send';
+
+/** Advisory lock keys (arbitrary, fixed): one for starting due issues, one for the DIGESTS_DIR scan. */
+const SCHEDULER_LOCKS: Record<SchedulerJob, number> = {
+  'start-due': 0x64_6d_73_01,
+  'auto-send': 0x64_6d_73_02,
+};
+
 function issueQuery(db: Db) {
   return db
     .selectFrom('issues as i')
@@ -323,5 +332,17 @@ export class IssuesRepository {
       .where('auto_key', '=', key)
       .executeTakeFirst();
     return row !== undefined;
+  }
+
+  /**
+   * Takes the transaction-scoped advisory lock of one of the scheduler's jobs, if no other process
+   * holds it; false when another one does. It is let go when `trx` ends, so a process that dies
+   * mid-job lets go of it at once.
+   */
+  async tryJobLock(trx: Transaction<Database>, job: SchedulerJob): Promise<boolean> {
+    const lock = await sql<{ locked: boolean }>`
+      select pg_try_advisory_xact_lock(${SCHEDULER_LOCKS[job]}) as locked
+    `.execute(trx);
+    return lock.rows[0]?.locked === true;
   }
 }

@@ -1,5 +1,5 @@
-import cron, { type ScheduledTask } from 'node-cron';
-import { type Kysely, sql } from 'kysely';
+import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
+import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import { AppError } from '../core/errors.ts';
 import type { OutageGate } from '../core/outage.gate.ts';
@@ -8,10 +8,6 @@ import type { Database } from '../db/db.types.ts';
 import { IssuesRepository } from './issues.repository.ts';
 import { IssuesService } from './issues.service.ts';
 import { AutoSendService } from './issues.auto-send.ts';
-
-/** Advisory lock keys (arbitrary, fixed): one for starting due issues, one for the DIGESTS_DIR scan. */
-const START_LOCK = 0x64_6d_73_01;
-const AUTO_SEND_LOCK = 0x64_6d_73_02;
 
 /** Every few seconds: start scheduled issues whose time has come. */
 const TICK = '*/2 * * * * *';
@@ -49,7 +45,13 @@ export class DeliveryScheduler {
       );
     }
     this.tasks.push(
-      cron.schedule(TICK, () => this.guarded(() => this.startDue()), { noOverlap: true, name: 'start-due' }),
+      cron.schedule(TICK, () => this.guarded(() => this.startDue()), {
+        noOverlap: true,
+        name: 'start-due',
+        // A tick that comes late on a busy machine is no news: the next one starts what fell due.
+        suppressMissedWarning: true,
+        logger: this.cronLogger('start-due'),
+      }),
     );
     if (this.config.DIGESTS_DIR && this.config.AUTO_SEND_CRON) {
       this.tasks.push(
@@ -57,6 +59,7 @@ export class DeliveryScheduler {
           timezone: this.config.TZ,
           noOverlap: true,
           name: 'auto-send',
+          logger: this.cronLogger('auto-send'),
         }),
       );
     }
@@ -72,10 +75,7 @@ export class DeliveryScheduler {
   async startDue(): Promise<number[]> {
     const started: number[] = [];
     await this.db.transaction().execute(async (trx) => {
-      const lock = await sql<{
-        locked: boolean;
-      }>`select pg_try_advisory_xact_lock(${START_LOCK}) as locked`.execute(trx);
-      if (!lock.rows[0]?.locked) return;
+      if (!(await this.repo.tryJobLock(trx, 'start-due'))) return;
       for (const id of await this.repo.dueIds(trx)) {
         const enqueued = await this.service.start(trx, id, 'pause');
         if (enqueued > 0) started.push(id);
@@ -88,16 +88,23 @@ export class DeliveryScheduler {
   /** Creates scheduled issues from DIGESTS_DIR, if this process holds the lock. */
   async pickUpDigests(now = new Date()): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      const lock = await sql<{
-        locked: boolean;
-      }>`select pg_try_advisory_xact_lock(${AUTO_SEND_LOCK}) as locked`.execute(trx);
-      if (!lock.rows[0]?.locked) return;
+      if (!(await this.repo.tryJobLock(trx, 'auto-send'))) return;
       // The scan runs on the lock's transaction: on one connection (PGlite, a pool of 1) a query on
       // the outer handle would wait for this transaction, which waits for the scan.
       const report = await new AutoSendService(trx, this.config).scan(now);
       for (const c of report.created) this.log('digest_scheduled', c);
       for (const s of report.skipped) this.log('digest_skipped', s);
     });
+  }
+
+  /**
+   * node-cron's own warnings (a missed run, a run still going) go to the process log as events,
+   * not straight to stderr, where they would break the one-line messages of the CLI.
+   */
+  private cronLogger(task: string): CronLogger {
+    const report = (level: string) => (message: string | Error) =>
+      this.log('scheduler_cron', { task, level, message: message instanceof Error ? message.message : message });
+    return { info: report('info'), warn: report('warn'), error: report('error'), debug: () => {} };
   }
 
   private async guarded(run: () => Promise<unknown>): Promise<void> {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { escapeHtml } from '../core/html.text.ts';
 import type { Config } from '../config/config.loader.ts';
 import type { Digest } from '../digest/digest.types.ts';
 import { wrapFlowed } from './flowed.text.ts';
@@ -14,7 +15,7 @@ import {
   type SlotName,
   type SlottedText,
 } from './render.types.ts';
-import { escapeHtml, fillSlots, fillTemplate } from './template.engine.ts';
+import { fillSlots, fillTemplate } from './template.engine.ts';
 
 export interface CompileOptions {
   config: Config;

@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { escapeHtml } from '../core/html.text.ts';
+import { cleanName } from '../core/person-name.text.ts';
 import type { Config } from '../config/config.loader.ts';
 import type { TokenSigner } from '../core/tokens.ts';
 import type { OutgoingMessage } from '../core/outgoing-message.ts';
@@ -17,7 +19,7 @@ import {
   stripControl,
 } from './mime.encoding.ts';
 import type { IssueTemplate, SlotName, SlottedText } from './render.types.ts';
-import { escapeHtml, fillSlots, type SlotValues } from './template.engine.ts';
+import { fillSlots, type SlotValues } from './template.engine.ts';
 import { assertVerpFits, VerpAddresses } from './verp.address.ts';
 
 export interface IssueRef {
@@ -128,7 +130,7 @@ export class MessageBuilder {
     const to = assertPlainAddress(recipient.email);
 
     const { unsubscribeUrl, preferencesUrl } = this.links(issue, recipient, test);
-    const name = cleanName(recipient.name);
+    const name = cleanName(recipient.name) ?? '';
     const g = issue.template.greeting;
     const clickBase = this.clickBase(issue, recipient, test);
     const htmlValues: SlotValues = {
@@ -240,7 +242,7 @@ export class MessageBuilder {
     options: { test?: boolean } = {},
   ): { html: string; text: string } {
     const links = this.links(issue, recipient, options.test === true);
-    const name = cleanName(recipient.name);
+    const name = cleanName(recipient.name) ?? '';
     const g = issue.template.greeting;
     const text = name ? g.before + name + g.after : g.anonymous;
     return {
@@ -363,10 +365,6 @@ export function parseVerpAddress(address: string, secret: string): number | unde
 
 /** Content-Type parameters of a text part wrapped by wrapFlowed (RFC 3676). */
 const FLOWED_PARAMS = '; format=flowed; delsp=yes';
-
-function cleanName(name: string | null): string {
-  return name ? stripControl(name).trim().slice(0, 200) : '';
-}
 
 /** Bytes of `n` bytes of content in base64 with a CRLF after every 76 characters. */
 function base64Size(n: number): number {

@@ -1,5 +1,5 @@
 import type { Config } from '../config/config.loader.ts';
-import { escapeHtml } from './template.engine.ts';
+import { escapeHtml } from '../core/html.text.ts';
 
 export interface SignInMail {
   subject: string;

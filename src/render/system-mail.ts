@@ -1,8 +1,10 @@
 import type { Config } from '../config/config.loader.ts';
+import { escapeHtml } from '../core/html.text.ts';
+import { cleanName } from '../core/person-name.text.ts';
 import { normaliseLang, textDirection } from '../digest/language.ts';
 import { type MailStrings, stringsFor } from './mail.strings.ts';
 import { compileMjml } from './mjml.compiler.ts';
-import { escapeHtml, fillTemplate } from './template.engine.ts';
+import { fillTemplate } from './template.engine.ts';
 import { randomBytes } from 'node:crypto';
 
 export type SystemMailKind = 'confirm' | 'welcome' | 'goodbye';
@@ -10,6 +12,10 @@ export type SystemMailKind = 'confirm' | 'welcome' | 'goodbye';
 export interface SystemMailInput {
   lang: string;
   listNames: string[];
+  /**
+   * The reader's confirmed name for the greeting. Ignored for `confirm`: a confirmation goes to an
+   * address nobody has proved yet, so it carries no text a stranger could have chosen (issue 11.2).
+   */
   name: string | null;
   /** confirm: the confirmation link (required); goodbye: a "subscribe again" link (optional). */
   actionUrl?: string;
@@ -65,7 +71,7 @@ export async function renderSystemMail(kind: SystemMailKind, input: SystemMailIn
   const c = await compiled;
 
   const lists = strings.listJoin(input.listNames.map((n) => n.trim()).filter(Boolean));
-  const name = input.name?.replace(/[\x00-\x1f\x7f]+/g, ' ').trim() ?? '';
+  const name = kind === 'confirm' ? '' : (cleanName(input.name) ?? '');
   const greeting = name
     ? strings.greeting.before + name + strings.greeting.after
     : strings.greeting.anonymous;

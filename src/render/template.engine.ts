@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { escapeHtml } from '../core/html.text.ts';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.ts';
 import { PACKAGE_ROOT } from '../core/package-root.ts';
@@ -41,18 +42,6 @@ export function readTemplate(name: string): string {
     fileCache.set(name, text);
   }
   return text;
-}
-
-const HTML_ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
 }
 
 export function fillTemplate(name: string, values: TemplateValues): string {

@@ -1,5 +1,6 @@
 import type { IssueTemplate } from './render.types.ts';
-import { escapeHtml, fillSlots } from './template.engine.ts';
+import { escapeHtml } from '../core/html.text.ts';
+import { fillSlots } from './template.engine.ts';
 
 /**
  * An issue's HTML as the web shows it ("view in browser", the console's preview): the same for

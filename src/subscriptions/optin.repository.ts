@@ -42,6 +42,8 @@ export interface ConfirmOutcome {
   found: boolean;
   /** Lists confirmed by this call (empty when they already were: confirming is idempotent). */
   confirmed: number[];
+  /** Whether this call gave the subscriber the name their confirming signup carried. */
+  renamed: boolean;
 }
 
 /**
@@ -77,7 +79,10 @@ export class OptinRepository {
   /**
    * Rules, whatever the state of the address:
    * - suppressed address or blocklisted subscriber: nothing is written;
-   * - a new subscriber gets the name given; an existing one keeps theirs (a stranger cannot rename);
+   * - the name given is kept with the confirmation mail (in its outbox row, never in its text) and
+   *   written to the subscriber only when that mail's link confirms (see confirm): a stranger can
+   *   neither name a new subscriber nor rename an existing one, and the confirming signup's name wins;
+   *   a later signup with another name takes the name off earlier links of the address;
    * - a list not joined before: pending (double opt-in) or confirmed with a welcome mail (single);
    * - pending, or unsubscribed on any list (a reader who left only comes back by their own click):
    *   a confirmation mail for those lists, at most one per address per window;
@@ -118,9 +123,19 @@ export class OptinRepository {
    * Confirms the subscriber's subscriptions to the given lists and queues one welcome mail for those
    * that changed. Confirming twice changes nothing the second time. A suppressed address (it bounced
    * or complained since signing up) is not confirmed.
+   *
+   * `confirmationId` is the confirmation mail the link came in: when this call confirms something,
+   * the name that mail's signup gave (kept in its outbox row) becomes the subscriber's name, in the
+   * same statement, so the welcome mail already greets them by it. A link confirming nothing new (an
+   * old mail pressed again) renames nobody; a signup without a name keeps the name there is.
    */
-  async confirm(subscriberId: number, listIds: number[], lang: string): Promise<ConfirmOutcome> {
-    const result = await sql<{ found: boolean; confirmed: number[] | null }>`
+  async confirm(
+    subscriberId: number,
+    listIds: number[],
+    lang: string,
+    confirmationId?: number,
+  ): Promise<ConfirmOutcome> {
+    const result = await sql<{ found: boolean; confirmed: number[] | null; renamed: number }>`
       with target as (
         select s.id, s.email from subscribers s
         where s.id = ${subscriberId}
@@ -133,6 +148,14 @@ export class OptinRepository {
           and status <> 'confirmed'
         returning list_id
       ),
+      named as (
+        update subscribers s set name = o.payload ->> 'name', updated_at = now()
+        from outbox o
+        where o.id = ${confirmationId ?? null}::bigint and o.kind = 'confirm' and o.subscriber_id = s.id
+          and s.id = (select id from target) and o.payload ? 'name'
+          and exists (select 1 from confirmed)
+        returning s.id
+      ),
       mail as (
         insert into outbox (kind, to_email, subscriber_id, payload)
         select 'welcome', t.email, t.id,
@@ -142,9 +165,10 @@ export class OptinRepository {
       )
       select exists (select 1 from target) as found,
         (select array_agg(list_id order by list_id) from confirmed) as confirmed,
+        (select count(*) from named) as renamed,
         (select count(*) from mail) as mails
     `.execute(this.db);
     const row = result.rows[0]!;
-    return { found: row.found, confirmed: row.confirmed ?? [] };
+    return { found: row.found, confirmed: row.confirmed ?? [], renamed: Number(row.renamed) > 0 };
   }
 }

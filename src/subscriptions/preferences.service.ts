@@ -4,7 +4,7 @@ import type { Database } from '../db/db.types.ts';
 import { OutboxRepository } from './outbox.repository.ts';
 import { type Reader, type ReaderList, ReaderRepository } from './reader.repository.ts';
 import { readPreferences } from '../core/reader-tokens.ts';
-import { cleanName } from './subscribers.import.ts';
+import { cleanName } from '../core/person-name.text.ts';
 import type { TokenSigner } from '../core/tokens.ts';
 
 export interface PreferencesView {

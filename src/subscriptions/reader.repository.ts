@@ -28,6 +28,14 @@ export interface ReaderList {
   trackClicks: boolean;
 }
 
+/** What "Subscribe again" did: lists back at once (single opt-in), lists waiting for the mailed link. */
+export interface ComeBackOutcome {
+  confirmed: number[];
+  pending: number[];
+  /** false when nothing waits, or a come-back confirmation went to the address within the window. */
+  confirmQueued: boolean;
+}
+
 type Db = Kysely<Database> | Transaction<Database>;
 
 /**
@@ -103,27 +111,69 @@ export class ReaderRepository {
   }
 
   /**
-   * Undoes an unsubscribe ("I changed my mind"): only subscriptions that exist and were left come
-   * back, so the link can never join a list the reader was not on.
+   * Undoes an unsubscribe ("I changed my mind") by the list's opt-in rules, in one statement: a
+   * single-opt-in list is confirmed again at once; a double-opt-in list becomes pending and a
+   * confirmation mail is queued (the unsubscribe link is in every forwarded issue, so holding it
+   * proves nothing about the address). Only subscriptions that exist, were left, and had been
+   * confirmed once come back, so the link can never join a list the reader was not on nor get round
+   * double opt-in. At most one such confirmation mail per address per `confirmWindowSeconds`:
+   * alternating "Unsubscribe" and "Subscribe again" cannot mail the reader in a loop (issue 11.4).
    */
-  async resubscribe(subscriberId: number, listIds: number[]): Promise<number[]> {
-    if (listIds.length === 0) return [];
+  async resubscribe(
+    subscriberId: number,
+    listIds: number[],
+    lang: string,
+    confirmWindowSeconds: number,
+  ): Promise<ComeBackOutcome> {
+    if (listIds.length === 0) return { confirmed: [], pending: [], confirmQueued: false };
+    const result = await sql<{ confirmed: number[] | null; pending: number[] | null; mailed: number }>`
+      with back as (
+        update subscriptions sn
+           set status = case when l.opt_in = 'single' then 'confirmed' else 'pending' end,
+               unsubscribed_at = null, updated_at = now()
+          from lists l
+         where l.id = sn.list_id and sn.subscriber_id = ${subscriberId}
+           and sn.list_id = any(${listIds}::int[])
+           and sn.status = 'unsubscribed' and sn.confirmed_at is not null
+        returning sn.list_id, sn.status
+      ),
+      mail as (
+        insert into outbox (kind, to_email, subscriber_id, payload)
+        select 'confirm', s.email, s.id,
+          jsonb_build_object(
+            'lists', (select jsonb_agg(list_id order by list_id) from back where status = 'pending'),
+            'lang', ${lang}::text, 'via', 'come_back')
+          from subscribers s
+         where s.id = ${subscriberId} and exists (select 1 from back where status = 'pending')
+           and not exists (
+             select 1 from outbox o
+              where o.to_email = s.email and o.kind = 'confirm' and o.payload ->> 'via' = 'come_back'
+                and o.created_at > now() - make_interval(secs => ${confirmWindowSeconds}::int)
+           )
+        returning id
+      )
+      select (select array_agg(list_id order by list_id) from back where status = 'confirmed') as confirmed,
+             (select array_agg(list_id order by list_id) from back where status = 'pending') as pending,
+             (select count(*) from mail) as mailed
+    `.execute(this.db);
+    const row = result.rows[0]!;
+    return {
+      confirmed: row.confirmed ?? [],
+      pending: row.pending ?? [],
+      confirmQueued: Number(row.mailed) > 0,
+    };
+  }
+
+  /** The names of the given lists, by name (for the pages that say which lists changed). */
+  async listNames(ids: number[]): Promise<string[]> {
+    if (ids.length === 0) return [];
     const rows = await this.db
-      .updateTable('subscriptions')
-      .set({
-        status: 'confirmed',
-        confirmed_at: sql`coalesce(confirmed_at, now())`,
-        unsubscribed_at: null,
-        updated_at: sql`now()`,
-      })
-      .where('subscriber_id', '=', subscriberId)
-      .where('list_id', 'in', listIds)
-      .where('status', '=', 'unsubscribed')
-      // Only lists the reader had confirmed once: coming back is no way around double opt-in.
-      .where('confirmed_at', 'is not', null)
-      .returning('list_id')
+      .selectFrom('lists')
+      .select('name')
+      .where('id', 'in', ids)
+      .orderBy('name')
       .execute();
-    return rows.map((r) => r.list_id).sort((a, b) => a - b);
+    return rows.map((r) => r.name);
   }
 
   /** Public lists and every list the reader has a subscription to, with the topics each offers. */

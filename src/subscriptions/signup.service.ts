@@ -1,8 +1,10 @@
 import { createHmac } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import type { Kysely } from 'kysely';
 import { AppError } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
 import { checkEmail } from '../core/email-address.ts';
+import { cleanName } from '../core/person-name.text.ts';
 import {
   type ConfirmOutcome,
   OptinRepository,
@@ -11,7 +13,6 @@ import {
 } from './optin.repository.ts';
 import { RateLimitRepository } from './rate-limit.repository.ts';
 import { readConfirm } from '../core/reader-tokens.ts';
-import { cleanName } from './subscribers.import.ts';
 import type { TokenSigner } from '../core/tokens.ts';
 
 export interface SignupRequest {
@@ -120,7 +121,12 @@ export class SignupService {
   /** Confirms what the link names; idempotent. */
   async confirm(token: string, lang: string): Promise<ConfirmOutcome & { subscriberId: number }> {
     const claims = readConfirm(this.signer, token);
-    const outcome = await this.optin.confirm(claims.subscriberId, claims.listIds, lang);
+    const outcome = await this.optin.confirm(
+      claims.subscriberId,
+      claims.listIds,
+      lang,
+      claims.confirmationId,
+    );
     return { ...outcome, subscriberId: claims.subscriberId };
   }
 
@@ -158,17 +164,15 @@ function rateLimited(): AppError {
  */
 export function clientNetwork(ip: string | null | undefined): string {
   if (!ip) return 'unknown';
-  const v4 = /^(?:::ffff:)?(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
-  if (v4) return v4[1]!;
-  if (!ip.includes(':')) return ip;
-  const [head = '', tail = ''] = ip.toLowerCase().split('::');
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const groups = ip.includes('::')
-    ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
-    : left;
-  return `${groups
+  if (ipaddr.IPv4.isValidFourPartDecimal(ip)) return ip;
+  // Anything else that is no IPv6 address (never from Fastify, which gives the socket's or a trusted
+  // proxy's address) counts as itself.
+  if (!ipaddr.IPv6.isValid(ip)) return ip;
+  const address = ipaddr.IPv6.parse(ip);
+  // ::ffff:203.0.113.9, what a dual-stack socket reports for an IPv4 client, is that IPv4 address.
+  if (address.isIPv4MappedAddress()) return address.toIPv4Address().toString();
+  return `${address.parts
     .slice(0, 4)
-    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .map((part) => part.toString(16))
     .join(':')}::/64`;
 }

@@ -3,6 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { CsvError, parse } from 'csv-parse';
 import { invalid } from '../core/errors.ts';
 import { checkEmail } from '../core/email-address.ts';
+import { cleanName } from '../core/person-name.text.ts';
 import type { ImportCounts, ImportRow, SubscribersRepository } from './subscribers.repository.ts';
 
 export interface ImportReport extends ImportCounts {
@@ -35,7 +36,6 @@ const MAX_ROW_CHARS = 64 * 1024;
 const MAX_RECORD_BUFFER = 1024 * 1024;
 /** What RowLimiter puts in place of a row that is too long: no CSV row holds a NUL. */
 const TOO_LONG = '\u0000row-too-long';
-const MAX_NAME_CHARS = 200;
 
 /**
  * Streams a CSV file into a list, a batch at a time, so memory stays flat whatever the file size.
@@ -230,14 +230,6 @@ async function withDeadlockRetry<T>(run: () => Promise<T>): Promise<T> {
       await new Promise((resolve) => setTimeout(resolve, 20 * attempt * Math.random()));
     }
   }
-}
-
-/** Trimmed, control characters removed, empty as null, bounded length. */
-export function cleanName(value: string | undefined): string | null {
-  if (value === undefined) return null;
-  const cleaned = value.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  if (cleaned === '') return null;
-  return cleaned.length > MAX_NAME_CHARS ? cleaned.slice(0, MAX_NAME_CHARS) : cleaned;
 }
 
 function clip(text: string): string {

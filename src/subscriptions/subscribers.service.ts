@@ -4,8 +4,9 @@ import type { Kysely } from 'kysely';
 import { AppError, invalid, notFound } from '../core/errors.ts';
 import type { Database, SubscriptionStatus } from '../db/db.types.ts';
 import { checkEmail } from '../core/email-address.ts';
+import { cleanName } from '../core/person-name.text.ts';
 import { ListsService } from './lists.service.ts';
-import { type ImportOptions, type ImportReport, cleanName, importSubscribers } from './subscribers.import.ts';
+import { type ImportOptions, type ImportReport, importSubscribers } from './subscribers.import.ts';
 import {
   type SubscriberDetail,
   type SubscriberMatch,

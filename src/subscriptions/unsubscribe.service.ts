@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely';
 import { AppError } from '../core/errors.ts';
 import type { Database, SubscriptionStatus } from '../db/db.types.ts';
-import { OutboxRepository } from './outbox.repository.ts';
-import { ReaderRepository } from './reader.repository.ts';
+import { type ComeBackOutcome, ReaderRepository } from './reader.repository.ts';
+import { CONFIRM_MAIL_WINDOW_SECONDS } from './signup.service.ts';
+import { UnsubscribeRepository } from './unsubscribe.repository.ts';
 import { readUnsubscribe, signPreferences } from '../core/reader-tokens.ts';
 import type { TokenSigner } from '../core/tokens.ts';
 
@@ -18,19 +19,24 @@ export type UnsubscribeView =
       preferencesToken: string;
     };
 
+export type { ComeBackOutcome };
+
 /**
  * Leaving, from a link in an issue or from the mail client's own button (RFC 8058). The token is the
  * whole authority: it is signed, bound to one subscriber and one list, and never expires. A token
- * from an editor's test mail (`t`) shows a notice and changes nothing.
+ * from an editor's test mail (`t`) shows a notice and changes nothing. The queries live in the
+ * repositories; this service reads the token and decides.
  */
 export class UnsubscribeService {
   private readonly readers: ReaderRepository;
+  private readonly leaving: UnsubscribeRepository;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    db: Kysely<Database>,
     private readonly signer: TokenSigner,
   ) {
     this.readers = new ReaderRepository(db);
+    this.leaving = new UnsubscribeRepository(db);
   }
 
   async view(token: string): Promise<UnsubscribeView> {
@@ -58,7 +64,7 @@ export class UnsubscribeService {
 
   /**
    * From the page: leave the token's list or every list; a goodbye mail (with the way back) is
-   * queued in the same transaction. Returns the lists left by this call.
+   * queued in the same transaction, at most one a day per address. Returns the lists left by this call.
    */
   async leave(
     token: string,
@@ -67,51 +73,43 @@ export class UnsubscribeService {
   ): Promise<{ test: boolean; left: number[] }> {
     const claims = readUnsubscribe(this.signer, token);
     if (claims.test) return { test: true, left: [] };
-    const left = await this.db.transaction().execute(async (trx) => {
-      const readers = new ReaderRepository(trx);
-      const reader = await readers.find(claims.subscriberId);
-      if (!reader) return [];
-      const changed =
-        scope === 'all'
-          ? await readers.unsubscribeAll(reader.id)
-          : (await readers.unsubscribe(reader.id, claims.listId))
-            ? [claims.listId]
-            : [];
-      if (changed.length > 0) {
-        await new OutboxRepository(trx).enqueueGoodbye(reader.email, reader.id, { lists: changed, lang });
-      }
-      return changed;
-    });
+    const left = await this.leaving.leave(
+      claims.subscriberId,
+      scope === 'all' ? undefined : claims.listId,
+      lang,
+    );
     return { test: false, left };
   }
 
   /**
    * "Changed my mind": brings back lists this reader left (the token's list, or the lists the page
-   * says were just left). Only subscriptions that exist and are unsubscribed come back.
+   * says were just left), by each list's opt-in rules: a single-opt-in list at once, a double-opt-in
+   * list only through the confirmation mail queued here (the same rule as the signup form, since
+   * whoever holds a forwarded issue holds this link). Only subscriptions that exist, are
+   * unsubscribed and were confirmed once come back.
    */
-  async comeBack(token: string, listIds: number[]): Promise<{ test: boolean; back: number[] }> {
+  async comeBack(
+    token: string,
+    listIds: number[],
+    lang: string,
+  ): Promise<{ test: boolean } & ComeBackOutcome> {
     const claims = readUnsubscribe(this.signer, token);
-    if (claims.test) return { test: true, back: [] };
+    const none = { confirmed: [], pending: [], confirmQueued: false };
+    if (claims.test) return { test: true, ...none };
     const reader = await this.readers.find(claims.subscriberId);
-    if (!reader) return { test: false, back: [] };
+    if (!reader) return { test: false, ...none };
     if (reader.unmailable) {
       throw new AppError('subscriptions.suppressed', 'this address cannot be subscribed again from here', {
         status: 409,
       });
     }
     const wanted = [...new Set([claims.listId, ...listIds])].slice(0, 100);
-    return { test: false, back: await this.readers.resubscribe(reader.id, wanted) };
+    const outcome = await this.readers.resubscribe(reader.id, wanted, lang, CONFIRM_MAIL_WINDOW_SECONDS);
+    return { test: false, ...outcome };
   }
 
-  async listNames(ids: number[]): Promise<string[]> {
-    if (ids.length === 0) return [];
-    const rows = await this.db
-      .selectFrom('lists')
-      .select('name')
-      .where('id', 'in', ids)
-      .orderBy('name')
-      .execute();
-    return rows.map((r) => r.name);
+  listNames(ids: number[]): Promise<string[]> {
+    return this.readers.listNames(ids);
   }
 
   private async listName(id: number): Promise<string | undefined> {

@@ -5,10 +5,15 @@
 --   - count one hit on every rate-limit key; beyond any limit write nothing else;
 --   - an address that may not be mailed (10_unmailable_addresses.sql: suppressed, or a blocklisted
 --     subscriber): write nothing else;
---   - a new subscriber gets the name given; an existing one keeps theirs;
+--   - the name given is never written to the subscriber here: it travels with the confirmation mail
+--     (in its outbox row, never in its text) and takes effect only when that mail's link is
+--     confirmed (OptinRepository.confirm), so a stranger's words reach no mail and no subscriber;
+--   - a signup whose name differs from the one an earlier confirmation link of the address carries
+--     takes that name off the link: whichever link the owner presses, no other signup's name wins;
 --   - a list not joined before: pending (double opt-in) or confirmed with a welcome mail (single);
 --   - pending or unsubscribed on a list: a confirmation mail, at most one per address per window;
---   - already confirmed: nothing.
+--   - already confirmed: nothing (no mail; a confirmed reader changes their name on the preferences
+--     page), and a list joined at once by single opt-in uses no name either (no link proved the address).
 -- The commit is asynchronous (synchronous_commit off for this transaction only): a crash can lose
 -- the last fraction of a second of signups, whose readers then see no mail and send the form again;
 -- no other write of the product is made this way.
@@ -50,7 +55,7 @@ begin
   ),
   sub as (
     insert into subscribers as s (email, name)
-    select p_email, p_name
+    select p_email, null
     where (select ok from allowed)
       and not exists (select 1 from digestmail_unmailable_addresses() u where u.email = p_email)
     on conflict (email) do update set updated_at = s.updated_at
@@ -78,6 +83,13 @@ begin
     select list_id from prior where status in ('pending', 'unsubscribed')
   ),
   joined as (select list_id from added where status = 'confirmed'),
+  contested as (
+    update outbox o set payload = o.payload - 'name'
+    where exists (select 1 from active)
+      and o.to_email = p_email and o.kind = 'confirm' and o.payload ? 'name'
+      and o.payload ->> 'name' is distinct from p_name
+    returning o.id
+  ),
   throttle as (
     insert into rate_limits as r (key, hits, expires_at)
     select p_confirm_key, 1, now() + make_interval(secs => p_confirm_window)
@@ -91,6 +103,7 @@ begin
     insert into outbox (kind, to_email, subscriber_id, payload)
     select 'confirm', a.email, a.id,
       jsonb_build_object('lists', (select jsonb_agg(list_id order by list_id) from needs_confirm), 'lang', p_lang)
+        || case when p_name is null then '{}'::jsonb else jsonb_build_object('name', p_name) end
     from active a where (select hits from throttle) = 1
     union all
     select 'welcome', a.email, a.id,
@@ -104,6 +117,6 @@ begin
     (select array_agg(list_id order by list_id) from needs_confirm),
     (select hits from throttle),
     (select array_agg(list_id order by list_id) from joined)
-  from (select count(*) from mail) as written;
+  from (select count(*) from mail) as written, (select count(*) from contested) as uncontested;
 end
 $fn$

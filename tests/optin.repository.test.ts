@@ -1,0 +1,98 @@
+import { beforeEach, expect, it } from 'vitest';
+import { ListsService } from '../src/subscriptions/lists.service.ts';
+import { OptinRepository } from '../src/subscriptions/optin.repository.ts';
+import { ReaderRepository } from '../src/subscriptions/reader.repository.ts';
+import { UnsubscribeRepository } from '../src/subscriptions/unsubscribe.repository.ts';
+import { describeEachEngine, truncateAll } from './helpers/test-db.ts';
+
+/** The opt-in statements on both engines: names wait for their link (11.2), coming back follows opt-in (11.4). */
+describeEachEngine('opt-in, names and coming back', (current) => {
+  let double: number;
+  let single: number;
+
+  beforeEach(async () => {
+    await truncateAll(current());
+    const lists = new ListsService(current().db);
+    double = (await lists.create({ slug: 'double', name: 'Double' })).id;
+    single = (await lists.create({ slug: 'single', name: 'Single', optIn: 'single' })).id;
+  });
+
+  const signup = (email: string, name: string | null, listIds: number[]) =>
+    new OptinRepository(current().db).signup({
+      email,
+      name,
+      listIds,
+      ip: null,
+      lang: 'en',
+      confirmKey: `confirm:${email}`,
+      confirmWindowSeconds: 600,
+      limits: [],
+    });
+  const confirmMails = (email: string) =>
+    current()
+      .db.selectFrom('outbox')
+      .select(['id', 'payload'])
+      .where('to_email', '=', email)
+      .where('kind', '=', 'confirm')
+      .orderBy('id')
+      .execute();
+  const subscriber = (email: string) =>
+    current()
+      .db.selectFrom('subscribers')
+      .select(['id', 'name'])
+      .where('email', '=', email)
+      .executeTakeFirstOrThrow();
+
+  it('a signup stores no name; its confirmation link applies it, once it confirms something', async () => {
+    await signup('ana@example.com', 'Ana', [double, single]);
+    const { id, name } = await subscriber('ana@example.com');
+    expect(name).toBeNull();
+    const [mail] = await confirmMails('ana@example.com');
+    expect(mail!.payload).toEqual({ lists: [double], lang: 'en', name: 'Ana' });
+    const optin = new OptinRepository(current().db);
+    expect(await optin.confirm(id, [double], 'en', mail!.id)).toEqual({
+      found: true,
+      confirmed: [double],
+      renamed: true,
+    });
+    expect((await subscriber('ana@example.com')).name).toBe('Ana');
+    await current().db.updateTable('subscribers').set({ name: 'Ann' }).where('id', '=', id).execute();
+    // pressed again, the link confirms nothing and leaves the name the reader chose since
+    expect(await optin.confirm(id, [double], 'en', mail!.id)).toEqual({
+      found: true,
+      confirmed: [],
+      renamed: false,
+    });
+    expect((await subscriber('ana@example.com')).name).toBe('Ann');
+  });
+
+  it('"subscribe again": double opt-in waits for one confirmation mail per window, single opt-in is immediate', async () => {
+    await signup('ben@example.com', null, [double, single]);
+    const { id } = await subscriber('ben@example.com');
+    await new OptinRepository(current().db).confirm(id, [double], 'en');
+    await current().db.deleteFrom('outbox').execute();
+
+    const leaving = new UnsubscribeRepository(current().db);
+    expect(await leaving.leave(id, undefined, 'en')).toEqual([double, single].sort((a, b) => a - b));
+    const readers = new ReaderRepository(current().db);
+    expect(await readers.resubscribe(id, [double, single], 'zh-CN', 600)).toEqual({
+      confirmed: [single],
+      pending: [double],
+      confirmQueued: true,
+    });
+    expect((await confirmMails('ben@example.com')).map((m) => m.payload)).toEqual([
+      { lists: [double], lang: 'zh-CN', via: 'come_back' },
+    ]);
+    // a second round within the window: one goodbye a day, one come-back confirmation per window
+    expect(await leaving.leave(id, double, 'en')).toEqual([double]);
+    expect(await readers.resubscribe(id, [double], 'en', 600)).toEqual({
+      confirmed: [],
+      pending: [double],
+      confirmQueued: false,
+    });
+    const kinds = await current().db.selectFrom('outbox').select('kind').orderBy('id').execute();
+    expect(kinds.map((k) => k.kind)).toEqual(['goodbye', 'confirm']);
+    expect(await readers.subscriptionStatus(id, double)).toBe('pending');
+    expect(await readers.subscriptionStatus(id, single)).toBe('confirmed');
+  });
+});
