@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SeededDelivery, seedIssue } from './bounces.seed.ts';
-import { BIN, runCli } from './helpers/cli.ts';
+import { BIN, runCliInProcess } from './helpers/cli.ts';
 import { startDovecot, type TestDovecot } from './helpers/dovecot.ts';
 import { startServe } from './helpers/serve.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
@@ -277,7 +277,7 @@ describe('digestmail bounces watch --imap (Dovecot)', { timeout: 180_000 }, () =
     const before = await database.db.selectFrom('events').select('id').execute();
 
     // Dovecot's own layout: .Archive/{cur,new,tmp} beside dovecot-uidlist and index files.
-    const result = await runCli(['bounces', 'ingest', '--maildir', `${dovecot.maildir}/.Archive`], {
+    const result = await runCliInProcess(['bounces', 'ingest', '--maildir', `${dovecot.maildir}/.Archive`], {
       DATABASE_URL: database.url,
       SECRET_KEY: SECRET,
     });
@@ -398,7 +398,7 @@ describe('digestmail bounces watch --imap (Dovecot)', { timeout: 180_000 }, () =
 
   it('a refused login or a malformed URL is one line and exit 2, never showing the password', async () => {
     const wrong = dovecot.url.replace(dovecot.password, 'not-the-password-5521');
-    const refused = await runCli(['bounces', 'watch', '--imap', wrong], {
+    const refused = await runCliInProcess(['bounces', 'watch', '--imap', wrong], {
       DATABASE_URL: database.url,
       SECRET_KEY: SECRET,
     });
@@ -407,7 +407,7 @@ describe('digestmail bounces watch --imap (Dovecot)', { timeout: 180_000 }, () =
     expect(refused.stderr).toContain(`refused the login for imap://***@127.0.0.1:${dovecot.port}/INBOX`);
     expect(refused.stderr + refused.stdout).not.toContain('not-the-password-5521');
 
-    const malformed = await runCli(
+    const malformed = await runCliInProcess(
       ['bounces', 'watch', '--imap', 'pop3://bounces:s3cret-word@127.0.0.1/INBOX'],
       {
         DATABASE_URL: database.url,
@@ -418,7 +418,7 @@ describe('digestmail bounces watch --imap (Dovecot)', { timeout: 180_000 }, () =
     expect(malformed.stderr).toMatch(/^digestmail: invalid IMAP URL "pop3:\/\/\*\*\*@127\.0\.0\.1\/INBOX"/);
     expect(malformed.stderr).not.toContain('s3cret-word');
 
-    const setting = await runCli(['bounces', 'ingest', '--maildir', '/nonexistent'], {
+    const setting = await runCliInProcess(['bounces', 'ingest', '--maildir', '/nonexistent'], {
       DATABASE_URL: database.url,
       SECRET_KEY: SECRET,
       BOUNCE_IMAP_URL: 'imaps://bounces:s3cret-word@',

@@ -177,7 +177,7 @@ describe('bounces ingest --maildir', { timeout: 120_000 }, () => {
     expect(notMaildir.code).toBe(2);
     expect(notMaildir.stderr).toBe(`digestmail: ${plain} has neither cur/ nor new/: it is not a maildir\n`);
 
-    const both = await runCli(['bounces', 'ingest', '-', '--maildir', plain], env());
+    const both = await runCliInProcess(['bounces', 'ingest', '-', '--maildir', plain], env());
     expect(both.code).toBe(2);
     expect(both.stderr.trim().split('\n')).toHaveLength(1);
   });

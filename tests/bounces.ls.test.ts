@@ -5,7 +5,7 @@ import { loadConfig } from '../src/config/config.loader.ts';
 import { MessageBuilder, parseVerpAddress } from '../src/render/message.builder.ts';
 import { TokenSigner } from '../src/core/tokens.ts';
 import { seedIssue } from './bounces.seed.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 
 const SECRET = 'bounces-ls-secret-0123456789abcdef0123456';
@@ -77,7 +77,7 @@ describe('digestmail bounces ls', () => {
     );
     const env = { DATABASE_URL: database.url!, SECRET_KEY: SECRET };
 
-    const json = await runCli(['bounces', 'ls', '--issue', String(issueId), '--json'], env);
+    const json = await runCliInProcess(['bounces', 'ls', '--issue', String(issueId), '--json'], env);
     expect(json.stderr).toBe('');
     const rows = JSON.parse(json.stdout) as {
       email: string;
@@ -94,14 +94,14 @@ describe('digestmail bounces ls', () => {
     expect(blockedRow.diagnostic).toContain('zen.spamhaus.org');
     expect([...blockedRow.diagnostic].filter((c) => c.charCodeAt(0) < 32)).toEqual([]);
 
-    const onlyBlocked = await runCli(['bounces', 'ls', '--reason', 'blocked'], env);
+    const onlyBlocked = await runCliInProcess(['bounces', 'ls', '--reason', 'blocked'], env);
     expect(onlyBlocked.code).toBe(0);
     expect(onlyBlocked.stdout).toMatch(/reason\s+status\s+diagnostic/);
     expect(onlyBlocked.stdout).toContain('ls-blocked@example.net');
     expect(onlyBlocked.stdout).not.toContain('ls-gone@example.net');
     expect(onlyBlocked.stdout).not.toContain('\u001b');
 
-    const bad = await runCli(['bounces', 'ls', '--reason', 'nosuchreason'], env);
+    const bad = await runCliInProcess(['bounces', 'ls', '--reason', 'nosuchreason'], env);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toContain('unknown reason "nosuchreason"');

@@ -17,6 +17,7 @@ import { IssuesService } from '../src/issues/issues.service.ts';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
 import { SubscribersService } from '../src/subscriptions/subscribers.service.ts';
 import { runCliInProcess } from './helpers/cli.ts';
+import { TokenSigner } from '../src/core/tokens.ts';
 import { startTestApp, TEST_SECRET } from './helpers/http-app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 
@@ -261,5 +262,59 @@ describe('counting clicks', () => {
       (await sql<{ n: number }>`select count(*)::int as n from clicks`.execute(database.db)).rows[0]!.n,
     ).toBe(0);
     expect(await clicks.report(issueId)).toEqual(before);
+  });
+});
+
+describe('the burst rule, as scanners click', () => {
+  /** A delivery of the issue made for one test, sent `secondsAgo` seconds ago, and its click URLs. */
+  async function delivery(secondsAgo: number): Promise<{ id: number; urls: string[] }> {
+    const row = await sql<{ id: string }>`
+      insert into deliveries (issue_id, email, status, sent_at)
+      values (${issueId}, ${`burst-${secondsAgo}-${Math.random()}@example.org`}, 'sent', now() - make_interval(secs => ${secondsAgo}))
+      returning id`.execute(database.db);
+    const id = Number(row.rows[0]!.id);
+    const token = new TokenSigner(TEST_SECRET).sign('click', { i: issueId, d: id });
+    const positions = await database.db
+      .selectFrom('issue_links')
+      .select('position')
+      .where('issue_id', '=', issueId)
+      .orderBy('position')
+      .execute();
+    return { id, urls: positions.map((p) => `${PUBLIC}/c/${token}/${p.position}`) };
+  }
+
+  async function kinds(deliveryId: number): Promise<string[]> {
+    const rows = await database.db
+      .selectFrom('clicks')
+      .select('kind')
+      .where('delivery_id', '=', deliveryId)
+      .execute();
+    return rows.map((r) => r.kind);
+  }
+
+  it('every link opened at once right after delivery (a scanner opens them in parallel) is a burst', async () => {
+    const { id, urls } = await delivery(5);
+    expect(urls.length).toBeGreaterThanOrEqual(2);
+    const answers = await Promise.all(urls.map((url) => click(url)));
+    expect(answers.map((a) => a.statusCode)).toEqual(urls.map(() => 302));
+    const recorded = await kinds(id);
+    expect(recorded.length).toBe(urls.length);
+    expect(recorded.every((k) => k === 'scanner')).toBe(true);
+  });
+
+  it('the burst is decided by whichever click completes it, a HEAD request too', async () => {
+    const { id, urls } = await delivery(5);
+    for (const url of urls.slice(0, -1)) expect((await click(url)).statusCode).toBe(302);
+    expect(await kinds(id)).toEqual(urls.slice(0, -1).map(() => 'human'));
+    expect((await click(urls.at(-1)!, { method: 'HEAD' })).statusCode).toBe(302);
+    expect((await kinds(id)).every((k) => k === 'scanner')).toBe(true);
+  });
+
+  it('every link opened after the window is a reader, not a burst', async () => {
+    const { id, urls } = await delivery(600);
+    await Promise.all(urls.map((url) => click(url)));
+    const recorded = await kinds(id);
+    expect(recorded.length).toBe(urls.length);
+    expect(recorded.every((k) => k === 'human')).toBe(true);
   });
 });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EditorsService } from '../src/editors/editors.service.ts';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
 import { launchChromium } from './helpers/browser.ts';
-import { ROOT, runCli } from './helpers/cli.ts';
+import { ROOT, runCliInProcess } from './helpers/cli.ts';
 import { TEST_SECRET } from './helpers/http-app.ts';
 import { freePort, type RunningServe, startServe } from './helpers/serve.ts';
 import { header, startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
@@ -70,7 +70,7 @@ afterAll(async () => {
 });
 
 async function signedInPage(email: string, width = 1280): Promise<Page> {
-  const link = await runCli(['editors', 'link', email], env);
+  const link = await runCliInProcess(['editors', 'link', email], env);
   expect(link.code).toBe(0);
   const page = await browser.newPage({ viewport: { width, height: 900 }, locale: 'zh-CN' });
   await page.goto(link.stdout.trim());
@@ -189,7 +189,7 @@ describe('the editor console in a real browser, against digestmail serve and a r
   it('removing an editor ends their session at once', async () => {
     await new EditorsService(db.db).add({ email: 'guest@example.org' }, { cli: 'test' });
     const page = await signedInPage('guest@example.org');
-    expect((await runCli(['editors', 'remove', 'guest@example.org'], env)).code).toBe(0);
+    expect((await runCliInProcess(['editors', 'remove', 'guest@example.org'], env)).code).toBe(0);
     await page.reload();
     await page.waitForURL(/\/console\/login/);
     await page.close();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutboxTransport } from '../src/transports/outbox/outbox.transport.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 
 /** Every path under dir with its permission bits, in octal. */
 function modes(dir: string): Map<string, string> {
@@ -26,7 +26,7 @@ describe('DATA_DIR is owner-only', () => {
   it('with umask 000, the embedded database, the secret key and DATA_DIR are 0700 folders and 0600 files', async () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'dm-perms-')), 'data');
     process.umask(0o000);
-    const result = await runCli(['list', 'create', 'perms', '--name', 'Perms'], {
+    const result = await runCliInProcess(['list', 'create', 'perms', '--name', 'Perms'], {
       DATA_DIR: dataDir,
       SECRET_KEY: '',
       DATABASE_URL: '',
@@ -60,13 +60,13 @@ describe('DATA_DIR is owner-only', () => {
 
   it('a DATA_DIR loosened since is reported at start and made owner-only again', async () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'dm-perms-loose-')), 'data');
-    const first = await runCli(['list', 'ls'], { DATA_DIR: dataDir, SECRET_KEY: '', DATABASE_URL: '' });
+    const first = await runCliInProcess(['list', 'ls'], { DATA_DIR: dataDir, SECRET_KEY: '', DATABASE_URL: '' });
     expect(first.code, first.stderr).toBe(0);
     chmodSync(dataDir, 0o755);
     chmodSync(join(dataDir, 'secret.key'), 0o644);
     writeFileSync(join(dataDir, 'pgdata', 'copied-in'), 'x', { mode: 0o666 });
     chmodSync(join(dataDir, 'pgdata', 'copied-in'), 0o666);
-    const again = await runCli(['list', 'ls'], { DATA_DIR: dataDir, SECRET_KEY: '', DATABASE_URL: '' });
+    const again = await runCliInProcess(['list', 'ls'], { DATA_DIR: dataDir, SECRET_KEY: '', DATABASE_URL: '' });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(
       /^digestmail: warning: \d+ file\(s\) or folder\(s\) in DATA_DIR were readable or writable by others/,

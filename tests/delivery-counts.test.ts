@@ -4,7 +4,7 @@ import { BouncesRepository } from '../src/bounces/bounces.repository.ts';
 import type { MailEvent } from '../src/bounces/bounces.types.ts';
 import type { Database } from '../src/db/db.types.ts';
 import { DeliveriesRepository } from '../src/delivery/deliveries.repository.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCli, runCliInProcess } from './helpers/cli.ts';
 import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
 import { createTestDatabase, describeEachEngine, type TestDatabase } from './helpers/test-db.ts';
 import { createIssue, issueStatus, seedAudience, senderEnv } from './sender.helpers.ts';
@@ -102,7 +102,7 @@ describe('issue status reads the counts kept per issue and status', () => {
       [event('soft_bounce', pick(20).email!, pick(20).id)],
       thresholds,
     );
-    const erased = await runCli(['subscribers', 'remove', pick(30).email!, '--yes'], env);
+    const erased = await runCliInProcess(['subscribers', 'remove', pick(30).email!, '--yes'], env);
     expect(erased.code, erased.stderr).toBe(0);
 
     const status = await issueStatus(env, issueId);

@@ -145,7 +145,7 @@ describe('a flaky or refusing mail server', () => {
     expect(status.bounces).toEqual([
       expect.objectContaining({ reason: 'norelaying', count: 1, hard: false, status: '5.7.1' }),
     ]);
-    const table = await runCli(['issue', 'status', String(id)], env);
+    const table = await runCliInProcess(['issue', 'status', String(id)], env);
     expect(table.stdout).toMatch(/bounce reason\s+n\s+suppressed\s+status\s+latest diagnostic/);
     expect(table.stdout).toMatch(/norelaying\s+1\s+no\s+5\.7\.1\s+.*Relay access denied/);
     const suppressed = await db.db

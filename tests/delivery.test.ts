@@ -24,24 +24,39 @@ describe('retry backoff', () => {
 });
 
 describeEachEngine('the shared send-rate bucket', (current) => {
+  /**
+   * Sets when the bucket was last refilled. A time in the future stops the clock for the bucket (the
+   * elapsed time it reads is never negative), so what a take grants does not depend on how long the
+   * machine took between two statements.
+   */
+  const refreshedAt = (at: Date, name = 't') =>
+    current().db.updateTable('send_rate_buckets').set({ refreshed_at: at }).where('name', '=', name).execute();
+  const hour = 3_600_000;
+
   it('never hands out more than the bucket holds, and a throttle halves the rate for everyone', async () => {
     const repo = new SendRateRepository(current().db);
     await repo.ensure('t', 10);
     // Filled for "a long time": capped at the burst, not at rate × elapsed.
-    await current()
-      .db.updateTable('send_rate_buckets')
-      .set({ refreshed_at: new Date(Date.now() - 3_600_000) })
-      .where('name', '=', 't')
-      .execute();
+    await refreshedAt(new Date(Date.now() - hour));
     const first = await repo.take('t', 1000, 100, 25);
     expect(first.granted).toBe(25);
-    const second = await repo.take('t', 1000, 100, 25);
-    expect(second.granted).toBeLessThan(25);
     expect(first.effectiveRate).toBe(100);
+
+    await refreshedAt(new Date(Date.now() + hour));
+    const second = await repo.take('t', 1000, 100, 25);
+    expect(second.granted).toBe(0);
 
     await repo.slowDown('t');
     const slowed = await repo.take('t', 1, 100, 25);
-    expect(slowed.effectiveRate).toBeLessThan(55);
-    expect(slowed.effectiveRate).toBeGreaterThanOrEqual(50);
+    expect(slowed.effectiveRate).toBe(50);
+  });
+
+  it('a throttled bucket climbs back to the full rate by itself, and no higher', async () => {
+    const repo = new SendRateRepository(current().db);
+    await repo.ensure('r', 10);
+    await repo.slowDown('r');
+    await refreshedAt(new Date(Date.now() - hour), 'r');
+    const recovered = await repo.take('r', 1, 100, 25);
+    expect(recovered.effectiveRate).toBe(100);
   });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, runCli, runCliInProcess } from './helpers/cli.ts';
+import { BIN, ROOT, runCliInProcess } from './helpers/cli.ts';
 import { hugeDigest } from './fixtures/digests/generated.ts';
 import { longListDigest } from './fixtures/digests/long-lists.ts';
 
@@ -243,7 +243,7 @@ Intro with a [bad link](javascript:alert(1)) and a picture ![](https://img.examp
     const loaded = readFileSync(record, 'utf8');
     expect(loaded).toMatch(/node_modules\/mjml/);
     expect(loaded).not.toMatch(/node_modules\/(fastify|@aws-sdk|@electric-sql\/pglite)\//);
-    const plain = await runCli(['digest', 'check', file, '--at', '2025-11-10', '--json'], env);
+    const plain = await runCliInProcess(['digest', 'check', file, '--at', '2025-11-10', '--json'], env);
     expect(plain.code).toBe(1);
     expect(JSON.parse(plain.stdout)[0].warnings[0].code).toBe('link.not_https');
   });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDigest } from '../src/digest/digest.parser.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { LIST_STYLES, longListDigest, realDigestGrown } from './fixtures/digests/long-lists.ts';
 
 const COUNTS = [9, 10, 12, 60, 120];
@@ -201,7 +201,7 @@ describe('issue preview of a long digest', () => {
     const file = join(work, '2025-11-10-ai-news-60.md');
     writeFileSync(file, realDigestGrown(60));
     const out = join(work, 'out');
-    const result = await runCli(['issue', 'preview', file, '--out', out], {
+    const result = await runCliInProcess(['issue', 'preview', file, '--out', out], {
       DATA_DIR: join(work, 'data'),
       SECRET_KEY: 'lists-tests-secret-key-0123456789abcdef',
       PUBLIC_URL: 'https://news.example.org',

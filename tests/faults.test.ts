@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DatabaseHandle, openPostgres } from '../src/db/db.factory.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCliInProcess } from './helpers/cli.ts';
 import { type OwnPostgres, postgresAvailable, startOwnPostgres } from './helpers/own-postgres.ts';
 import { freePort, type RunningServe, startServe } from './helpers/serve.ts';
 import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.ts';
@@ -78,7 +78,7 @@ describe.skipIf(!postgresAvailable())('the database goes away and comes back', (
       serve = await startServe(env);
       const workers = [spawnWorker(env), spawnWorker(env)];
       const id = await createIssue(env);
-      expect((await runCli(['issue', 'send', String(id)], env)).code).toBe(0);
+      expect((await runCliInProcess(['issue', 'send', String(id)], env)).code).toBe(0);
 
       await smtp.waitFor(200, 120_000);
       await server.stop();
@@ -250,7 +250,7 @@ describe('the mail server goes away and comes back', () => {
       MAX_ATTEMPTS: '2',
     });
     const id = await createIssue(env);
-    expect((await runCli(['issue', 'send', String(id)], env)).code).toBe(0);
+    expect((await runCliInProcess(['issue', 'send', String(id)], env)).code).toBe(0);
     const worker = spawnWorker(env);
     await first.waitFor(50, 120_000);
     await first.close(); // SIGKILL: connections die mid-conversation, as in a crash
@@ -338,7 +338,7 @@ describe('a full outbox disk', () => {
       await seedAudience(db.db, 400);
       const env = senderEnv(db.url!, `outbox:${dir}`, { SEND_RATE: '200', LOG_LEVEL: 'info' });
       const id = await createIssue(env);
-      expect((await runCli(['issue', 'send', String(id)], env)).code).toBe(0);
+      expect((await runCliInProcess(['issue', 'send', String(id)], env)).code).toBe(0);
       const worker = spawnWorker(env);
       await waitForIssue(db.db, id, 'paused', 120_000);
       const status = await issueStatus(env, id);

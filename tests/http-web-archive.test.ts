@@ -196,6 +196,43 @@ describe('an issue’s readable URL', () => {
   });
 });
 
+describe('the old URL /archive/:id', () => {
+  it('is the same page as the readable URL: canonical, Open Graph and Twitter tags name the readable URL', async () => {
+    const readable = '/lists/daily/2025-09-04-daily-number-4';
+    const canonical = `https://news.example.org${readable}`;
+    const old = await get(`/archive/${issueIds.daily4}`);
+    expect(old.statusCode).toBe(200);
+    const body = old.body;
+    expect(body).toContain(`<link rel="canonical" href="${canonical}">`);
+    expect(body).toContain(`<meta property="og:url" content="${canonical}">`);
+    expect(body).toContain('<meta property="og:type" content="article">');
+    expect(body).toContain('<meta property="og:title" content="Daily number 4">');
+    expect(body).toContain('<meta property="og:description" content="Preheader of Daily number 4">');
+    expect(body).toContain(
+      `<meta property="article:published_time" content="${new Date(Date.UTC(2025, 10, 1, 0, 40)).toISOString()}">`,
+    );
+    expect(body).toContain('<meta name="twitter:card" content="summary">');
+    expect(body).toContain('<meta name="twitter:title" content="Daily number 4">');
+    expect(body).toContain('<meta name="twitter:description" content="Preheader of Daily number 4">');
+    expect(body).toContain(
+      '<link rel="alternate" type="application/atom+xml" title="AI Daily" href="https://news.example.org/lists/daily/feed.xml">',
+    );
+    expect(body).not.toMatch(/\/unsubscribe\/|\/preferences\/|<script/i);
+    expect(String(old.headers['content-security-policy'])).not.toContain('script-src');
+    expect(old.headers['cache-control']).toBe('public, max-age=300');
+    // The same document as the readable URL, so the same validators.
+    const page = await get(readable);
+    expect(body).toBe(page.body);
+    expect(old.headers.etag).toBe(page.headers.etag);
+    expect(
+      (await get(`/archive/${issueIds.daily4}`, { 'if-none-match': String(old.headers.etag) })).statusCode,
+    ).toBe(304);
+    for (const id of [issueIds.draft, issueIds.private, 99_999]) {
+      expect((await get(`/archive/${id}`)).statusCode, String(id)).toBe(404);
+    }
+  });
+});
+
 describe('GET /lists/<slug>/feed.xml', () => {
   it('is Atom 1.0 of the last 50 issues, full content, valid dates, unique and stable ids; 304 when unchanged', async () => {
     const res = await get('/lists/daily/feed.xml');
@@ -245,9 +282,14 @@ describe('GET /lists/<slug>/feed.xml', () => {
         .statusCode,
     ).toBe(304);
 
-    // A new issue: a new ETag, the new entry first, every earlier id unchanged.
+    // A new issue: a new ETag, the new entry first, every earlier id unchanged. The server re-reads
+    // the archive's version every few seconds (no query per request): wait for that state.
     await sentIssue(dailyId, 'daily', 'Daily number 56', '2025-10-26', 9_999);
-    const after = await get('/lists/daily/feed.xml', { 'if-none-match': etag });
+    let after = await get('/lists/daily/feed.xml', { 'if-none-match': etag });
+    for (const deadline = Date.now() + 60_000; after.statusCode === 304 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await get('/lists/daily/feed.xml', { 'if-none-match': etag });
+    }
     expect(after.statusCode).toBe(200);
     const updated = parseFeed(after.body);
     expect(updated.items[0]!.title).toBe('Daily number 56');

@@ -405,7 +405,7 @@ function headerBlockOf(text: string): string {
 
 /** What may stand before a failed recipient at the start of its line. */
 const LEADING =
-  /^[\s>*\-•]*(?:(?:rcpt to|to|recipient|original-recipient|final-recipient|address|user|mailbox|delivery to|failed|addressee|destinataire|empfänger)\b[^:<]{0,20}[:=]?\s*)?[<"'(\[]*$/i;
+  /^[\s>*\-•]*(?:[45]\d\d[ -])?(?:(?:rcpt to|to|recipient|original-recipient|final-recipient|address|user|mailbox|delivery to|failed|addressee|destinataire|empfänger)\b[^:<]{0,20}[:=]?\s*)?[<"'(\[]*$/i;
 const NOT_RECIPIENT =
   /^(?:mailer-daemon|postmaster|mail-daemon|bounces?|noreply|no-reply|abuse|hostmaster|webmaster|root)@/i;
 
@@ -489,6 +489,9 @@ function blockAfter(lines: string[], line: number, found: { line: number }[]): s
     const l = lines[i]!.trim();
     const sofar = out.join(' ');
     if (l === '' && (replyIn(sofar) !== undefined || statusIn(sofar) || sofar.length > 600)) break;
+    // Sendmail's list of failures, one "554 <address>... words" line each: a line of its own reply
+    // code is the next entry, not more words about this one.
+    if (i > line && /^[45]\d\d /.test(l) && /^\s*[45]\d\d /.test(lines[line]!)) break;
     out.push(l);
   }
   // An address alone on its line with the words before it ("The following address failed:"

@@ -1,7 +1,6 @@
 import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
 import type { Kysely } from 'kysely';
-import pino from 'pino';
 import {
   type IgnoredMail,
   ingestWithinLimits,
@@ -18,7 +17,7 @@ import { invalid, notFound } from '../core/errors.ts';
 import { maskingLogHooks } from '../core/secrets.text.ts';
 import { forTerminal } from '../core/terminal.text.ts';
 import type { Database } from '../db/db.types.ts';
-import { parseVerpAddress } from '../render/message.builder.ts';
+import { parseVerpAddress } from '../render/verp.address.ts';
 import { withContext } from './cli.context.ts';
 import { table } from './cli.output.ts';
 
@@ -157,7 +156,9 @@ export function registerBounceCommands(program: Command): void {
           `--poll-seconds: expected a whole number of seconds, at least 1 (got "${options.pollSeconds}")`,
         );
       await withContext(async ({ config, db }) => {
-        // JSON lines on stderr, as `worker` logs (its module would load the whole sender here).
+        // JSON lines on stderr, as `worker` logs (its module would load the whole sender here). pino
+        // is loaded here, not at the top: `bounces ingest`, run once per bounce, never logs.
+        const { default: pino } = await import('pino');
         const logger = pino(
           { level: config.LOG_LEVEL, base: { pid: process.pid }, hooks: maskingLogHooks },
           pino.destination(2),

@@ -14,61 +14,36 @@ export interface LinkClicks {
 export class ClicksRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async link(issueId: number, position: number): Promise<string | undefined> {
-    const row = await this.db
+  /** Every link of an issue, by position (they never change once the issue is compiled). */
+  async links(issueId: number): Promise<Map<number, string>> {
+    const rows = await this.db
       .selectFrom('issue_links')
-      .select('url')
+      .select(['position', 'url'])
       .where('issue_id', '=', issueId)
-      .where('position', '=', position)
-      .executeTakeFirst();
-    return row?.url;
+      .execute();
+    return new Map(rows.map((r) => [r.position, r.url]));
   }
 
   /**
-   * Records the first click of a delivery on a link, in one statement: nothing for a delivery that
-   * is not of this issue (a token for a deleted delivery counts nothing), nothing more for a second
-   * click. Returns whether a row was written and whether it came within the burst window.
+   * Records the first click of a delivery on a link and applies the burst rule, in one call of
+   * `digestmail_record_click` (src/db/functions/60_record_click.sql): nothing for a delivery that is
+   * not of this issue, nothing more for a second click; when this click completes a burst (every one
+   * of the issue's `links` opened within `burstSeconds` of delivery), the burst's clicks become
+   * 'scanner'. Returns what was recorded ('burst' for a completed burst), or undefined.
    */
   async record(
     deliveryId: number,
     issueId: number,
     position: number,
     kind: ClickKind,
+    links: number,
     burstSeconds: number,
-  ): Promise<{ recorded: boolean; early: boolean }> {
-    const result = await sql<{ early: boolean }>`
-      insert into clicks (delivery_id, issue_id, position, kind)
-      select d.id, d.issue_id, ${position}, ${kind}
-        from deliveries d
-       where d.id = ${deliveryId} and d.issue_id = ${issueId}
-      on conflict (delivery_id, position) do nothing
-      returning (select coalesce(d2.sent_at, now()) > now() - make_interval(secs => ${burstSeconds})
-                   from deliveries d2 where d2.id = ${deliveryId}) as early
+  ): Promise<ClickKind | 'burst' | undefined> {
+    const result = await sql<{ recorded: ClickKind | 'burst' | null }>`
+      select digestmail_record_click(${deliveryId}::bigint, ${issueId}::integer, ${position}::integer,
+                                     ${kind}::text, ${links}::integer, ${burstSeconds}::integer) as recorded
     `.execute(this.db);
-    const row = result.rows[0];
-    return { recorded: row !== undefined, early: row?.early === true };
-  }
-
-  /**
-   * The burst rule: when every link of the issue (at least two) has been opened for this delivery
-   * within the window after it was sent, all of those clicks were a scanner's.
-   */
-  async markBurst(deliveryId: number, issueId: number, burstSeconds: number): Promise<void> {
-    await sql`
-      with d as (select coalesce(sent_at, now()) as sent_at from deliveries where id = ${deliveryId}),
-           links as (select count(*) as n from issue_links where issue_id = ${issueId}),
-           early as (
-             select count(*) as n from clicks c, d
-              where c.delivery_id = ${deliveryId}
-                and c.clicked_at <= d.sent_at + make_interval(secs => ${burstSeconds})
-           )
-      update clicks c set kind = 'scanner'
-        from d, links, early
-       where c.delivery_id = ${deliveryId}
-         and c.kind = 'human'
-         and links.n >= 2 and early.n >= links.n
-         and c.clicked_at <= d.sent_at + make_interval(secs => ${burstSeconds})
-    `.execute(this.db);
+    return result.rows[0]?.recorded ?? undefined;
   }
 
   /** Per link: unique clicks as recorded now plus what retention has folded into totals. */

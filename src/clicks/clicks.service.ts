@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/db.types.ts';
 import { ClicksRepository, type LinkClicks } from './clicks.repository.ts';
-import { BURST_SECONDS, firstVerdict } from './clicks.scanner.ts';
+import { BURST_SECONDS, type ClickKind, firstVerdict } from './clicks.scanner.ts';
 
 export interface ClickReport {
   issue: number;
@@ -14,8 +14,8 @@ export interface ClickReport {
   links: LinkClicks[];
 }
 
-/** Links of an issue never change once it is compiled: a small cache spares the redirect a query. */
-const LINK_CACHE_SIZE = 10_000;
+/** Issues whose links are kept in memory: a redirect then costs no lookup, only the insert. */
+const LINK_CACHE_ISSUES = 1_000;
 
 /**
  * Click counts: the redirect's lookup and record, reports, and retention. What a reader is sent to
@@ -24,28 +24,39 @@ const LINK_CACHE_SIZE = 10_000;
  */
 export class ClicksService {
   private readonly repo: ClicksRepository;
-  private readonly links = new Map<string, string>();
+  /** Links by issue, read once per issue (an issue's links never change once it is compiled). */
+  private readonly links = new Map<number, Promise<Map<number, string>>>();
 
   constructor(db: Kysely<Database>) {
     this.repo = new ClicksRepository(db);
   }
 
+  private issueLinks(issueId: number): Promise<Map<number, string>> {
+    let links = this.links.get(issueId);
+    if (!links) {
+      if (this.links.size >= LINK_CACHE_ISSUES) this.links.clear();
+      links = this.repo.links(issueId);
+      this.links.set(issueId, links);
+      // A failed or empty read is not kept: the next click asks again.
+      links.then(
+        (found) => {
+          if (found.size === 0) this.links.delete(issueId);
+        },
+        () => this.links.delete(issueId),
+      );
+    }
+    return links;
+  }
+
   /** Where a click on this link goes, or undefined for a link the issue does not have. */
   async target(issueId: number, position: number): Promise<string | undefined> {
-    const key = `${issueId}:${position}`;
-    const cached = this.links.get(key);
-    if (cached !== undefined) return cached;
-    const url = await this.repo.link(issueId, position);
-    if (url !== undefined) {
-      if (this.links.size >= LINK_CACHE_SIZE) this.links.clear();
-      this.links.set(key, url);
-    }
-    return url;
+    return (await this.issueLinks(issueId)).get(position);
   }
 
   /**
-   * Counts the first click of one delivery on one link, as human or scanner (see clicks.scanner.ts).
-   * One insert; the burst check runs only for a human-looking click soon after delivery.
+   * Counts the first click of one delivery on one link, as human or scanner (see clicks.scanner.ts),
+   * burst rule included: one database call (one indexed insert; a click soon after delivery also
+   * counts that delivery's clicks). The issue's link count comes from the cached links.
    */
   async record(input: {
     issueId: number;
@@ -53,17 +64,10 @@ export class ClicksService {
     position: number;
     method: string;
     userAgent: string | undefined;
-  }): Promise<void> {
+  }): Promise<ClickKind | 'burst' | undefined> {
     const kind = firstVerdict(input.method, input.userAgent);
-    const { recorded, early } = await this.repo.record(
-      input.deliveryId,
-      input.issueId,
-      input.position,
-      kind,
-      BURST_SECONDS,
-    );
-    if (recorded && early && kind === 'human')
-      await this.repo.markBurst(input.deliveryId, input.issueId, BURST_SECONDS);
+    const links = (await this.issueLinks(input.issueId)).size;
+    return this.repo.record(input.deliveryId, input.issueId, input.position, kind, links, BURST_SECONDS);
   }
 
   async report(issueId: number): Promise<ClickReport> {

@@ -117,7 +117,7 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   // Our envelope sender refused: about us, never about the recipient.
   [
     'rejected',
-    /sender address rejected|sender (?:address |domain )?(?:is )?(?:invalid|unknown|not (?:allowed|valid))|domain of sender address .* does not exist|after mail from|\b5\.1\.[78]\b|\bsender rejected|from: domain is invalid|envelope sender|mail from (?:address|domain) (?:is )?(?:invalid|rejected|unknown)/i,
+    /sender address rejected|sender (?:address |domain )?(?:is )?(?:invalid|unknown|not (?:allowed|valid))|domain of sender address .* does not exist|\b5\.1\.[78]\b|\bsender rejected|sender was rejected|sending to\/from an address that has been blacklisted|'send mail as'|from: domain is invalid|envelope sender|mail from (?:address|domain) (?:is )?(?:invalid|rejected|unknown)/i,
   ],
   // Wordings whose general words ("access denied", "blocked") would mislead the rules below.
   [
@@ -130,7 +130,29 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
     /procmail|pipe to \||child process of .* transport returned|\bmailer error|pipe to .* (?:failed|exited)|local delivery (?:program|agent) failed/i,
   ],
   ['onhold', /\bon hold\b/i],
+  // Wordings whose general words ("blocked", "spam", "authentication") would mislead the rules below.
+  ['badreputation', /unexpected volume or user complaints/i],
+  [
+    'notcompliantrfc',
+    /not rfc ?5322 compliant|multiple addresses in from:? header|duplicate header|multiple (?:subject|from|date|to) (?:\d+[-. \d]* )?headers/i,
+  ],
+  ['spamdetected', /blacklisted url|\buribl\b|\bsurbl\b|rejected due to spam classification/i],
+  ['suspend', /recipient account is blocked|compte du destinataire est bloque/i],
+  [
+    'blocked',
+    /client host blocked|ip source bloquee|invalid ip for sending|my name was rejected|not accepting connections|service refused|host network not allowed/i,
+  ],
+  ['policyviolation', /\bheader error\b/i],
+  ['systemfull', /insufficient (?:disk space|system storage)/i],
+  ['toomanyconn', /connection rate limit|frequency limited|^(?:\d{3}[ -])?too many recipients\.?$/i],
+  [
+    'securityerror',
+    /unauthenticated senders? not allowed|turn on smtp authentication|smtp auth(?:entication)? (?:is )?required/i,
+  ],
+  ['norelaying', /email address is not verified/i],
+  ['requireptr', /reverse dns|invalid rdns|mismatches client ip|\bptr record/i],
   ['securityerror', /delivery not authori[sz]ed/i],
+  ['authfailure', /does not have authentication information|fails to pass authentication/i],
   ['notaccept', /system not accepting network messages/i],
   ['filtered', RECIPIENT_CHOICE],
   [
@@ -147,7 +169,7 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   ],
   [
     'authfailure',
-    /\bdmarc\b|\bspf\b|sender policy framework|dkim|authentication (?:check |)fail|unauthenticated (?:email|mail|sender)|not authenticated|sender address has no authentication|\b5\.7\.2[3567]\b|does not pass .*authentication|isn't authenticated|failed (?:the )?(?:dmarc|spf)/i,
+    /\bdmarc\b|\bspf\b|sender policy framework|dkim|authentication (?:check |)fail|unauthenticated (?:email|mail|sender)|not authenticated|sender address has no authentication|\b5\.7\.2[367]\b|does not pass .*authentication|isn't authenticated|failed (?:the )?(?:dmarc|spf)/i,
   ],
   [
     'requireptr',
@@ -175,11 +197,11 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   ],
   [
     'mesgtoobig',
-    /message (?:is )?(?:too big|too large|size exceeds|exceeds (?:the )?(?:fixed )?(?:maximum )?(?:message )?size)|size (?:limit )?exceeded|message (?:length|size) exceeds|exceeds (?:the )?(?:maximum|max) (?:allowed )?(?:message )?size|message too long|mail size limit|\b5\.3\.4\b|too big for (?:system|the system)|message file too big|larger than (?:the )?(?:max|limit)/i,
+    /message (?:is )?(?:too big|too large|size exceeds|exceeds (?:the )?(?:fixed )?(?:maximum )?(?:message )?size)|size (?:limit )?exceeded|message (?:length|size) exceeds|exceeds (?:the )?(?:maximum|max) (?:allowed )?(?:message )?size|message too long|line limit exceeded|mail size limit|\b5\.3\.4\b|too big for (?:system|the system)|message file too big|larger than (?:the )?(?:max|limit)/i,
   ],
   [
     'mailboxfull',
-    /mailbox (?:is )?full|mail ?box (?:is )?full|quota|over ?quota|insufficient (?:disk|storage|system storage)|mailbox (?:size limit|has exceeded|exceeded|is over|would exceed)|not enough (?:storage|space)|disk (?:full|space)|user(?:'s)? (?:disk|mailbox) (?:is )?full|exceeded (?:the )?(?:storage|mailbox)|(?:storage|mailbox) (?:limit|capacity) (?:exceeded|reached)|full mailbox|is full|too many messages in (?:the|this) mailbox|mailfolder is full|\b[45]\.2\.2\b/i,
+    /mailbox exceeds allowed size|mailbox (?:is )?full|mail ?box (?:is )?full|quota|over ?quota|insufficient storage|mailbox (?:size limit|has exceeded|exceeded|is over|would exceed)|not enough (?:storage|space)|disk (?:full|space)|user(?:'s)? (?:disk|mailbox) (?:is )?full|exceeded (?:the )?(?:storage|mailbox)|(?:storage|mailbox) (?:limit|capacity) (?:exceeded|reached)|full mailbox|is full|too many messages in (?:the|this) mailbox|mailfolder is full|\b[45]\.2\.2\b/i,
   ],
   [
     'hasmoved',
@@ -190,8 +212,16 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
     /temporar(?:y|ily) locked|account (?:has been )?(?:disabled|suspended)|disabled recipient|(?:account|mailbox|user|address|recipient)(?: has been| is)? (?:temporarily )?(?:disabled|suspended|inactive|deactivated|frozen|locked|blocked by the (?:user|owner)|not active|expired|on hold)|(?:disabled|suspended|inactive|deactivated|locked) (?:account|mailbox|user|recipient)|account (?:that you tried to reach )?is (?:disabled|inactive|suspended)|mailbox (?:unavailable|temporarily unavailable) .*(?:disabled|inactive)|this account has been disabled|not (?:currently )?(?:active|activated)|\b5\.2\.1\b.*(?:disabled|inactive|suspended)|(?:inactive|unused) (?:for|since)/i,
   ],
   [
+    'notaccept',
+    /no mx (?:record )?found|couldn't find a mail exchanger|indicated no smtp service|\bnull mx\b/i,
+  ],
+  [
+    'networkerror',
+    /network error on destination|malformed or unexpected name server reply|host name lookup failure/i,
+  ],
+  [
     'hostunknown',
-    /host (?:or domain name )?not found|unknown host|host unknown|domain (?:name )?(?:not found|does not exist|doesn't exist|unknown)|unknown domain|no such (?:domain|host)|name or service not known|nxdomain|mx (?:record )?(?:lookup|not found)|no mx|(?:unrouteable|unroutable) (?:mail )?domain|domain (?:is )?(?:not valid|invalid)|invalid domain|no (?:valid )?(?:a|mx) records?|cannot resolve (?:the )?(?:hostname|domain)|all relevant mx records point to non-existent hosts|host name lookup failure|unrouteable address|recipient domain .* not exist|domain .* has no|\b5\.1\.2\b|\b5\.4\.4\b/i,
+    /domain is not reachable|^\d{3} [a-z0-9.-]+\.[a-z]{2,} does not exist$|host (?:or domain name )?not found|unknown host|host unknown|domain (?:name )?(?:not found|does not exist|doesn't exist|unknown)|unknown domain|no such (?:domain|host)|name or service not known|nxdomain|mx (?:record )?(?:lookup|not found)|no mx|(?:unrouteable|unroutable) (?:mail )?domain|domain (?:is )?(?:not valid|invalid)|invalid domain|no (?:valid )?(?:a|mx) records?|cannot resolve (?:the )?(?:hostname|domain)|all relevant mx records point to non-existent hosts|host name lookup failure|unrouteable address|recipient domain .* not exist|domain .* has no|\b5\.1\.2\b|\b5\.4\.4\b/i,
   ],
   [
     'userunknown',
@@ -231,11 +261,13 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   ],
   [
     'systemfull',
-    /(?:system|disk|server) (?:is )?full|insufficient system resources|out of (?:disk )?space|\b[45]\.3\.1\b/i,
+    /(?:system|disk|server) (?:is )?full|insufficient (?:system resources|disk space|system storage)|out of (?:disk )?space|\b[45]\.3\.1\b/i,
   ],
+  // A local delivery program's exit code (X-Unix; 75), when no words said more.
+  ['mailererror', /^x-unix;/i],
   [
     'systemerror',
-    /system (?:error|config)|internal system error|internal (?:server )?error|server (?:error|configuration)|configuration error|temporar(?:y|ily) (?:failure|unavailable|error|local problem)|local (?:error|problem)|service (?:unavailable|not available)|try again later|unable to deliver|mailer error|database error|i\/o error|resources temporarily|\b[45]\.3\.[0-5]\b/i,
+    /service currently unavailable|could not load drd|unable to contact ldap|^\d{3} transaction failed$|system (?:error|config)|internal system error|internal (?:server )?error|server (?:error|configuration)|configuration error|temporar(?:y|ily) (?:failure|unavailable|error|local problem)|local (?:error|problem)|service (?:unavailable|not available)|try again later|unable to deliver|mailer error|database error|i\/o error|resources temporarily|\b[45]\.3\.[0-5]\b/i,
   ],
   [
     'securityerror',
@@ -346,6 +378,9 @@ export function classifyFailure(input: FailureInput): ClassifiedFailure {
     if (input.command && /^DATA$/i.test(input.command)) reason = 'filtered';
     else if (carrier && !rcpt && carrier[1].test(text)) reason = carrier[2];
   }
+  // A refusal in reply to MAIL FROM is about our envelope sender, whatever its words: the recipient
+  // was never named.
+  if (input.command && /^MAIL/i.test(input.command) && reasonSuppresses(reason)) reason = 'rejected';
   // A name server that could not answer now ("try again", a 4xx) proves nothing about the domain.
   if (reason === 'hostunknown' && (status.startsWith('4') || /try again/i.test(text)))
     reason = 'networkerror';
@@ -374,6 +409,9 @@ function reasonOf(status: string, text: string, command: string | undefined): Bo
   // mail, a moved address, a bad destination system.
   if (detail === '1.1' || detail === '1.10' || detail === '1.6' || detail === '1.2') {
     if (RECIPIENT_CHOICE.test(words)) return 'filtered';
+    // Microsoft answers an unknown recipient with 5.1.10 ("RESOLVER.ADR.RecipientNotFound"), which
+    // RFC 7505 gives to a null MX.
+    if (detail === '1.10' && /recipientnotfound|recipient not found/i.test(words)) return 'userunknown';
     for (const [reason, rule] of TEXT_RULES) {
       if (rule.test(words) && OVERRIDES_ADDRESS_STATUS.has(reason)) return reason;
     }

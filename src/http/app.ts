@@ -2,13 +2,11 @@ import { createHmac, randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
 import formbody from '@fastify/formbody';
-import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isAppError } from '../core/errors.ts';
 import { maskingLogHooks } from '../core/secrets.text.ts';
 import { TokenSigner } from '../core/tokens.ts';
-import { archiveRoutes } from './archive.routes.ts';
 import { webArchiveRoutes } from './web-archive.routes.ts';
 import { SystemMailService } from '../subscriptions/system-mail.service.ts';
 import { clickRoutes } from './clicks.routes.ts';
@@ -22,6 +20,7 @@ import { answeredAsOutage, registerOutageHandling } from './outage.hooks.ts';
 import { linkInvalidPage, messagePage, STYLE_HASH } from './pages.ts';
 import { preferencesRoutes } from './preferences.routes.ts';
 import { RouterErrors } from './router.errors.ts';
+import { securityHeaders } from './security.headers.ts';
 import { signupRoutes } from './signup.routes.ts';
 import { unsubscribeRoutes } from './unsubscribe.routes.ts';
 import { webhookRoutes } from './webhooks.routes.ts';
@@ -87,7 +86,7 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
   app.addHook('onListen', async () => {
     await routerErrors.headers();
   });
-  await app.register(helmet, {
+  const security = await securityHeaders({
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
@@ -103,17 +102,23 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
     strictTransportSecurity: https ? { maxAge: 31536000, includeSubDomains: true } : false,
     referrerPolicy: { policy: 'no-referrer' },
   });
+  // A synchronous hook: no promise per request (hooks below are written the same way).
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(security);
+    done();
+  });
   await app.register(formbody);
   // The multipart parser streams and caps each field, but does not apply the body limit: check the
   // declared length here so a multipart body is held to the same limit as any other.
-  app.addHook('onRequest', async (request) => {
-    if (!isMultipart(request)) return;
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!isMultipart(request)) return done();
     const length = Number(request.headers['content-length'] ?? 0);
     const limit = request.routeOptions.bodyLimit ?? BODY_LIMIT;
-    if (length > limit) throw tooLarge();
+    if (length > limit) return done(tooLarge());
     // A chunked body declares no length, and busboy reads past the last boundary to the end: count
     // what actually arrives, and stop reading at the limit.
     limitBytesReceived(request, limit);
+    done();
   });
   await app.register(cookie, {
     secret: createHmac('sha256', config.SECRET_KEY).update('digestmail/cookie').digest('hex'),
@@ -175,7 +180,6 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
       await reader.register(confirmRoutes, routeDeps);
       await reader.register(unsubscribeRoutes, routeDeps);
       await reader.register(preferencesRoutes, routeDeps);
-      await reader.register(archiveRoutes, routeDeps);
       await reader.register(clickRoutes, routeDeps);
       await reader.register(webArchiveRoutes, routeDeps);
       await reader.register(webhookRoutes, routeDeps);

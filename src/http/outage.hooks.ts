@@ -15,9 +15,10 @@ export const RETRY_AFTER_SECONDS = 5;
  */
 export function registerOutageHandling(app: FastifyInstance, deps: AppDeps): void {
   const gate = databaseHealth(deps.db);
-  app.addHook('onRequest', async (request, reply) => {
-    if (gate.up || request.url.startsWith('/healthz')) return;
-    return unavailable(request, reply, deps);
+  // Synchronous: it runs on every request, and almost always only reads a flag.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (gate.up || request.url.startsWith('/healthz')) return done();
+    unavailable(request, reply, deps);
   });
 }
 

@@ -12,19 +12,22 @@ import {
 import type { IssueTemplate } from '../render/render.types.ts';
 import { fillSlots } from '../render/template.engine.ts';
 import { html } from './html.ts';
-import { type AppDeps, pageContext, sendPage } from './http.context.ts';
+import { type AppDeps, pageContext, parseId, sendPage } from './http.context.ts';
 import { messages } from './i18n.ts';
 import { messagePage, type PageContext, page } from './pages.ts';
 
 /**
  * The issues on the web: `/archive` (every public list), `/lists/<slug>/` (one list, with a way to
- * sign up), each issue at `/lists/<slug>/<day>-<slug of title>`, and `/lists/<slug>/feed.xml` (Atom).
+ * sign up), each issue at `/lists/<slug>/<day>-<slug of title>` (and at its old URL `/archive/:id`,
+ * the same page: canonical link, Open Graph and Twitter tags naming the readable URL), and
+ * `/lists/<slug>/feed.xml` (Atom).
  *
  * Everything here is the same for every reader: no token, no CSRF value, no per-reader link (the
  * personal links of a reader's own mail lead to the signup page here). So it is cached by browsers
  * and proxies (`public, max-age=300`) and answered with 304 to a matching If-None-Match or
  * If-Modified-Since; and in this process, rendered pages and feeds are kept by the archive's
- * version (one cheap query per request), so a repeat request costs that query and a send.
+ * version, which is re-read at most every few seconds (ARCHIVE_RECHECK_MS), so a repeat request
+ * costs no query at all: a lookup and a send.
  */
 
 const CACHE_CONTROL = 'public, max-age=300';
@@ -167,11 +170,26 @@ export async function webArchiveRoutes(app: FastifyInstance, deps: AppDeps): Pro
     reply.header('content-security-policy', ISSUE_CSP);
     return sendCached(request, reply, cached, 'text/html; charset=utf-8');
   });
-}
 
-/** The readable URL of an archived issue (for the old `/archive/:id` links), or undefined. */
-export async function archivedIssuePath(archive: ArchiveService, id: number): Promise<string | undefined> {
-  return (await archive.byId(id))?.entry.path;
+  // The old URL of an issue ("view in browser" in mail sent before readable URLs) keeps working: the
+  // same page as the readable URL, whose canonical link, og:url and "view in browser" name the
+  // readable URL. Kept by the archive's version (a list renamed or an issue gone out makes a new one).
+  app.get<{ Params: { id: string } }>('/archive/:id', async (request, reply) => {
+    const id = parseId(request.params.id);
+    if (id === undefined) return notFound(request, reply);
+    const version = await archive.version();
+    const cached = await remember(`archive-id:${id}:${version}`, async () => {
+      const found = await archive.byId(id);
+      if (!found) return undefined;
+      return cachedBody(
+        issuePage(found.entry, found.template, found.entry.list, publicUrl),
+        found.entry.publishedAt,
+      );
+    });
+    if (!cached) return notFound(request, reply);
+    reply.header('content-security-policy', ISSUE_CSP);
+    return sendCached(request, reply, cached, 'text/html; charset=utf-8');
+  });
 }
 
 async function memo(
@@ -290,7 +308,7 @@ ${e.introLine ? html`<p>${e.introLine}</p>` : ''}
 function issuePage(
   entry: ArchiveEntry,
   template: IssueTemplate,
-  list: PublicList,
+  list: { slug: string; name: string },
   publicUrl: string,
 ): string {
   const canonical = `${publicUrl}${encodePath(entry.path)}`;

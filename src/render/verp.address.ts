@@ -90,3 +90,13 @@ export class VerpAddresses {
       .padStart(MAC_CHARS, '0');
   }
 }
+
+/**
+ * The delivery id a VERP envelope address names, or undefined when the address is not one of ours
+ * or its signature does not verify (bounces can be forged; only a signed id is believed). Only the
+ * tag is read, so any local part and domain will do here; `bounces ingest` imports this module
+ * alone, without the message builder and the MIME code it loads.
+ */
+export function parseVerpAddress(address: string, secret: string): number | undefined {
+  return new VerpAddresses(secret, 'bounces', 'invalid').parse(address);
+}
