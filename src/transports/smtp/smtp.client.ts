@@ -61,36 +61,52 @@ const DOT_CRLF = Buffer.from('.\r\n');
 const DOT = Buffer.from('.');
 const CR = Buffer.from('\r');
 const LF = Buffer.from('\n');
+const LF_DOT = Buffer.from('\n.');
 
 /**
  * The message as DATA content (RFC 5321 §4.5.2): a dot at the start of a line doubled, bare CR and
- * bare LF made CRLF (a lone CR must not end a line on the other side: SMTP smuggling). Returns the
- * pieces to write; a message that needs none of it (ours: CRLF throughout, few lines start with a
- * dot) is returned as is, without a copy.
+ * bare LF made CRLF (a lone CR must not end a line on the other side: SMTP smuggling). Takes the
+ * message in pieces and returns the pieces to write; a message that needs none of it (ours: CRLF
+ * throughout, few lines start with a dot) comes back as it was, nothing copied. Line ends are found
+ * with Buffer#indexOf (native), not byte by byte in JavaScript.
  */
-export function dataPieces(raw: Buffer): Buffer[] {
-  const pieces: Buffer[] = [];
-  let from = 0;
-  const cut = (at: number, insert: Buffer) => {
-    if (at > from) pieces.push(raw.subarray(from, at));
-    pieces.push(insert);
-    from = at;
-  };
-  if (raw.length > 0 && raw[0] === 0x2e) cut(0, DOT);
-  // Every CR must be followed by LF.
-  for (let i = raw.indexOf(0x0d); i !== -1; i = raw.indexOf(0x0d, i + 1)) {
-    if (raw[i + 1] !== 0x0a) {
-      // Rare: fall back to the byte-wise pass, which handles everything at once.
-      return slowDataPieces(raw);
+export function dataPieces(parts: readonly Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  let prev = -1; // the byte before the current part (-1: start of the message)
+  for (let k = 0; k < parts.length; k++) {
+    const part = parts[k]!;
+    if (part.length === 0) continue;
+    let from = 0;
+    const cut = (at: number) => {
+      if (at > from) out.push(part.subarray(from, at));
+      out.push(DOT);
+      from = at;
+    };
+    if (part[0] === 0x2e && (prev === 0x0a || prev === -1)) cut(0);
+    if (part[0] === 0x0a && prev !== 0x0d) return slowDataPieces(Buffer.concat(parts));
+    if (prev === 0x0d && part[0] !== 0x0a) return slowDataPieces(Buffer.concat(parts));
+    for (let i = part.indexOf(0x0d); i !== -1; i = part.indexOf(0x0d, i + 1)) {
+      // A CR at the end of a part is checked against the next part's first byte (above).
+      if (i + 1 < part.length && part[i + 1] !== 0x0a) return slowDataPieces(Buffer.concat(parts));
     }
+    for (let i = part.indexOf(0x0a); i !== -1; i = part.indexOf(0x0a, i + 1)) {
+      if (i > 0 && part[i - 1] !== 0x0d) return slowDataPieces(Buffer.concat(parts));
+      if (part[i + 1] === 0x2e) cut(i + 1);
+    }
+    out.push(from === 0 ? part : part.subarray(from));
+    prev = part[part.length - 1]!;
   }
-  for (let i = raw.indexOf(0x0a); i !== -1; i = raw.indexOf(0x0a, i + 1)) {
-    if (i === 0 || raw[i - 1] !== 0x0d) return slowDataPieces(raw);
-    if (raw[i + 1] === 0x2e) cut(i + 1, DOT);
+  if (prev === 0x0d) return slowDataPieces(Buffer.concat(parts));
+  return out;
+}
+
+/** Whether the DATA content so written ends with a line break (then the end is just ".\r\n"). */
+function endsWithLineBreak(pieces: readonly Buffer[]): boolean {
+  for (let k = pieces.length - 1; k >= 0; k--) {
+    const piece = pieces[k]!;
+    if (piece.length > 0) return piece[piece.length - 1] === 0x0a;
   }
-  if (from === 0) return [raw];
-  pieces.push(raw.subarray(from));
-  return pieces;
+  return false;
 }
 
 function slowDataPieces(raw: Buffer): Buffer[] {
@@ -100,7 +116,7 @@ function slowDataPieces(raw: Buffer): Buffer[] {
   for (let i = 0; i < raw.length; i++) {
     const byte = raw[i]!;
     let insert: Buffer | undefined;
-    if (prev === 0x0d && byte !== 0x0a) insert = byte === 0x2e ? Buffer.from('\n.') : LF;
+    if (prev === 0x0d && byte !== 0x0a) insert = byte === 0x2e ? LF_DOT : LF;
     else if (byte === 0x0a && prev !== 0x0d) insert = CR;
     else if (byte === 0x2e && (prev === 0x0a || prev === -1)) insert = DOT;
     if (insert) {
@@ -260,7 +276,7 @@ class SmtpConnection {
   }
 
   /** One message to its recipients. Rejects with the reply that refused it. */
-  async send(from: string, to: string[], raw: Buffer): Promise<SmtpSendResult> {
+  async send(from: string, to: string[], parts: readonly Buffer[]): Promise<SmtpSendResult> {
     const commands = [`MAIL FROM:<${from}>`, ...to.map((t) => `RCPT TO:<${t}>`), 'DATA'];
     const replies: Reply[] = [];
     if (this.extensions.has('PIPELINING')) {
@@ -294,9 +310,10 @@ class SmtpConnection {
     }
     this.command = 'DATA';
     // One writev for the message and its end.
+    const pieces = dataPieces(parts);
     this.socket.cork();
-    for (const piece of dataPieces(raw)) this.socket.write(piece);
-    this.socket.write(raw.length > 1 && raw[raw.length - 1] === 0x0a ? DOT_CRLF : CRLF_DOT_CRLF);
+    for (const piece of pieces) this.socket.write(piece);
+    this.socket.write(endsWithLineBreak(pieces) ? DOT_CRLF : CRLF_DOT_CRLF);
     this.socket.uncork();
     const done = await this.read();
     if (done.code !== 250) {
@@ -412,10 +429,10 @@ export class SmtpClient {
 
   constructor(private readonly options: SmtpClientOptions) {}
 
-  send(from: string, to: string[], raw: Buffer): Promise<SmtpSendResult> {
+  send(from: string, to: string[], parts: readonly Buffer[]): Promise<SmtpSendResult> {
     if (this.closing) return Promise.reject(smtpError('The client is closed', { code: 'ECONNECTION' }));
     return new Promise((resolve, reject) => {
-      this.queue.push({ from, to, raw, resolve, reject });
+      this.queue.push({ from, to, parts, resolve, reject });
       this.dispatch();
     });
   }
@@ -470,7 +487,7 @@ export class SmtpClient {
   }
 
   private run(connection: SmtpConnection, job: Job): void {
-    connection.send(job.from, job.to, job.raw).then(
+    connection.send(job.from, job.to, job.parts).then(
       (result) => {
         this.release(connection);
         job.resolve(result);
@@ -495,7 +512,7 @@ export class SmtpClient {
 interface Job {
   from: string;
   to: string[];
-  raw: Buffer;
+  parts: readonly Buffer[];
   resolve: (r: SmtpSendResult) => void;
   reject: (e: unknown) => void;
 }

@@ -63,7 +63,11 @@ export class SmtpTransport implements Transport {
 
   async send(message: OutgoingMessage): Promise<SendResult> {
     try {
-      const { response } = await this.client.send(message.envelopeFrom, message.to, message.raw);
+      const { response } = await this.client.send(
+        message.envelopeFrom,
+        message.to,
+        message.parts ?? [message.raw],
+      );
       return { providerMessageId: queueIdOf(response) ?? message.messageId, response };
     } catch (error) {
       throw classifySmtpError(error);
