@@ -60,13 +60,21 @@ describe('DATA_DIR is owner-only', () => {
 
   it('a DATA_DIR loosened since is reported at start and made owner-only again', async () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'dm-perms-loose-')), 'data');
-    const first = await runCliInProcess(['list', 'ls'], { DATA_DIR: dataDir, SECRET_KEY: '', DATABASE_URL: '' });
+    const first = await runCliInProcess(['list', 'ls'], {
+      DATA_DIR: dataDir,
+      SECRET_KEY: '',
+      DATABASE_URL: '',
+    });
     expect(first.code, first.stderr).toBe(0);
     chmodSync(dataDir, 0o755);
     chmodSync(join(dataDir, 'secret.key'), 0o644);
     writeFileSync(join(dataDir, 'pgdata', 'copied-in'), 'x', { mode: 0o666 });
     chmodSync(join(dataDir, 'pgdata', 'copied-in'), 0o666);
-    const again = await runCliInProcess(['list', 'ls'], { DATA_DIR: dataDir, SECRET_KEY: '', DATABASE_URL: '' });
+    const again = await runCliInProcess(['list', 'ls'], {
+      DATA_DIR: dataDir,
+      SECRET_KEY: '',
+      DATABASE_URL: '',
+    });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(
       /^digestmail: warning: \d+ file\(s\) or folder\(s\) in DATA_DIR were readable or writable by others/,
