@@ -223,8 +223,8 @@ class OneLinePerRequest extends LogController {
     request: FastifyRequest,
     reply: FastifyReply,
   ): void {
-    if (error) return super.requestCompleted(error, request, reply);
-    request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    if (error) super.requestCompleted(error, request, reply);
+    else request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   }
 }
 
