@@ -75,6 +75,7 @@ function median(values: number[]): number {
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadAvg();
   const { url, handle } = await freshMigratedDatabase('dm_bench_cli');
   const bin = join(root, 'bin', 'digestmail.js');
   try {
@@ -119,7 +120,7 @@ async function main(): Promise<void> {
     }
     const base = median(samples[0]!.map((s) => s.ms));
     console.log(
-      `bench:cli — ${RUNS} cold starts each, interleaved; Node ${process.version}, load ${loadAvg()}`,
+      `bench:cli — ${RUNS} cold starts each, interleaved; Node ${process.version}; load average (1, 5, 15 min) ${loadAtStart} at start, ${loadAvg()} at end`,
     );
     console.log('');
     console.log('| command | median time | × node -e 0 | aim | peak RSS (median) | aim |');

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { OutageGate } from '../core/outage.gate.ts';
+import { selectOne } from './health.repository.ts';
 
 /** Node socket errors that mean the server cannot be reached (or went away under us). */
 const NETWORK_CODES = new Set([
@@ -59,4 +60,12 @@ export function registerDatabaseHealth(db: Kysely<any>, gate: OutageGate): void 
  */
 export function databaseHealth(db: Kysely<any>): OutageGate {
   return gates.get(db) ?? embedded;
+}
+
+/**
+ * Whether the database answers a statement now, on the process's own pool: what `/healthz` asks
+ * while the gate is open (throws what the driver threw; the caller reports it to the gate).
+ */
+export async function databaseAnswers(db: Kysely<any>): Promise<void> {
+  await selectOne(db);
 }

@@ -9,9 +9,7 @@ import { renderSignInMail } from '../render/sign-in-mail.ts';
 import { renderSystemMail } from '../render/system-mail.ts';
 import { type OutgoingMessage, type Transport, TransportError } from '../transports/transport.types.ts';
 import { maskEmail } from '../core/email-address.ts';
-import { OptinRepository } from '../subscriptions/optin.repository.ts';
-import { type OutboxMessage, OutboxRepository } from '../subscriptions/outbox.repository.ts';
-import { ReaderRepository } from '../subscriptions/reader.repository.ts';
+import { type OutboxMessage, SystemMailService } from '../subscriptions/system-mail.service.ts';
 import { signConfirm, signPreferences, signUnsubscribe } from '../core/reader-tokens.ts';
 import type { TokenSigner } from '../core/tokens.ts';
 
@@ -44,9 +42,8 @@ const silent: OutboxSenderLog = { info: () => {}, warn: () => {} };
  * MAX_ATTEMPTS, a permanent one (the address does not exist) is final.
  */
 export class OutboxSender {
-  private readonly outbox: OutboxRepository;
-  private readonly optin: OptinRepository;
-  private readonly readers: ReaderRepository;
+  /** The outbox and its readers belong to subscriptions/: reached through its service only. */
+  private readonly outbox: SystemMailService;
   private readonly builder: MessageBuilder;
   private readonly log: OutboxSenderLog;
   private running = false;
@@ -56,9 +53,7 @@ export class OutboxSender {
   private stopping = new AbortController();
 
   constructor(private readonly options: OutboxSenderOptions) {
-    this.outbox = new OutboxRepository(options.db);
-    this.optin = new OptinRepository(options.db);
-    this.readers = new ReaderRepository(options.db);
+    this.outbox = new SystemMailService(options.db);
     this.builder = new MessageBuilder(options.config, options.signer);
     this.log = options.log ?? silent;
     this.database = databaseHealth(options.db);
@@ -173,10 +168,7 @@ export class OutboxSender {
       return this.builder.buildTransactional({ to: message.toEmail, ...mail, kind: message.kind });
     }
     if (message.subscriberId === null) return 'the subscriber no longer exists';
-    const [reader, lists] = await Promise.all([
-      this.readers.find(message.subscriberId),
-      this.optin.listsById(message.payload.lists),
-    ]);
+    const { reader, lists } = await this.outbox.recipient(message.subscriberId, message.payload.lists);
     if (!reader) return 'the subscriber no longer exists';
     if (lists.length === 0) return 'the lists no longer exist';
     // may not be mailed since the mail was queued (a bounce, a complaint, an erasure, a blocklisting)

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
-import { databaseHealth } from '../db/db.health.ts';
+import { databaseAnswers, databaseHealth } from '../db/db.health.ts';
 import type { AppDeps } from './http.context.ts';
 import { RETRY_AFTER_SECONDS } from './outage.hooks.ts';
 
@@ -14,7 +13,7 @@ export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise
     reply.header('cache-control', 'no-store');
     try {
       if (gate.up) {
-        await sql`select 1`.execute(deps.db);
+        await databaseAnswers(deps.db);
         return reply.send({ status: 'ok' });
       }
     } catch (error) {

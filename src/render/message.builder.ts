@@ -182,10 +182,17 @@ export class MessageBuilder {
     const signature = this.dkim ? `${this.dkim.sign([...pairs, ...p.fixedHeaderPairs], body, now)}\r\n` : '';
     body.unshift(Buffer.from(`${signature}${headerLines}\r\n`, 'utf8'));
 
+    // The pieces are most of the issue's shared buffers plus a few small ones: joined only when a
+    // transport asks for raw (the SMTP transport writes the pieces).
+    let joined: Buffer | undefined;
     return {
       envelopeFrom: this.envelopeFrom(recipient.deliveryId),
       to: [to],
-      raw: Buffer.concat(body),
+      get raw() {
+        joined ??= Buffer.concat(body);
+        return joined;
+      },
+      parts: body,
       messageId,
       tags: {
         issueId: issue.id,

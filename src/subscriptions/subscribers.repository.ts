@@ -100,11 +100,24 @@ export class SubscribersRepository {
         .orderBy('l.slug')
         .execute(),
       this.suppressionOf(row.email),
+      // One probe of the unique key (issue_id, subscriber_id) per issue: deliveries have no index by
+      // subscriber alone (enqueue would maintain it for a million rows per issue; migration 380).
       this.db
-        .selectFrom('deliveries as d')
-        .innerJoin('issues as i', 'i.id', 'd.issue_id')
+        .selectFrom('issues as i')
+        .innerJoinLateral(
+          (eb) =>
+            eb
+              .selectFrom('deliveries as dd')
+              .select(['dd.id', 'dd.issue_id', 'dd.status', 'dd.sent_at', 'dd.last_error'])
+              .whereRef('dd.issue_id', '=', 'i.id')
+              .where('dd.subscriber_id', '=', id)
+              // At most one by the unique key; the limit keeps it a per-issue probe (never flattened
+              // into a join that could scan every delivery).
+              .limit(1)
+              .as('d'),
+          (join) => join.onTrue(),
+        )
         .select(['d.issue_id', 'i.title', 'd.status', 'd.sent_at', 'd.last_error'])
-        .where('d.subscriber_id', '=', id)
         .orderBy('d.id', 'desc')
         .limit(recent)
         .execute(),
@@ -337,10 +350,27 @@ export class SubscribersRepository {
         .executeTakeFirst();
       if (subscriber) {
         // The delivery rows stay for the issue counts, with nothing left that names the person.
+        // Found through the unique key (issue_id, subscriber_id), one probe per issue: there is no
+        // index on subscriber_id alone (migration 380). Every delivery belongs to an issue.
         await trx
           .updateTable('deliveries')
           .set({ subscriber_id: null, email: null })
-          .where('subscriber_id', '=', subscriber.id)
+          .where('id', 'in', (eb) =>
+            eb
+              .selectFrom('issues as i')
+              .innerJoinLateral(
+                (lb) =>
+                  lb
+                    .selectFrom('deliveries as dd')
+                    .select('dd.id')
+                    .whereRef('dd.issue_id', '=', 'i.id')
+                    .where('dd.subscriber_id', '=', subscriber.id)
+                    .limit(1)
+                    .as('mine'),
+                (join) => join.onTrue(),
+              )
+              .select('mine.id'),
+          )
           .execute();
       }
       await trx.deleteFrom('events').where('email', '=', email).execute();

@@ -1,7 +1,7 @@
 import { classifyFailure } from '../../core/bounce-reason.ts';
-import nodemailer, { type Transporter } from 'nodemailer';
 import { invalid } from '../../core/errors.ts';
 import { type OutgoingMessage, type SendResult, type Transport, TransportError } from '../transport.types.ts';
+import { SmtpClient } from './smtp.client.ts';
 
 export interface SmtpOptions {
   /** smtp://user:pass@host:port (STARTTLS when offered) or smtps://… (TLS from the first byte). */
@@ -35,42 +35,39 @@ function isUnreachable(err: { code?: string; message?: string }): boolean {
 }
 
 /**
- * Sends our already-built message over pooled SMTP connections. nodemailer is given the raw bytes and
- * an explicit envelope, so it never rewrites a header (DKIM stays valid) and the bounce address is
- * ours (VERP) rather than the From.
+ * Sends our already-built message over pooled SMTP connections (smtp.client.ts: the raw bytes as
+ * they are, with an explicit envelope), so no header is rewritten (DKIM stays valid) and the bounce
+ * address is ours (VERP) rather than the From. A long issue is one long conversation per
+ * connection: connections are kept for as long as they work.
  */
 export class SmtpTransport implements Transport {
   readonly name = 'smtp' as const;
-  private readonly mailer: Transporter;
+  private readonly client: SmtpClient;
 
   constructor(options: SmtpOptions) {
     const url = parseSmtpUrl(options.url);
-    this.mailer = nodemailer.createTransport({
-      pool: true,
+    this.client = new SmtpClient({
       host: url.host,
       port: url.port,
       secure: url.secure,
-      ...(url.auth ? { auth: url.auth } : {}),
+      auth: url.auth,
       maxConnections: options.connections,
-      // A long issue is one long conversation per connection: reconnecting every 100 messages
-      // (nodemailer's default) costs a handshake for nothing.
-      maxMessages: Number.POSITIVE_INFINITY,
-      connectionTimeout: 15_000,
-      greetingTimeout: 15_000,
-      socketTimeout: 60_000,
+      connectionTimeoutMs: 15_000,
+      greetingTimeoutMs: 15_000,
+      socketTimeoutMs: 60_000,
       // Local test servers and smtp-sink offer no certificate worth checking; real relays do, and
       // then STARTTLS is used whenever the server offers it.
-      tls: { rejectUnauthorized: url.host !== '127.0.0.1' && url.host !== 'localhost' },
+      rejectUnauthorized: url.host !== '127.0.0.1' && url.host !== 'localhost',
     });
   }
 
   async send(message: OutgoingMessage): Promise<SendResult> {
     try {
-      const info = await this.mailer.sendMail({
-        envelope: { from: message.envelopeFrom, to: message.to },
-        raw: message.raw,
-      });
-      const response = String(info.response ?? '');
+      const { response } = await this.client.send(
+        message.envelopeFrom,
+        message.to,
+        message.parts ?? [message.raw],
+      );
       return { providerMessageId: queueIdOf(response) ?? message.messageId, response };
     } catch (error) {
       throw classifySmtpError(error);
@@ -80,14 +77,14 @@ export class SmtpTransport implements Transport {
   /** A connection of its own: greeting, EHLO, STARTTLS and login when configured, then QUIT. */
   async probe(): Promise<void> {
     try {
-      await this.mailer.verify();
+      await this.client.verify();
     } catch (error) {
       throw classifySmtpError(error);
     }
   }
 
   async close(): Promise<void> {
-    this.mailer.close();
+    this.client.close();
   }
 }
 
