@@ -19,8 +19,7 @@ function modes(dir: string): Map<string, string> {
 
 const saved = process.umask();
 /** Creating an embedded database runs every migration in a fresh PGlite: on a machine at load ~25 that
- * alone took over a minute, so these spawns get more time than the suite default. */
-const EMBEDDED = { timeoutMs: 280_000 };
+ * alone took over a minute, so these tests get more time than the suite default. */
 const SLOW = 300_000;
 afterEach(() => {
   process.umask(saved);
