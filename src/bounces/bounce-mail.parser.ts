@@ -151,6 +151,11 @@ function splitMultipart(source: string, start: number, end: number, boundary: st
     const closing = source.startsWith('--', after);
     let lineEnd = source.indexOf('\n', after);
     if (lineEnd < 0 || lineEnd > end) lineEnd = end;
+    // "--b1" is not a delimiter line of "--b10…": only "--", then blanks, may follow (RFC 2046 5.1.1).
+    if (!/^(?:--)?[ \t\r]*$/.test(source.slice(after, lineEnd))) {
+      at = after;
+      continue;
+    }
     if (partStart >= 0) {
       // The line break before the delimiter belongs to the delimiter.
       let partEnd = hit - 1;
