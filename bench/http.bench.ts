@@ -94,7 +94,8 @@ async function measure(
     (
       await sql<{
         pid: number;
-      }>`select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`.execute(
+      }>`select pid from pg_stat_activity
+          where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`.execute(
         db,
       )
     ).rows.map((r) => r.pid);
@@ -103,7 +104,8 @@ async function measure(
   const pgBefore = new Map(pids.map((pid) => [pid, cpuSeconds(pid)]));
   const result = await run();
   const serveAfter = cpuSeconds(servePid);
-  // Backends that ended during the run (none: pools keep theirs) would be missed; new ones count from 0.
+  // Client backends only (autovacuum's work on the seeded tables is not a request's). Backends that
+  // ended during the run (none: pools keep theirs) would be missed; new ones count from 0.
   let pg = 0;
   for (const pid of await backends()) pg += cpuSeconds(pid) - (pgBefore.get(pid) ?? 0);
   const served = Math.max(1, result['2xx'] + result['3xx']);

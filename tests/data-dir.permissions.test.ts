@@ -18,28 +18,35 @@ function modes(dir: string): Map<string, string> {
 }
 
 const saved = process.umask();
+/** Creating an embedded database runs every migration in a fresh PGlite: on a machine at load ~25 that
+ * alone took over a minute, so these tests get more time than the suite default. */
+const SLOW = 300_000;
 afterEach(() => {
   process.umask(saved);
 });
 
 describe('DATA_DIR is owner-only', () => {
-  it('with umask 000, the embedded database, the secret key and DATA_DIR are 0700 folders and 0600 files', async () => {
-    const dataDir = join(mkdtempSync(join(tmpdir(), 'dm-perms-')), 'data');
-    process.umask(0o000);
-    const result = await runCliInProcess(['list', 'create', 'perms', '--name', 'Perms'], {
-      DATA_DIR: dataDir,
-      SECRET_KEY: '',
-      DATABASE_URL: '',
-    });
-    expect(result.code, result.stderr).toBe(0);
-    const all = modes(dataDir);
-    expect(all.size).toBeGreaterThan(100); // PGlite's files are there
-    const loose = [...all].filter(([path, mode]) => {
-      const isDir = lstatSync(path).isDirectory();
-      return mode !== (isDir ? '700' : '600');
-    });
-    expect(loose).toEqual([]);
-  });
+  it(
+    'with umask 000, the embedded database, the secret key and DATA_DIR are 0700 folders and 0600 files',
+    async () => {
+      const dataDir = join(mkdtempSync(join(tmpdir(), 'dm-perms-')), 'data');
+      process.umask(0o000);
+      const result = await runCliInProcess(['list', 'create', 'perms', '--name', 'Perms'], {
+        DATA_DIR: dataDir,
+        SECRET_KEY: '',
+        DATABASE_URL: '',
+      });
+      expect(result.code, result.stderr).toBe(0);
+      const all = modes(dataDir);
+      expect(all.size).toBeGreaterThan(100); // PGlite's files are there
+      const loose = [...all].filter(([path, mode]) => {
+        const isDir = lstatSync(path).isDirectory();
+        return mode !== (isDir ? '700' : '600');
+      });
+      expect(loose).toEqual([]);
+    },
+    SLOW,
+  );
 
   it('an outbox .eml file is 0600 in a 0700 folder, whatever the umask', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'dm-perms-outbox-')), 'outbox');
@@ -60,13 +67,21 @@ describe('DATA_DIR is owner-only', () => {
 
   it('a DATA_DIR loosened since is reported at start and made owner-only again', async () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'dm-perms-loose-')), 'data');
-    const first = await runCliInProcess(['list', 'ls'], { DATA_DIR: dataDir, SECRET_KEY: '', DATABASE_URL: '' });
+    const first = await runCliInProcess(['list', 'ls'], {
+      DATA_DIR: dataDir,
+      SECRET_KEY: '',
+      DATABASE_URL: '',
+    });
     expect(first.code, first.stderr).toBe(0);
     chmodSync(dataDir, 0o755);
     chmodSync(join(dataDir, 'secret.key'), 0o644);
     writeFileSync(join(dataDir, 'pgdata', 'copied-in'), 'x', { mode: 0o666 });
     chmodSync(join(dataDir, 'pgdata', 'copied-in'), 0o666);
-    const again = await runCliInProcess(['list', 'ls'], { DATA_DIR: dataDir, SECRET_KEY: '', DATABASE_URL: '' });
+    const again = await runCliInProcess(['list', 'ls'], {
+      DATA_DIR: dataDir,
+      SECRET_KEY: '',
+      DATABASE_URL: '',
+    });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(
       /^digestmail: warning: \d+ file\(s\) or folder\(s\) in DATA_DIR were readable or writable by others/,

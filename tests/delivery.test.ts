@@ -30,7 +30,11 @@ describeEachEngine('the shared send-rate bucket', (current) => {
    * machine took between two statements.
    */
   const refreshedAt = (at: Date, name = 't') =>
-    current().db.updateTable('send_rate_buckets').set({ refreshed_at: at }).where('name', '=', name).execute();
+    current()
+      .db.updateTable('send_rate_buckets')
+      .set({ refreshed_at: at })
+      .where('name', '=', name)
+      .execute();
   const hour = 3_600_000;
 
   it('never hands out more than the bucket holds, and a throttle halves the rate for everyone', async () => {

@@ -69,7 +69,7 @@ const subscription = () =>
     .executeTakeFirst();
 
 async function mailText(index: number): Promise<string> {
-  const messages = await smtp.waitFor(index + 1, 30_000);
+  const messages = await smtp.waitFor(index + 1, 90_000);
   return (await simpleParser(messages[index]!.raw!)).text ?? '';
 }
 

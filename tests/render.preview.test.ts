@@ -162,8 +162,9 @@ function collect(child: ChildProcess) {
   };
 }
 
+/** Waits for a state; the deadline is a ceiling for a hung watcher, not a speed check (a busy machine). */
 async function until(check: () => boolean, describe: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     if (check()) return;
     await new Promise((r) => setTimeout(r, 50));

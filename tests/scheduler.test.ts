@@ -115,14 +115,18 @@ describe('scheduling, pausing and cancelling issues', () => {
 
   it('does not start an issue scheduled for later before its time', async () => {
     const worker = startWorker(env);
-    const at = new Date(Date.now() + 20_000);
-    const id = await createIssue(env, ['--at', at.toISOString()]);
-    const early = await db.db
-      .selectFrom('issues')
-      .select('status')
-      .where('id', '=', id)
-      .executeTakeFirstOrThrow();
+    const id = await createIssue(env, ['--at', new Date(Date.now() + 3_600_000).toISOString()]);
+    // The scheduler has ticked since the issue was made (it started another, due, issue) and left
+    // this one alone: a state to wait for, not a time.
+    await sentinelSent(env, 'due');
+    const early = await issueStatus(env, id);
     expect(early.status).toBe('scheduled');
+    expect(early.counts.total).toBe(0);
+    // Its time comes (moved forward rather than waited for): it starts then, and not before.
+    const due = await sql<{ at: Date }>`
+      update issues set send_at = now() where id = ${id} returning send_at as at
+    `.execute(db.db);
+    const at = new Date(due.rows[0]!.at);
     await sentIssue(id);
     worker.kill('SIGTERM');
     await exited(worker);

@@ -63,7 +63,7 @@ export async function startLocalSes(options: LocalSesOptions = {}): Promise<Loca
   });
   const upstreamPort = await new Promise<number>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`aws-ses-v2-local did not start: ${out}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`aws-ses-v2-local did not start: ${out}`)), 90_000);
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk;
       const m = /server running at http:\/\/[^:]+:(\d+)/.exec(out);

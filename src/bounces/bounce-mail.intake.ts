@@ -57,8 +57,6 @@ export function unreadableMail(error: unknown): IgnoredMail | undefined {
 function parserLimit(error: unknown): string | undefined {
   if (error instanceof MimeLimitError) return error.message;
   if (error instanceof RangeError && /call stack/i.test(error.message)) return 'nested too deeply';
-  const e = error as { code?: unknown; message?: unknown };
-  if (e && e.code === 'EMAXLEN') return String(e.message ?? 'a limit was exceeded');
   return undefined;
 }
 

@@ -93,13 +93,25 @@ function walk(
   if (++state.count > MAX_PARTS) throw new MimeLimitError(`more than ${MAX_PARTS} parts`);
   const type = parseContentType(fields.get('content-type')?.[0]);
   const boundary = type.params.boundary;
-  if (type.value.startsWith('multipart/') && boundary) {
-    for (const [from, to] of splitMultipart(source, start, end, boundary)) {
+  let pieces =
+    type.value.startsWith('multipart/') && boundary ? splitMultipart(source, start, end, boundary) : [];
+  if (type.value.startsWith('multipart/') && pieces.length === 0) {
+    // The declared boundary is not in the body (a relay or an anonymiser rewrote one of them): the
+    // first delimiter-like line of the body is taken as the boundary.
+    const sniffed = /^--([^\s-][^\r\n]{0,69}?)[ \t]*\r?$/m.exec(
+      source.slice(start, Math.min(end, start + 8192)),
+    );
+    if (sniffed) pieces = splitMultipart(source, start, end, sniffed[1]!);
+  }
+  if (pieces.length > 0) {
+    for (const [from, to] of pieces) {
       const child = readHeaderBlock(source, from, to);
       walk(source, child.bodyStart, to, child.fields, depth + 1, state, parts, texts, htmls);
     }
     return;
   }
+  // A multipart body without any of its delimiters (they were lost on the way) is read as text.
+  if (type.value.startsWith('multipart/')) type.value = 'text/plain';
   const encoding = (fields.get('content-transfer-encoding')?.[0] ?? '').trim().toLowerCase();
   if (RETURNED_TYPES.test(type.value)) {
     const cut = Math.min(end, start + MAX_RETURNED_BYTES);
@@ -139,6 +151,11 @@ function splitMultipart(source: string, start: number, end: number, boundary: st
     const closing = source.startsWith('--', after);
     let lineEnd = source.indexOf('\n', after);
     if (lineEnd < 0 || lineEnd > end) lineEnd = end;
+    // "--b1" is not a delimiter line of "--b10…": only "--", then blanks, may follow (RFC 2046 5.1.1).
+    if (!/^(?:--)?[ \t\r]*$/.test(source.slice(after, lineEnd))) {
+      at = after;
+      continue;
+    }
     if (partStart >= 0) {
       // The line break before the delimiter belongs to the delimiter.
       let partEnd = hit - 1;

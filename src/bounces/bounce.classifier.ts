@@ -62,7 +62,7 @@ export type ClassifiedMail =
 
 const MAX_BYTES = 10 * 1024 * 1024;
 
-export async function classifyMail(raw: Buffer): Promise<ClassifiedMail> {
+export async function classifyMail(raw: Buffer, forwarded = false): Promise<ClassifiedMail> {
   if (raw.length === 0) throw invalid('bounces.empty_message', 'the message is empty');
   if (raw.length > MAX_BYTES) throw invalid('bounces.message_too_large', 'the message is larger than 10 MB');
   const mail = parseBounceMail(raw);
@@ -173,6 +173,27 @@ export async function classifyMail(raw: Buffer): Promise<ClassifiedMail> {
     };
   }
   if (autoReply) return { kind: 'autoreply', reason: autoReply, from: fromOf(mail) };
+  // A bounce forwarded whole, as an attachment (a notification relay, a mailbox rule): the attached
+  // message is the bounce. Read once, not down a chain of forwards.
+  const attached = forwarded
+    ? undefined
+    : mail.parts.find((p) => /^message\/(?:global-)?rfc822$/.test(p.contentType));
+  if (
+    attached &&
+    /^from:.*(?:mailer-daemon|postmaster)|^content-type:\s*multipart\/report/im.test(
+      headerBlockOf(attached.content.toString('latin1')),
+    )
+  ) {
+    const inner = await classifyMail(attached.content, true);
+    // Our VERP address may be on either envelope: the forward's or the bounce's.
+    if (inner.kind === 'bounce')
+      return {
+        ...inner,
+        reportId,
+        envelopeCandidates: [...new Set([...located.envelopeCandidates, ...inner.envelopeCandidates])],
+        originalMessageId: inner.originalMessageId ?? located.originalMessageId,
+      };
+  }
   const subjectLine = mail.header('subject');
   const subject = subjectLine ? ` ("${subjectLine.replace(/[\r\n]/g, ' ').slice(0, 80)}")` : '';
   return { kind: 'not_a_bounce', reason: `no failed recipient found in it${subject}` };
@@ -252,17 +273,12 @@ function finish(
     status: r.status,
     // The words some servers put beside the Status code ("5.2.1 (mailbox disabled, not accepting
     // messages)") are theirs too.
-    text: statusWords ? `${r.diagnostic} (${statusWords})` : r.diagnostic,
+    text: stripBoilerplate(statusWords ? `${r.diagnostic} (${statusWords})` : r.diagnostic),
     command: commandIn(`${r.diagnostic}\n${context}`),
     remoteMta: `${remoteMta} ${r.email.split('@')[1] ?? ''}`,
+    delayed: r.action === 'delayed',
   });
-  const delayed = r.action === 'delayed';
-  return {
-    ...r,
-    status: c.status,
-    reason: delayed && c.reason !== 'mailboxfull' ? 'expired' : c.reason,
-    suppresses: !delayed && c.suppresses,
-  };
+  return { ...r, status: c.status, reason: c.reason, suppresses: c.suppresses };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -507,13 +523,26 @@ function nearText(text: string, email: string): string {
   const lines = text.replace(/\r\n/g, '\n').split('\n');
   const i = lines.findIndex((l) => l.toLowerCase().includes(email));
   if (i < 0) return clean(stripBoilerplate(text)).slice(0, 1000);
-  return clean(lines.slice(i, i + 6).join(' '));
+  // Up to six lines, not into the next recipient's ("other@host: 552 …").
+  const out = [lines[i]!];
+  for (const l of lines.slice(i + 1, i + 6)) {
+    if (/^\s*<?[^\s@<>]+@[^\s@<>]+>?:/.test(l)) break;
+    out.push(l);
+  }
+  return clean(out.join(' '));
 }
 
 function stripBoilerplate(text: string): string {
-  return text
-    .replace(/this (?:message|e-?mail) was created automatically by mail delivery software\.?/gi, '')
-    .replace(/this is an automatically generated (?:delivery status notification|message)\.?/gi, '');
+  return (
+    text
+      .replace(/this (?:message|e-?mail) was created automatically by mail delivery software\.?/gi, '')
+      .replace(/this is an automatically generated (?:delivery status notification|message)\.?/gi, '')
+      // Gmail's wrapper around the remote server's words, which are what count.
+      .replace(
+        /google tried to deliver your message, but it was rejected by the [\s\S]*?the error that the other server returned was:/gi,
+        '',
+      )
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -90,6 +90,11 @@ export interface FailureInput {
    * CARRIER_FILTERS).
    */
   remoteMta?: string | undefined;
+  /**
+   * The report is of a delay (RFC 3464 `Action: delayed`, a warning): the message is still queued.
+   * Its words may say why; a bare status code says only that it is waiting (`expired`).
+   */
+  delayed?: boolean | undefined;
 }
 
 export interface ClassifiedFailure {
@@ -114,6 +119,9 @@ const RECIPIENT_CHOICE =
   /recipient preferences|refused due to recipient|rejected by recipient'?s? (?:filter|settings)/i;
 
 const TEXT_RULES: [BounceReason, RegExp][] = [
+  // Yahoo's "[TSS04] … temporarily deferred due to unexpected volume or user complaints": our
+  // sending reputation, whatever words surround it.
+  ['badreputation', /unexpected volume or user complaints/i],
   // Our envelope sender refused: about us, never about the recipient.
   [
     'rejected',
@@ -131,18 +139,28 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   ],
   ['onhold', /\bon hold\b/i],
   // Wordings whose general words ("blocked", "spam", "authentication") would mislead the rules below.
-  ['badreputation', /unexpected volume or user complaints/i],
   [
     'notcompliantrfc',
-    /not rfc ?5322 compliant|multiple addresses in from:? header|duplicate header|multiple (?:subject|from|date|to) (?:\d+[-. \d]* )?headers/i,
+    /not rfc ?5322 compliant|multiple addresses in from:|duplicate header|multiple (?:subject|from|date|to) (?:\d+[-. \d]* )?headers/i,
   ],
   ['spamdetected', /blacklisted url|\buribl\b|\bsurbl\b|rejected due to spam classification/i],
   ['suspend', /recipient account is blocked|compte du destinataire est bloque/i],
   [
     'blocked',
-    /client host blocked|ip source bloquee|invalid ip for sending|my name was rejected|not accepting connections|service refused|host network not allowed/i,
+    /client host blocked|ip source bloquee|invalid ip for sending|my name was rejected|not accepting connections|service refused|messages from [\d.]+ weren't sent/i,
   ],
-  ['policyviolation', /\bheader error\b/i],
+  ['policyviolation', /\bheader error\b|host network not allowed/i],
+  // Sendmail's access database refusing our envelope sender: "<bounce@…>... Access denied".
+  ['securityerror', /<[^<>\s]+@[^<>\s]+>\.\.\. access denied/i],
+  ['spamdetected', /message content rejected/i],
+  [
+    'failedstarttls',
+    /does not support (?:tls|starttls)|starttls (?:failed|negotiation failed)|tls negotiation failed/i,
+  ],
+  ['networkerror', /host name lookup failure|network error on destination/i],
+  ['systemerror', /unable to contact ldap/i],
+  ['syntaxerror', /command parameter not implemented/i],
+  ['requireptr', /unverifi?(?:y|i)able sending ips?/i],
   ['systemfull', /insufficient (?:disk space|system storage)/i],
   ['toomanyconn', /connection rate limit|frequency limited|^(?:\d{3}[ -])?too many recipients\.?$/i],
   [
@@ -221,7 +239,7 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   ],
   [
     'hostunknown',
-    /domain is not reachable|^\d{3} [a-z0-9.-]+\.[a-z]{2,} does not exist$|host (?:or domain name )?not found|unknown host|host unknown|domain (?:name )?(?:not found|does not exist|doesn't exist|unknown)|unknown domain|no such (?:domain|host)|name or service not known|nxdomain|mx (?:record )?(?:lookup|not found)|no mx|(?:unrouteable|unroutable) (?:mail )?domain|domain (?:is )?(?:not valid|invalid)|invalid domain|no (?:valid )?(?:a|mx) records?|cannot resolve (?:the )?(?:hostname|domain)|all relevant mx records point to non-existent hosts|host name lookup failure|unrouteable address|recipient domain .* not exist|domain .* has no|\b5\.1\.2\b|\b5\.4\.4\b/i,
+    /domain is not reachable|\b\d{3} [a-z0-9.-]+\.[a-z]{2,} does not exist\b|host (?:or domain name )?not found|unknown host|host unknown|domain (?:name )?(?:not found|does not exist|doesn't exist|unknown)|unknown domain|no such (?:domain|host)|name or service not known|nxdomain|mx (?:record )?(?:lookup|not found)|no mx|(?:unrouteable|unroutable) (?:mail )?domain|domain (?:is )?(?:not valid|invalid)|invalid domain|no (?:valid )?(?:a|mx) records?|cannot resolve (?:the )?(?:hostname|domain)|all relevant mx records point to non-existent hosts|host name lookup failure|unrouteable address|recipient domain .* not exist|domain .* has no|\b5\.1\.2\b|\b5\.4\.4\b/i,
   ],
   [
     'userunknown',
@@ -253,7 +271,9 @@ const TEXT_RULES: [BounceReason, RegExp][] = [
   ],
   [
     'expired',
-    /expired|timed? ?out|did not accept our requests to connect|delivery failed \d+ attempts|could not find a gateway|have been failing for a long time|retry timeout exceeded|time-?out|retry (?:time|timeout) (?:not reached|exceeded)|could not be delivered (?:for|within|after) \d+|gave up|giving up|delivery (?:time|attempts?) (?:expired|exceeded)|been delayed|delayed|queue (?:time|lifetime)|too long in (?:the )?queue|message (?:could not be delivered|was not delivered) in time|no answer|will be retried|still trying|\b4\.4\.7\b|\b5\.4\.7\b/i,
+    // qmail gives up after its queue lifetime ("I'm not going to try again; this message has been in
+    // the queue too long"); other servers count the days.
+    /in the queue too long|undeliverable for \d+ (?:days?|hours?)|still undelivered after|expired|timed? ?out|did not accept our requests to connect|delivery failed \d+ attempts|could not find a gateway|have been failing for a long time|retry timeout exceeded|time-?out|retry (?:time|timeout) (?:not reached|exceeded)|could not be delivered (?:for|within|after) \d+|gave up|giving up|delivery (?:time|attempts?) (?:expired|exceeded)|been delayed|delayed|queue (?:time|lifetime)|too long in (?:the )?queue|message (?:could not be delivered|was not delivered) in time|no answer|will be retried|still trying|\b4\.4\.7\b|\b5\.4\.7\b/i,
   ],
   [
     'networkerror',
@@ -364,27 +384,53 @@ export function replyIn(text: string): number | undefined {
 
 /** Classifies one failure for one recipient; `text` alone is enough when nothing else is known. */
 export function classifyFailure(input: FailureInput): ClassifiedFailure {
-  const text = input.text.replace(/\s+/g, ' ');
-  let status = normaliseStatus(input.status) || statusIn(text);
+  const flat = input.text.replace(/\s+/g, ' ');
+  let status = normaliseStatus(input.status) || statusIn(flat);
+  const text = withoutRepeatedCodes(flat);
   const reply = input.reply ?? replyIn(text);
   if (!status && reply !== undefined) status = `${Math.floor(reply / 100)}.0.0`;
   let reason = reasonOf(status, text, input.command);
   const rcpt = input.command !== undefined && /^RCPT/i.test(input.command);
+  // RFC 3463 X.7.x is a refusal by policy: words of an unknown user under it are the policy's
+  // cover, not proof the address is gone (Office 365's "Access denied" is its unknown user, though).
+  if (reason === 'userunknown' && /^\d\.7\./.test(status) && !/access denied/i.test(text))
+    reason = 'filtered';
   if (reason === 'userunknown' && !/^\d\.1\./.test(status)) {
     const carrier = CARRIER_FILTERS.find(([host]) => host.test(`${input.remoteMta ?? ''} ${text}`));
     // A recipient refused only after the message was sent (in reply to DATA) was accepted at RCPT
     // TO: the refusal is the recipient's filter judging the message, not an unknown address.
     // An explicit x.1.x status still says the address is unknown.
-    if (input.command && /^DATA$/i.test(input.command)) reason = 'filtered';
-    else if (carrier && !rcpt && carrier[1].test(text)) reason = carrier[2];
+    // With an X.2.x status the carrier itself says the mailbox exists and refused: its filter.
+    if (carrier && !rcpt && carrier[1].test(text)) reason = /^\d\.2\./.test(status) ? 'filtered' : carrier[2];
+    else if (input.command && /^DATA$/i.test(input.command)) reason = 'filtered';
   }
   // A refusal in reply to MAIL FROM is about our envelope sender, whatever its words: the recipient
   // was never named.
   if (input.command && /^MAIL/i.test(input.command) && reasonSuppresses(reason)) reason = 'rejected';
   // A name server that could not answer now ("try again", a 4xx) proves nothing about the domain.
-  if (reason === 'hostunknown' && (status.startsWith('4') || /try again/i.test(text)))
+  if (
+    reason === 'hostunknown' &&
+    (status.startsWith('4') || (!status.startsWith('5') && /try again/i.test(text)))
+  )
     reason = 'networkerror';
+  if (input.delayed) {
+    if (reason === 'undefined' || reasonSuppresses(reason) || !TEXT_RULES.some(([, rule]) => rule.test(text)))
+      reason = 'expired';
+    return { reason, status, suppresses: false };
+  }
   return { reason, status, suppresses: reasonSuppresses(reason) };
+}
+
+/**
+ * Multi-line replies repeat their codes on every line ("550-5.7.1 Messages with multiple 550-5.7.1
+ * addresses in From: header"): the words are read without the repeats.
+ */
+function withoutRepeatedCodes(text: string): string {
+  const first = /\b([245]\d\d)[ -]([245]\.\d{1,3}\.\d{1,3})\s/.exec(text);
+  if (!first) return text;
+  const end = first.index + first[0].length;
+  const repeat = new RegExp(`\\b${first[1]}[ -]${first[2]!.replace(/\./g, '\\.')}\\s`, 'g');
+  return text.slice(0, end) + text.slice(end).replace(repeat, '');
 }
 
 /**

@@ -37,7 +37,9 @@ class MigrationNamesProvider implements MigrationProvider {
     const notLoaded = async () => {
       throw new Error('the migration check never runs a migration');
     };
-    return Object.fromEntries((await migrationFiles()).map((file) => [migrationName(file), { up: notLoaded }]));
+    return Object.fromEntries(
+      (await migrationFiles()).map((file) => [migrationName(file), { up: notLoaded }]),
+    );
   }
 }
 
@@ -51,7 +53,10 @@ function migrationName(file: string): string {
   return file.replace(/\.(ts|js|mjs)$/, '');
 }
 
-function migrator(db: Kysely<any>, provider: MigrationProvider = new TypeScriptMigrationProvider()): Migrator {
+function migrator(
+  db: Kysely<any>,
+  provider: MigrationProvider = new TypeScriptMigrationProvider(),
+): Migrator {
   // Migrations written on parallel branches land in any order; each is applied once whatever its date.
   return new Migrator({ db, provider, allowUnorderedMigrations: true });
 }

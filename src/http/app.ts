@@ -3,7 +3,13 @@ import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
 import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { isAppError } from '../core/errors.ts';
 import { maskingLogHooks } from '../core/secrets.text.ts';
 import { TokenSigner } from '../core/tokens.ts';
@@ -64,6 +70,7 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
       },
     },
     genReqId: () => randomUUID(),
+    logController: new OneLinePerRequest(),
     trustProxy: typeof config.TRUST_PROXY === 'number' ? trustHops(config.TRUST_PROXY) : config.TRUST_PROXY,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 2048 },
@@ -201,6 +208,24 @@ export async function buildApp(deps: AppDeps, surfaces: AppSurfaces = {}): Promi
     });
   }
   return app;
+}
+
+/**
+ * One log line per request, when it is answered (method, path without tokens, status, time), instead
+ * of Fastify's two: at the default level `info`, writing "incoming request" cost as much as many a
+ * route's own work. Errors are logged as Fastify logs them.
+ */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    if (error) super.requestCompleted(error, request, reply);
+    else request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
 }
 
 /** Believe the last `hops` proxies of X-Forwarded-For (the ones in front of us), not what came before them. */

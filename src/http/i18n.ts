@@ -98,6 +98,10 @@ export interface Messages {
   topics: string;
   topicsHint: string;
   save: string;
+  /** Beside a list ticked on the preferences page that waits for the mailed link (double opt-in). */
+  pendingNote: string;
+  /** After a save that made double-opt-in lists pending: nothing is received until the mailed link. */
+  joinConfirmBody: (lists: string) => string;
   countClicks: string;
   countClicksHint: string;
   leaveAll: string;
@@ -175,6 +179,9 @@ const en: Messages = {
   topics: 'Topics',
   topicsHint: 'Leave every topic unticked to receive everything.',
   save: 'Save preferences',
+  pendingNote: 'Waiting for your confirmation: press the link in the mail we sent to this address.',
+  joinConfirmBody: (lists) =>
+    `To start receiving ${lists}, check your inbox to confirm: press the link in the confirmation mail we sent to this address. Nothing is sent until you do.`,
   countClicks: 'Count which stories I click',
   countClicksHint:
     'This list counts the first click on each story, nothing else about you. Untick it and your links go straight to the source.',
@@ -252,6 +259,9 @@ const zhCN: Messages = {
   topics: '主题',
   topicsHint: '不勾选任何主题即接收全部内容。',
   save: '保存',
+  pendingNote: '等待确认：请点击我们发到这个地址的邮件中的链接。',
+  joinConfirmBody: (lists) =>
+    `要开始接收「${lists}」，请查收邮件并确认：点击我们发到这个地址的确认邮件中的链接。在此之前不会给你发送任何内容。`,
   countClicks: '统计我点击了哪些新闻',
   countClicksHint:
     '本列表只记录每条新闻的首次点击，不记录您的其他信息。取消勾选后，邮件中的链接将直接指向原文。',

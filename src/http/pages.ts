@@ -220,6 +220,8 @@ export interface PreferencesData {
     name: string;
     description: string;
     subscribed: boolean;
+    /** Joined from a link but waiting for the reader to press the one in the confirmation mail. */
+    pending: boolean;
     offeredTopics: string[];
     chosenTopics: string[];
   }[];
@@ -247,9 +249,9 @@ ${data.error ? html`<p class="error" role="alert">${data.error}</p>` : ''}
 ${data.lists.map(
   (
     l,
-  ) => html`<label class="check"><input type="checkbox" name="lists" value="${l.id}"${l.subscribed ? html` checked` : ''}><span>${t.receive(l.name)}${
+  ) => html`<label class="check"><input type="checkbox" name="lists" value="${l.id}"${l.subscribed || l.pending ? html` checked` : ''}><span>${t.receive(l.name)}${
     l.description ? html`<small>${l.description}</small>` : ''
-  }</span></label>
+  }${l.pending ? html`<small class="pending">${t.pendingNote}</small>` : ''}</span></label>
 ${
   l.offeredTopics.length > 0
     ? html`<fieldset class="topics"><legend class="hint">${t.topics}: ${t.topicsHint}</legend>${l.offeredTopics.map(

@@ -4,7 +4,7 @@ import { PreferencesService, type PreferencesView } from '../subscriptions/prefe
 import { html } from './html.ts';
 import { type AppDeps, field, fields, ids, pageContext, sendPage, signerOf } from './http.context.ts';
 import { messages } from './i18n.ts';
-import { messagePage, preferencesPage } from './pages.ts';
+import { joinNames, messagePage, preferencesPage } from './pages.ts';
 
 interface TokenParams {
   token: string;
@@ -36,6 +36,7 @@ export async function preferencesRoutes(app: FastifyInstance, deps: AppDeps): Pr
           name: l.name,
           description: l.description,
           subscribed: l.status === 'confirmed',
+          pending: l.status === 'pending',
           offeredTopics: l.offeredTopics,
           chosenTopics: l.chosenTopics,
         })),
@@ -94,16 +95,34 @@ export async function preferencesRoutes(app: FastifyInstance, deps: AppDeps): Pr
       // The checkbox is only on the page when a list counts clicks; its hidden twin says it was shown.
       const countClicks =
         field(body, 'clicks_offered') === '1' ? field(body, 'count_clicks') === 'on' : undefined;
-      const saved = await service.save(token, {
-        name: field(body, 'name'),
-        lists,
-        topics,
-        ...(countClicks === undefined ? {} : { countClicks }),
-      });
-      request.log.info({ preferences: 'saved' }, 'preferences');
-      return show(request, reply, saved, 200, {
-        notice: saved.joinRefused ? `${t.savedBody} ${t.suppressedBody}` : t.savedBody,
-      });
+      const saved = await service.save(
+        token,
+        {
+          name: field(body, 'name'),
+          lists,
+          topics,
+          ...(countClicks === undefined ? {} : { countClicks }),
+        },
+        ctx.lang,
+      );
+      request.log.info(
+        {
+          preferences: 'saved',
+          joined: saved.confirmed.length,
+          pending: saved.pending.length,
+          mailed: saved.confirmQueued,
+        },
+        'preferences',
+      );
+      if (saved.confirmQueued) deps.onMailQueued?.();
+      // a double-opt-in list ticked waits for the mailed link: the page says where to look
+      const waiting = saved.lists.filter((l) => saved.pending.includes(l.listId)).map((l) => l.name);
+      const notice = [
+        t.savedBody,
+        ...(waiting.length > 0 ? [t.joinConfirmBody(joinNames(t, waiting)), t.checkInboxHint] : []),
+        ...(saved.joinRefused ? [t.suppressedBody] : []),
+      ].join(' ');
+      return show(request, reply, saved, 200, { notice });
     },
   );
 }

@@ -103,7 +103,11 @@ export class DeliveryScheduler {
    */
   private cronLogger(task: string): CronLogger {
     const report = (level: string) => (message: string | Error) =>
-      this.log('scheduler_cron', { task, level, message: message instanceof Error ? message.message : message });
+      this.log('scheduler_cron', {
+        task,
+        level,
+        message: message instanceof Error ? message.message : message,
+      });
     return { info: report('info'), warn: report('warn'), error: report('error'), debug: () => {} };
   }
 

@@ -2,7 +2,8 @@ import type { Kysely } from 'kysely';
 import { AppError, invalid } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
 import { OutboxRepository } from './outbox.repository.ts';
-import { type Reader, type ReaderList, ReaderRepository } from './reader.repository.ts';
+import { type OptInOutcome, type Reader, type ReaderList, ReaderRepository } from './reader.repository.ts';
+import { CONFIRM_MAIL_WINDOW_SECONDS } from './signup.service.ts';
 import { readPreferences } from '../core/reader-tokens.ts';
 import { cleanName } from '../core/person-name.text.ts';
 import type { TokenSigner } from '../core/tokens.ts';
@@ -10,6 +11,12 @@ import type { TokenSigner } from '../core/tokens.ts';
 export interface PreferencesView {
   reader: Reader;
   lists: ReaderList[];
+}
+
+/** The page after a save, and what the save did to the lists ticked (see ReaderRepository.joinLists). */
+export interface PreferencesSaved extends PreferencesView, OptInOutcome {
+  /** A list was ticked that this address may not join (suppressed or blocklisted). */
+  joinRefused: boolean;
 }
 
 export interface PreferencesChange {
@@ -50,13 +57,17 @@ export class PreferencesService {
   }
 
   /**
-   * Applies the form. A suppressed or blocklisted address keeps the lists it has but joins none
-   * (`joinRefused`). Returns the view after the change.
+   * Applies the form. A list ticked follows its opt-in rules, as "Subscribe again" does (the link is
+   * in every forwarded issue, so holding it proves nothing about the address): single opt-in joins at
+   * once; double opt-in becomes pending and a confirmation mail is queued (`confirmQueued`; `pending`
+   * names the lists now waiting for it). A list already confirmed or pending keeps its status and
+   * takes the topics ticked; a list unticked is left. A suppressed or blocklisted address keeps the
+   * lists it has but joins none (`joinRefused`). Returns the view after the change.
    */
-  async save(token: string, change: PreferencesChange): Promise<PreferencesView & { joinRefused: boolean }> {
+  async save(token: string, change: PreferencesChange, lang: string): Promise<PreferencesSaved> {
     const subscriberId = readPreferences(this.signer, token);
     let joinRefused = false;
-    await this.db.transaction().execute(async (trx) => {
+    const outcome = await this.db.transaction().execute(async (trx) => {
       const readers = new ReaderRepository(trx);
       const reader = await readers.find(subscriberId);
       if (!reader) throw readerGone();
@@ -76,19 +87,21 @@ export class PreferencesService {
       await readers.setName(subscriberId, cleanName(change.name));
       if (change.countClicks !== undefined) await readers.setTrackClicks(subscriberId, change.countClicks);
       const canJoin = reader.unmailable === undefined;
+      const joining: { listId: number; topics: string[] }[] = [];
       for (const list of offered) {
         const wanted = change.lists.includes(list.listId);
         const topics = [...new Set(change.topics.get(list.listId) ?? [])];
-        if (wanted && (list.status === 'confirmed' || canJoin)) {
-          await readers.join(subscriberId, list.listId, topics);
+        if (wanted && (list.status === 'confirmed' || list.status === 'pending' || canJoin)) {
+          joining.push({ listId: list.listId, topics });
         } else if (wanted) {
           joinRefused = true;
         } else if (list.status !== undefined && list.status !== 'unsubscribed') {
           await readers.unsubscribe(subscriberId, list.listId);
         }
       }
+      return readers.joinLists(subscriberId, joining, lang, CONFIRM_MAIL_WINDOW_SECONDS);
     });
-    return { ...(await this.view(token)), joinRefused };
+    return { ...(await this.view(token)), ...outcome, joinRefused };
   }
 
   /** "Unsubscribe from everything", with a goodbye mail queued in the same transaction. */

@@ -28,13 +28,19 @@ export interface ReaderList {
   trackClicks: boolean;
 }
 
-/** What "Subscribe again" did: lists back at once (single opt-in), lists waiting for the mailed link. */
-export interface ComeBackOutcome {
+/**
+ * What joining through a reader's link did ("Subscribe again", the preferences page): lists joined
+ * at once (single opt-in) and lists that became pending, waiting for the mailed link.
+ */
+export interface OptInOutcome {
   confirmed: number[];
   pending: number[];
-  /** false when nothing waits, or a come-back confirmation went to the address within the window. */
+  /** false when nothing became pending, or such a confirmation went to the address within the window. */
   confirmQueued: boolean;
 }
+
+/** The name "Subscribe again" used for it. */
+export type ComeBackOutcome = OptInOutcome;
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -111,49 +117,123 @@ export class ReaderRepository {
   }
 
   /**
-   * Undoes an unsubscribe ("I changed my mind") by the list's opt-in rules, in one statement: a
-   * single-opt-in list is confirmed again at once; a double-opt-in list becomes pending and a
-   * confirmation mail is queued (the unsubscribe link is in every forwarded issue, so holding it
-   * proves nothing about the address). Only subscriptions that exist, were left, and had been
-   * confirmed once come back, so the link can never join a list the reader was not on nor get round
-   * double opt-in. At most one such confirmation mail per address per `confirmWindowSeconds`:
-   * alternating "Unsubscribe" and "Subscribe again" cannot mail the reader in a loop (issue 11.4).
+   * Undoes an unsubscribe ("I changed my mind") by the list's opt-in rules (see `optIn`, the one
+   * owner of that rule). Only subscriptions that exist, were left, and had been confirmed once come
+   * back, so the unsubscribe link can never join a list the reader was not on; their topics stay.
    */
-  async resubscribe(
+  resubscribe(
     subscriberId: number,
     listIds: number[],
     lang: string,
     confirmWindowSeconds: number,
-  ): Promise<ComeBackOutcome> {
-    if (listIds.length === 0) return { confirmed: [], pending: [], confirmQueued: false };
+  ): Promise<OptInOutcome> {
+    return this.optIn(
+      subscriberId,
+      listIds.map((listId) => ({ listId })),
+      { lang, confirmWindowSeconds, via: 'come_back' },
+    );
+  }
+
+  /**
+   * The lists ticked on the preferences page, by each list's opt-in rules (see `optIn`): a list
+   * never joined or left is joined (single opt-in) or pending with a confirmation mail (double), a
+   * confirmed or pending one keeps its status; every one takes the topics given.
+   */
+  joinLists(
+    subscriberId: number,
+    lists: { listId: number; topics: string[] }[],
+    lang: string,
+    confirmWindowSeconds: number,
+  ): Promise<OptInOutcome> {
+    return this.optIn(subscriberId, lists, { lang, confirmWindowSeconds, via: 'preferences' });
+  }
+
+  /**
+   * Joining through a link the reader holds, by the list's opt-in rules, in one statement. Links in
+   * mail (unsubscribe, preferences) are in every forwarded issue, so holding one proves nothing about
+   * the address: a single-opt-in list is confirmed at once; on a double-opt-in list the subscription
+   * becomes pending and a confirmation mail is queued in the same statement, for the lists that
+   * became pending. A subscription already confirmed stays confirmed, a pending one stays pending
+   * (its mail went out when it became pending). At most one such confirmation mail per address per
+   * `confirmWindowSeconds`, whichever page asked (`via`): alternating "Unsubscribe" and "Subscribe
+   * again", or unticking and ticking a list, cannot mail the reader in a loop (issue 11.4).
+   *
+   * `via: 'come_back'` (the unsubscribe page) only brings back subscriptions that exist, were left
+   * and had been confirmed once, and keeps their topics; `via: 'preferences'` also joins lists the
+   * reader has no subscription to (the service checks they are offered) and sets the topics given.
+   * A row that would not change is not written.
+   */
+  private async optIn(
+    subscriberId: number,
+    lists: { listId: number; topics?: string[] }[],
+    options: { lang: string; confirmWindowSeconds: number; via: 'come_back' | 'preferences' },
+  ): Promise<OptInOutcome> {
+    if (lists.length === 0) return { confirmed: [], pending: [], confirmQueued: false };
+    const comeBackOnly = options.via === 'come_back';
+    const wanted = JSON.stringify(lists.map((l) => ({ list_id: l.listId, topics: l.topics ?? null })));
     const result = await sql<{ confirmed: number[] | null; pending: number[] | null; mailed: number }>`
-      with back as (
+      with wanted as (
+        select distinct on (w.list_id) w.list_id, w.topics, l.opt_in
+          from jsonb_to_recordset(${wanted}::jsonb) as w(list_id int, topics text[])
+          join lists l on l.id = w.list_id
+         order by w.list_id
+      ),
+      prior as (
+        select sn.list_id, sn.status from subscriptions sn
+         where sn.subscriber_id = ${subscriberId} and sn.list_id in (select list_id from wanted)
+      ),
+      added as (
+        insert into subscriptions (subscriber_id, list_id, status, topics, source, confirmed_at)
+        select ${subscriberId}, w.list_id,
+               case when w.opt_in = 'single' then 'confirmed' else 'pending' end,
+               coalesce(w.topics, '{}'), ${options.via}::text,
+               case when w.opt_in = 'single' then now() end
+          from wanted w
+         where not ${comeBackOnly}::boolean
+           and exists (select 1 from subscribers s where s.id = ${subscriberId})
+        on conflict (subscriber_id, list_id) do nothing
+        returning list_id, status
+      ),
+      changed as (
         update subscriptions sn
-           set status = case when l.opt_in = 'single' then 'confirmed' else 'pending' end,
-               unsubscribed_at = null, updated_at = now()
-          from lists l
-         where l.id = sn.list_id and sn.subscriber_id = ${subscriberId}
-           and sn.list_id = any(${listIds}::int[])
-           and sn.status = 'unsubscribed' and sn.confirmed_at is not null
+           set status = case when sn.status = 'unsubscribed' and w.opt_in = 'single' then 'confirmed'
+                             when sn.status = 'unsubscribed' then 'pending'
+                             when sn.status = 'pending' and w.opt_in = 'single' then 'confirmed'
+                             else sn.status end,
+               confirmed_at = case when w.opt_in = 'single' and sn.status <> 'confirmed'
+                                   then coalesce(sn.confirmed_at, now()) else sn.confirmed_at end,
+               unsubscribed_at = case when sn.status = 'unsubscribed' then null else sn.unsubscribed_at end,
+               topics = coalesce(w.topics, sn.topics),
+               updated_at = now()
+          from wanted w
+         where sn.subscriber_id = ${subscriberId} and sn.list_id = w.list_id
+           and (not ${comeBackOnly}::boolean or (sn.status = 'unsubscribed' and sn.confirmed_at is not null))
+           and (sn.status = 'unsubscribed' or (sn.status = 'pending' and w.opt_in = 'single')
+                or sn.topics is distinct from coalesce(w.topics, sn.topics))
         returning sn.list_id, sn.status
+      ),
+      moved as (
+        select list_id, status from added
+        union all
+        select c.list_id, c.status from changed c join prior p using (list_id) where p.status <> c.status
       ),
       mail as (
         insert into outbox (kind, to_email, subscriber_id, payload)
         select 'confirm', s.email, s.id,
           jsonb_build_object(
-            'lists', (select jsonb_agg(list_id order by list_id) from back where status = 'pending'),
-            'lang', ${lang}::text, 'via', 'come_back')
+            'lists', (select jsonb_agg(list_id order by list_id) from moved where status = 'pending'),
+            'lang', ${options.lang}::text, 'via', ${options.via}::text)
           from subscribers s
-         where s.id = ${subscriberId} and exists (select 1 from back where status = 'pending')
+         where s.id = ${subscriberId} and exists (select 1 from moved where status = 'pending')
            and not exists (
              select 1 from outbox o
-              where o.to_email = s.email and o.kind = 'confirm' and o.payload ->> 'via' = 'come_back'
-                and o.created_at > now() - make_interval(secs => ${confirmWindowSeconds}::int)
+              where o.to_email = s.email and o.kind = 'confirm' and o.payload ? 'via'
+                and o.created_at > now() - make_interval(secs => ${options.confirmWindowSeconds}::int)
            )
         returning id
       )
-      select (select array_agg(list_id order by list_id) from back where status = 'confirmed') as confirmed,
-             (select array_agg(list_id order by list_id) from back where status = 'pending') as pending,
+      select (select array_agg(list_id order by list_id) from moved where status = 'confirmed') as confirmed,
+             (select array_agg(list_id order by list_id) from moved where status = 'pending') as pending,
              (select count(*) from mail) as mailed
     `.execute(this.db);
     const row = result.rows[0]!;
@@ -238,33 +318,6 @@ export class ReaderRepository {
       .updateTable('subscribers')
       .set({ name, updated_at: sql`now()` })
       .where('id', '=', subscriberId)
-      .execute();
-  }
-
-  /**
-   * Joins (confirmed: the reader holds a link mailed to the address, which is the proof double
-   * opt-in asks for) or updates the topics of one list.
-   */
-  async join(subscriberId: number, listId: number, topics: string[]): Promise<void> {
-    await this.db
-      .insertInto('subscriptions')
-      .values({
-        subscriber_id: subscriberId,
-        list_id: listId,
-        status: 'confirmed',
-        topics,
-        source: 'preferences',
-        confirmed_at: sql`now()`,
-      })
-      .onConflict((oc) =>
-        oc.columns(['subscriber_id', 'list_id']).doUpdateSet({
-          status: 'confirmed',
-          topics,
-          confirmed_at: sql`coalesce(subscriptions.confirmed_at, now())`,
-          unsubscribed_at: null,
-          updated_at: sql`now()`,
-        }),
-      )
       .execute();
   }
 }

@@ -103,7 +103,7 @@ service anvil {
     const exited = new Promise<never>((_, reject) =>
       child?.once('exit', (code) => reject(new Error(`dovecot exited with ${code}: ${output}`))),
     );
-    await Promise.race([greeted(port, 20_000), exited]);
+    await Promise.race([greeted(port, 90_000), exited]);
   };
   const stop = async () => {
     const running = child;
