@@ -10,12 +10,6 @@ export interface OutgoingMessage {
   to: string[];
   /** The complete RFC 5322 message. */
   raw: Buffer;
-  /**
-   * The same bytes in pieces, when the builder has them so (raw is then their concatenation, made
-   * only if someone reads it): the SMTP transport writes the pieces as they are, so sending an
-   * issue copies no 50 KB message per reader.
-   */
-  parts?: readonly Buffer[];
   /** Our Message-ID header value, with angle brackets. */
   messageId: string;
   /** Ids for provider-side tagging (SES EmailTags) and logs. */

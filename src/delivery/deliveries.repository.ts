@@ -84,6 +84,11 @@ export class DeliveriesRepository {
       .executeTakeFirst();
     if (!issue) return 0;
     await this.ensureStatistics(trx);
+    // Rows go in in subscriber order, so the unique key (issue_id, subscriber_id) grows at its right
+    // edge like the primary key; in hash order (a hash join that spilled to disk in 4 MB of
+    // work_mem) every insert landed on a random page and the enqueue took 4× the plain copy. The
+    // memory is this transaction's only (set_config local), enough to hash a million readers.
+    await sql`select set_config('work_mem', '128MB', true)`.execute(trx);
     const result = await sql`
       insert into deliveries (issue_id, subscriber_id, email)
       select i.id, r.subscriber_id, r.email
@@ -91,6 +96,7 @@ export class DeliveriesRepository {
        where i.id = ${issueId}
          and r.list_id = ${sql.lit(issue.list_id)}
          and (r.topics = '{}' or r.topics && i.categories)
+       order by r.subscriber_id
     `.execute(trx);
     const enqueued = Number(result.numAffectedRows ?? 0);
     // Deliveries have no insert trigger (it would copy the million rows once more): the count of

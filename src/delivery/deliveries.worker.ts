@@ -309,7 +309,9 @@ export class DeliveryWorker {
         await this.provider.waitUntilUp(this.stopSignal.signal);
         continue;
       }
-      if (this.queue.length <= this.claimSize / 2 && this.held.size + this.claimSize <= this.window) {
+      // Claim again as soon as the window has room: a claim then has a whole batch's sending time to
+      // come back, and the senders do not wait on the database.
+      if (this.queue.length <= this.claimSize && this.held.size + this.claimSize <= this.window) {
         this.refilling ??= this.refill().finally(() => {
           this.refilling = undefined;
         });

@@ -1,17 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { escapeHtml } from '../core/html.text.ts';
-import { cleanName } from '../core/person-name.text.ts';
 import type { Config } from '../config/config.loader.ts';
-import type { TokenSigner } from '../core/tokens.ts';
+import { escapeHtml } from '../core/html.text.ts';
 import type { OutgoingMessage } from '../core/outgoing-message.ts';
+import { cleanName } from '../core/person-name.text.ts';
+import type { TokenSigner } from '../core/tokens.ts';
 import { DkimSigner } from './dkim.signer.ts';
 import { unwrapFlowed, wrapFlowed } from './flowed.text.ts';
 import {
   assertPlainAddress,
   encodeDisplayName,
   encodeHeaderText,
-  foldHeader,
   encodeQuotedPrintableChunk,
+  foldHeader,
   formatAddress,
   type Mailbox,
   parseMailbox,
@@ -182,8 +182,8 @@ export class MessageBuilder {
     const signature = this.dkim ? `${this.dkim.sign([...pairs, ...p.fixedHeaderPairs], body, now)}\r\n` : '';
     body.unshift(Buffer.from(`${signature}${headerLines}\r\n`, 'utf8'));
 
-    // The pieces are most of the issue's shared buffers plus a few small ones: joined only when a
-    // transport asks for raw (the SMTP transport writes the pieces).
+    // The pieces are most of the issue's shared buffers plus a few small ones: joined once, when the
+    // transport reads raw.
     let joined: Buffer | undefined;
     return {
       envelopeFrom: this.envelopeFrom(recipient.deliveryId),
@@ -192,7 +192,6 @@ export class MessageBuilder {
         joined ??= Buffer.concat(body);
         return joined;
       },
-      parts: body,
       messageId,
       tags: {
         issueId: issue.id,
