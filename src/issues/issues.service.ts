@@ -124,19 +124,6 @@ export class IssuesService {
     return issue;
   }
 
-  /**
-   * The compiled template of an issue the public archive may show: one that has gone out (sent, or
-   * sending) to a public list; undefined for anything else, so the page cannot tell them apart.
-   */
-  async archived(id: number): Promise<IssueTemplate | undefined> {
-    const issue = await this.repo.find(id);
-    if (!issue || (issue.status !== 'sent' && issue.status !== 'sending')) return undefined;
-    const list = await this.lists.findById(issue.listId);
-    const template = (await this.repo.template(id)) as IssueTemplate | null;
-    if (!list?.isPublic || !template?.html) return undefined;
-    return template;
-  }
-
   all(): Promise<IssueSummary[]> {
     return this.repo.all();
   }
