@@ -41,7 +41,7 @@ export class CallBatcher<I, O> {
             const error = new Error(`a batch of ${batch.length} calls returned ${results.length} results`);
             for (const c of batch) c.reject(error);
           } else {
-            batch.forEach((c, i) => c.resolve(results[i]!));
+            for (const [i, c] of batch.entries()) c.resolve(results[i]!);
           }
           this.done();
         },
