@@ -9,6 +9,9 @@ function manualSend() {
   return { batches, send };
 }
 
+/** Lets the batcher's pending promise callbacks run (no timer: one turn of the event loop). */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
 describe('CallBatcher (group commit)', () => {
   it('sends a call at once when nothing is in flight, and gathers the calls that arrive meanwhile into the next batch', async () => {
     const { batches, send } = manualSend();
@@ -19,6 +22,7 @@ describe('CallBatcher (group commit)', () => {
     expect(batches).toHaveLength(1);
     batches[0]!.resolve(['one']);
     expect(await first).toBe('one');
+    await settle();
     expect(batches.map((b) => b.inputs)).toEqual([[1], [2, 3, 4]]);
     batches[1]!.resolve(['two', 'three', 'four']);
     expect(await Promise.all(later)).toEqual(['two', 'three', 'four']);
@@ -31,27 +35,41 @@ describe('CallBatcher (group commit)', () => {
     expect(batches.map((b) => b.inputs)).toEqual([[1], [2]]);
     batches[0]!.resolve(['a']);
     await calls[0];
+    await settle();
     expect(batches.map((b) => b.inputs)).toEqual([[1], [2], [3, 4]]);
     batches[1]!.resolve(['b']);
     batches[2]!.resolve(['c', 'd']);
     await Promise.all(calls.slice(1, 4));
+    await settle();
     expect(batches.map((b) => b.inputs)).toEqual([[1], [2], [3, 4], [5, 6]]);
     batches[3]!.resolve(['e', 'f']);
     expect(await Promise.all(calls)).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
   });
 
-  it('fails every call of a failed batch with its error, and goes on with the next batch', async () => {
+  it('sends each call of a failed batch again alone, so one bad call fails alone and its neighbours are written', async () => {
     const { batches, send } = manualSend();
     const batcher = new CallBatcher(send, { maxBatch: 10, concurrency: 1 });
     const first = batcher.call(1);
-    const second = [batcher.call(2), batcher.call(3)];
-    batches[0]!.resolve(['ok']);
+    const gathered = [batcher.call(2), batcher.call(3), batcher.call(4)];
+    batches[0]!.resolve(['one']);
     await first;
-    batches[1]!.reject(new Error('connection lost'));
-    for (const call of second) await expect(call).rejects.toThrow('connection lost');
-    const third = batcher.call(4);
-    batches[2]!.resolve(['again']);
-    expect(await third).toBe('again');
+    await settle();
+    expect(batches[1]!.inputs).toEqual([2, 3, 4]);
+    batches[1]!.reject(new Error('deadlock detected'));
+    await settle();
+    expect(batches.slice(2).map((b) => b.inputs)).toEqual([[2], [3], [4]]);
+    batches[2]!.resolve(['two']);
+    batches[3]!.reject(new Error('row 3 is bad'));
+    batches[4]!.resolve(['four']);
+    expect(await gathered[0]).toBe('two');
+    await expect(gathered[1]).rejects.toThrow('row 3 is bad');
+    expect(await gathered[2]).toBe('four');
+    await settle();
+    // The retries took the failed batch's place: nothing else was sent meanwhile.
+    const next = batcher.call(5);
+    expect(batches.at(-1)!.inputs).toEqual([5]);
+    batches.at(-1)!.resolve(['five']);
+    expect(await next).toBe('five');
   });
 
   it('fails the calls of a batch whose answer does not have one result per call', async () => {

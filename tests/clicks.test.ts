@@ -326,7 +326,9 @@ describe('the burst rule, as scanners click', () => {
     const waitingForLocks = async (n: number) => {
       for (;;) {
         const rows = await sql<{ n: number }>`
-          select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`.execute(database.db);
+          select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`.execute(
+          database.db,
+        );
         if (rows.rows[0]!.n >= n) return;
         await new Promise((r) => setImmediate(r));
       }

@@ -95,4 +95,26 @@ describeEachEngine('opt-in, names and coming back', (current) => {
     expect(await readers.subscriptionStatus(id, double)).toBe('pending');
     expect(await readers.subscriptionStatus(id, single)).toBe('confirmed');
   });
+
+  it('many one-click unsubscribes in one statement: each pair answered in order, a repeated pair left once, the counts exact', async () => {
+    for (const email of ['a@example.com', 'b@example.com', 'c@example.com']) {
+      await signup(email, null, [single]);
+    }
+    const ids = await Promise.all(['a@example.com', 'b@example.com', 'c@example.com'].map(subscriber));
+    const [a, b, c] = ids.map((r) => r.id) as [number, number, number];
+    const readers = new ReaderRepository(current().db);
+    expect(await readers.unsubscribe(c, single)).toBe(true);
+    expect(
+      await readers.unsubscribeMany([
+        { subscriberId: b, listId: single },
+        { subscriberId: a, listId: single },
+        { subscriberId: b, listId: single },
+        { subscriberId: c, listId: single },
+        { subscriberId: a, listId: double },
+      ]),
+    ).toEqual([true, true, false, false, false]);
+    for (const id of [a, b, c]) expect(await readers.subscriptionStatus(id, single)).toBe('unsubscribed');
+    const lists = await new ListsService(current().db).all();
+    expect(lists.find((l) => l.id === single)!.counts).toEqual({ pending: 0, confirmed: 0, unsubscribed: 3 });
+  });
 });

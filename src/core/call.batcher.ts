@@ -6,11 +6,18 @@
  * A busy route thereby pays the database's per-statement and per-commit cost once per batch
  * instead of once per request, which is where most of a small write's CPU goes.
  *
- * Each caller gets its own element of the batch's result. If the batch fails, every call in it
- * fails with that error (the caller decides what a failed write means, as it would for one call).
+ * Each caller gets its own element of the batch's result. If a batch of several calls fails, each
+ * of its calls is sent again alone, so one bad call (or a deadlock with another writer) never fails
+ * its neighbours; a call that fails alone fails with its own error.
  */
+interface Waiting<I, O> {
+  input: I;
+  resolve: (value: O) => void;
+  reject: (error: unknown) => void;
+}
+
 export class CallBatcher<I, O> {
-  private waiting: { input: I; resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
+  private waiting: Waiting<I, O>[] = [];
   private inFlight = 0;
 
   /**
@@ -35,26 +42,27 @@ export class CallBatcher<I, O> {
     while (this.inFlight < this.options.concurrency && this.waiting.length > 0) {
       const batch = this.waiting.splice(0, this.options.maxBatch);
       this.inFlight++;
-      this.send(batch.map((c) => c.input)).then(
-        (results) => {
-          if (results.length !== batch.length) {
-            const error = new Error(`a batch of ${batch.length} calls returned ${results.length} results`);
-            for (const c of batch) c.reject(error);
-          } else {
-            for (const [i, c] of batch.entries()) c.resolve(results[i]!);
-          }
-          this.done();
-        },
-        (error: unknown) => {
-          for (const c of batch) c.reject(error);
-          this.done();
-        },
-      );
+      this.sendBatch(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
     }
   }
 
-  private done(): void {
-    this.inFlight--;
-    this.pump();
+  private async sendBatch(batch: Waiting<I, O>[]): Promise<void> {
+    let results: O[];
+    try {
+      results = await this.send(batch.map((c) => c.input));
+    } catch (error) {
+      if (batch.length === 1) batch[0]!.reject(error);
+      else await Promise.all(batch.map((c) => this.sendBatch([c])));
+      return;
+    }
+    if (results.length !== batch.length) {
+      const error = new Error(`a batch of ${batch.length} calls returned ${results.length} results`);
+      for (const c of batch) c.reject(error);
+      return;
+    }
+    for (const [i, c] of batch.entries()) c.resolve(results[i]!);
   }
 }
