@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import { simpleParser } from 'mailparser';
 import { dkimVerify } from 'mailauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClicksRepository } from '../src/clicks/clicks.repository.ts';
 import { ClicksService } from '../src/clicks/clicks.service.ts';
 import { firstVerdict } from '../src/clicks/clicks.scanner.ts';
 import type { Config } from '../src/config/config.loader.ts';
@@ -308,6 +309,51 @@ describe('the burst rule, as scanners click', () => {
     expect(await kinds(id)).toEqual(urls.slice(0, -1).map(() => 'human'));
     expect((await click(urls.at(-1)!, { method: 'HEAD' })).statusCode).toBe(302);
     expect((await kinds(id)).every((k) => k === 'scanner')).toBe(true);
+  });
+
+  it('two batches with the same messages in opposite orders wait for each other instead of deadlocking, and catch both bursts', async () => {
+    const [a, b] = [await delivery(5), await delivery(5)];
+    const linkCount = a.urls.length;
+    const clicksOf = (d: { id: number }) =>
+      Array.from({ length: linkCount }, (_, i) => ({
+        deliveryId: d.id,
+        issueId,
+        position: i + 1,
+        kind: 'human' as const,
+        links: linkCount,
+      }));
+    const repo = new ClicksRepository(database.db);
+    const waitingForLocks = async (n: number) => {
+      for (;;) {
+        const rows = await sql<{ n: number }>`
+          select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`.execute(
+          database.db,
+        );
+        if (rows.rows[0]!.n >= n) return;
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    const lockKey = (id: number) => id % 2147483647;
+    // Another transaction holds b's lock. The batch [b…, a…] asks for it first and queues; then the
+    // batch [a…, b…] starts. Taking locks click by click, the second would hold a while waiting for
+    // b, and the first, once given b, would wait for a: a deadlock, one batch lost. Taking them all
+    // first, in one order, they only wait.
+    let batches: Promise<unknown[]>[] = [];
+    await database.db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(6515819, ${lockKey(b.id)}::integer)`.execute(trx);
+      const bFirst = repo.recordMany([...clicksOf(b), ...clicksOf(a)], 120);
+      await waitingForLocks(1);
+      const aFirst = repo.recordMany([...clicksOf(a), ...clicksOf(b)], 120);
+      await waitingForLocks(2);
+      batches = [bFirst, aFirst];
+    });
+    const results = await Promise.all(batches);
+    expect(results.flat().filter((r) => r === 'burst')).toHaveLength(2);
+    for (const d of [a, b]) {
+      const recorded = await kinds(d.id);
+      expect(recorded.length).toBe(linkCount);
+      expect(recorded.every((k) => k === 'scanner')).toBe(true);
+    }
   });
 
   it('every link opened after the window is a reader, not a burst', async () => {

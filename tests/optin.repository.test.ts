@@ -95,4 +95,65 @@ describeEachEngine('opt-in, names and coming back', (current) => {
     expect(await readers.subscriptionStatus(id, double)).toBe('pending');
     expect(await readers.subscriptionStatus(id, single)).toBe('confirmed');
   });
+
+  it('many one-click unsubscribes in one statement: each pair answered in order, a repeated pair left once, the counts exact', async () => {
+    for (const email of ['a@example.com', 'b@example.com', 'c@example.com']) {
+      await signup(email, null, [single]);
+    }
+    const ids = await Promise.all(['a@example.com', 'b@example.com', 'c@example.com'].map(subscriber));
+    const [a, b, c] = ids.map((r) => r.id) as [number, number, number];
+    const readers = new ReaderRepository(current().db);
+    expect(await readers.unsubscribe(c, single)).toBe(true);
+    expect(
+      await readers.unsubscribeMany([
+        { subscriberId: b, listId: single },
+        { subscriberId: a, listId: single },
+        { subscriberId: b, listId: single },
+        { subscriberId: c, listId: single },
+        { subscriberId: a, listId: double },
+      ]),
+    ).toEqual([true, true, false, false, false]);
+    for (const id of [a, b, c]) expect(await readers.subscriptionStatus(id, single)).toBe('unsubscribed');
+    const lists = await new ListsService(current().db).all();
+    expect(lists.find((l) => l.id === single)!.counts).toEqual({ pending: 0, confirmed: 0, unsubscribed: 3 });
+  });
+
+  it('many signups in one call are judged in order, as one after the other: counters, throttle and suppressions included', async () => {
+    await current()
+      .db.insertInto('suppressions')
+      .values({ email: 'gone@example.com', reason: 'hard_bounce' })
+      .execute();
+    const input = (email: string, name: string | null, listIds: number[]) => ({
+      email,
+      name,
+      listIds,
+      ip: '192.0.2.7',
+      lang: 'en',
+      confirmKey: `confirm:${email}`,
+      confirmWindowSeconds: 600,
+      // Three signups a window from this address's IP.
+      limits: [{ key: 'ip:192.0.2.7', windowSeconds: 600, max: 3 }],
+    });
+    const outcomes = await new OptinRepository(current().db).signupMany([
+      input('dee@example.com', 'Dee', [double]),
+      input('dee@example.com', 'Dee', [double]),
+      input('gone@example.com', null, [double]),
+      input('eve@example.com', null, [single]),
+    ]);
+    expect(outcomes).toEqual([
+      { limited: false, accepted: true, confirmQueued: [double], confirmThrottled: false, joined: [] },
+      { limited: false, accepted: true, confirmQueued: [], confirmThrottled: true, joined: [] },
+      { limited: false, accepted: false, confirmQueued: [], confirmThrottled: false, joined: [] },
+      { limited: true, accepted: false, confirmQueued: [], confirmThrottled: false, joined: [] },
+    ]);
+    expect((await confirmMails('dee@example.com')).map((m) => m.payload)).toEqual([
+      { lists: [double], lang: 'en', name: 'Dee' },
+    ]);
+    const eve = await current()
+      .db.selectFrom('subscribers')
+      .select('id')
+      .where('email', '=', 'eve@example.com')
+      .execute();
+    expect(eve).toEqual([]);
+  });
 });

@@ -81,6 +81,44 @@ describe('RFC 8058 one-click unsubscribe', () => {
     expect(await db.db.selectFrom('outbox').selectAll().execute()).toEqual([]);
   });
 
+  it('one-click POSTs arriving together each leave their own list (written in batches), a repeated one is answered the same, and the counts stay exact', async () => {
+    const readers = await db.db
+      .insertInto('subscribers')
+      .values(Array.from({ length: 40 }, (_, i) => ({ email: `wave${i}@example.com` })))
+      .returning('id')
+      .execute();
+    await db.db
+      .insertInto('subscriptions')
+      .values(
+        readers.map((r) => ({
+          subscriber_id: r.id,
+          list_id: list,
+          status: 'confirmed' as const,
+          confirmed_at: new Date(),
+        })),
+      )
+      .execute();
+    const tokens = readers.map((r) => signUnsubscribe(t.signer, r.id, list));
+    const answers = await Promise.all(
+      [...tokens, ...tokens.slice(0, 10)].map((token) =>
+        postForm(t.app, `/unsubscribe/${token}`, { 'List-Unsubscribe': 'One-Click' }),
+      ),
+    );
+    expect(answers.map((a) => a.statusCode)).toEqual(answers.map(() => 200));
+    const left = await db.db
+      .selectFrom('subscriptions')
+      .select('subscriber_id')
+      .where('list_id', '=', list)
+      .where('status', '=', 'unsubscribed')
+      .execute();
+    expect(left.map((r) => r.subscriber_id).sort((x, y) => x - y)).toEqual(
+      readers.map((r) => r.id).sort((x, y) => x - y),
+    );
+    expect(await statuses(ana)).toEqual({ list: 'confirmed', other: 'confirmed' });
+    const counts = (await new ListsService(db.db).all()).find((l) => l.id === list)!.counts;
+    expect(counts).toEqual({ pending: 0, confirmed: 2, unsubscribed: 40 });
+  });
+
   it('a multipart/form-data one-click POST works the same', async () => {
     const token = signUnsubscribe(t.signer, ana, list);
     const res = await t.app.inject({

@@ -1,6 +1,15 @@
 import { type Kysely, sql } from 'kysely';
 import type { ClickKind, Database } from '../db/db.types.ts';
 
+/** One click to record: which delivery, which link, how it looked, and how many links the issue has. */
+export interface ClickInput {
+  deliveryId: number;
+  issueId: number;
+  position: number;
+  kind: ClickKind;
+  links: number;
+}
+
 export interface LinkClicks {
   position: number;
   url: string;
@@ -25,25 +34,21 @@ export class ClicksRepository {
   }
 
   /**
-   * Records the first click of a delivery on a link and applies the burst rule, in one call of
-   * `digestmail_record_click` (src/db/functions/60_record_click.sql): nothing for a delivery that is
-   * not of this issue, nothing more for a second click; when this click completes a burst (every one
-   * of the issue's `links` opened within `burstSeconds` of delivery), the burst's clicks become
-   * 'scanner'. Returns what was recorded ('burst' for a completed burst), or undefined.
+   * Records clicks in one call of `digestmail_record_clicks` (src/db/functions/61_record_clicks.sql),
+   * each judged by `digestmail_record_click` (60_record_click.sql), in order: nothing for a delivery
+   * that is not of its issue, nothing more for a second click; when a click completes a burst (every
+   * one of the issue's `links` opened within `burstSeconds` of delivery), the burst's clicks become
+   * 'scanner'. Returns what each recorded ('burst' for a completed burst, undefined for nothing), in
+   * order.
    */
-  async record(
-    deliveryId: number,
-    issueId: number,
-    position: number,
-    kind: ClickKind,
-    links: number,
-    burstSeconds: number,
-  ): Promise<ClickKind | 'burst' | undefined> {
-    const result = await sql<{ recorded: ClickKind | 'burst' | null }>`
-      select digestmail_record_click(${deliveryId}::bigint, ${issueId}::integer, ${position}::integer,
-                                     ${kind}::text, ${links}::integer, ${burstSeconds}::integer) as recorded
+  async recordMany(clicks: ClickInput[], burstSeconds: number): Promise<(ClickKind | 'burst' | undefined)[]> {
+    const column = <T>(pick: (c: ClickInput) => T) => clicks.map(pick);
+    const result = await sql<{ recorded: (ClickKind | 'burst' | null)[] }>`
+      select digestmail_record_clicks(${column((c) => c.deliveryId)}::bigint[], ${column((c) => c.issueId)}::integer[],
+                                      ${column((c) => c.position)}::integer[], ${column((c) => c.kind)}::text[],
+                                      ${column((c) => c.links)}::integer[], ${burstSeconds}::integer) as recorded
     `.execute(this.db);
-    return result.rows[0]?.recorded ?? undefined;
+    return (result.rows[0]?.recorded ?? []).map((r) => r ?? undefined);
   }
 
   /** Per link: unique clicks as recorded now plus what retention has folded into totals. */

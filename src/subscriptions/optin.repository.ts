@@ -29,6 +29,27 @@ export interface SignupOutcome {
   joined: number[];
 }
 
+/** A row of digestmail_signup. */
+interface SignupRow {
+  r_limited: boolean;
+  r_accepted: boolean;
+  r_needs_confirm: number[] | null;
+  r_confirm_hits: number | null;
+  r_joined: number[] | null;
+}
+
+function toSignupOutcome(row: SignupRow): SignupOutcome {
+  const needsConfirm = row.r_needs_confirm ?? [];
+  const confirmSent = row.r_confirm_hits === 1;
+  return {
+    limited: row.r_limited,
+    accepted: row.r_accepted,
+    confirmQueued: confirmSent ? needsConfirm : [],
+    confirmThrottled: needsConfirm.length > 0 && !confirmSent,
+    joined: row.r_joined ?? [],
+  };
+}
+
 export interface PublicList {
   id: number;
   slug: string;
@@ -92,13 +113,7 @@ export class OptinRepository {
    * 021), planned once per connection rather than once per signup.
    */
   async signup(input: SignupInput): Promise<SignupOutcome> {
-    const result = await sql<{
-      r_limited: boolean;
-      r_accepted: boolean;
-      r_needs_confirm: number[] | null;
-      r_confirm_hits: number | null;
-      r_joined: number[] | null;
-    }>`
+    const result = await sql<SignupRow>`
       select * from digestmail_signup(
         ${input.email}, ${input.name}, ${input.listIds}::int[], ${input.ip}, ${input.lang},
         ${input.limits.map((l) => l.key)}::text[],
@@ -107,16 +122,47 @@ export class OptinRepository {
         ${input.confirmKey}, ${input.confirmWindowSeconds}::int
       )
     `.execute(this.db);
-    const row = result.rows[0]!;
-    const needsConfirm = row.r_needs_confirm ?? [];
-    const confirmSent = row.r_confirm_hits === 1;
-    return {
-      limited: row.r_limited,
-      accepted: row.r_accepted,
-      confirmQueued: confirmSent ? needsConfirm : [],
-      confirmThrottled: needsConfirm.length > 0 && !confirmSent,
-      joined: row.r_joined ?? [],
-    };
+    return toSignupOutcome(result.rows[0]!);
+  }
+
+  /**
+   * Many signups in one call of `digestmail_signup_batch` (src/db/functions/51_signup_batch.sql),
+   * each by the rules of `signup` above, in order; returns each one's outcome, in order.
+   */
+  async signupMany(inputs: SignupInput[]): Promise<SignupOutcome[]> {
+    const signups = inputs.map((input) => ({
+      email: input.email,
+      name: input.name,
+      listIds: input.listIds,
+      ip: input.ip,
+      lang: input.lang,
+      limitKeys: input.limits.map((l) => l.key),
+      limitWindows: input.limits.map((l) => l.windowSeconds),
+      limitMaxes: input.limits.map((l) => l.max),
+      confirmKey: input.confirmKey,
+      confirmWindow: input.confirmWindowSeconds,
+    }));
+    const result = await sql<{
+      o_index: number;
+      o_limited: boolean;
+      o_accepted: boolean;
+      o_needs_confirm: number[] | null;
+      o_confirm_hits: number | null;
+      o_joined: number[] | null;
+    }>`
+      select * from digestmail_signup_batch(${JSON.stringify(signups)}::jsonb)
+    `.execute(this.db);
+    const outcomes: SignupOutcome[] = [];
+    for (const row of result.rows) {
+      outcomes[row.o_index - 1] = toSignupOutcome({
+        r_limited: row.o_limited,
+        r_accepted: row.o_accepted,
+        r_needs_confirm: row.o_needs_confirm,
+        r_confirm_hits: row.o_confirm_hits,
+        r_joined: row.o_joined,
+      });
+    }
+    return outcomes;
   }
 
   /**

@@ -104,6 +104,36 @@ export class ReaderRepository {
     return Number(result.numUpdatedRows) > 0;
   }
 
+  /**
+   * Many one-click unsubscribes in one statement (what UnsubscribeService gathers while the previous
+   * batch is on its way): for each (subscriber, list), in order, whether this call left it (false:
+   * already left, or no such subscription; a pair given twice is left by its first occurrence). The
+   * rows are locked in one order (subscriber, list) before they are updated, so two batches that
+   * share rows wait for each other instead of deadlocking.
+   */
+  async unsubscribeMany(pairs: { subscriberId: number; listId: number }[]): Promise<boolean[]> {
+    const subscribers = pairs.map((p) => p.subscriberId);
+    const lists = pairs.map((p) => p.listId);
+    const result = await sql<{ subscriber_id: number; list_id: number }>`
+      with target as (
+        select s.subscriber_id, s.list_id
+          from subscriptions s
+          join unnest(${subscribers}::integer[], ${lists}::integer[]) as u(subscriber_id, list_id)
+            on s.subscriber_id = u.subscriber_id and s.list_id = u.list_id
+         where s.status <> 'unsubscribed'
+         order by s.subscriber_id, s.list_id
+           for update of s
+      )
+      update subscriptions s
+         set status = 'unsubscribed', unsubscribed_at = now(), updated_at = now()
+        from target t
+       where s.subscriber_id = t.subscriber_id and s.list_id = t.list_id and s.status <> 'unsubscribed'
+      returning s.subscriber_id, s.list_id
+    `.execute(this.db);
+    const left = new Set(result.rows.map((r) => `${r.subscriber_id}/${r.list_id}`));
+    return pairs.map((p) => left.delete(`${p.subscriberId}/${p.listId}`));
+  }
+
   /** Leaves every list; returns the lists left by this call. */
   async unsubscribeAll(subscriberId: number): Promise<number[]> {
     const rows = await this.db

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { Kysely } from 'kysely';
+import { CallBatcher } from '../core/call.batcher.ts';
 import { AppError } from '../core/errors.ts';
 import type { Database } from '../db/db.types.ts';
 import { checkEmail } from '../core/email-address.ts';
@@ -9,6 +10,7 @@ import {
   type ConfirmOutcome,
   OptinRepository,
   type PublicList,
+  type SignupInput,
   type SignupOutcome,
 } from './optin.repository.ts';
 import { RateLimitRepository } from './rate-limit.repository.ts';
@@ -37,6 +39,10 @@ const IP_WINDOW_SECONDS = 10 * 60;
 const ADDRESS_WINDOW_SECONDS = 60 * 60;
 /** At most one confirmation mail per address in this window, however often the form is sent. */
 export const CONFIRM_MAIL_WINDOW_SECONDS = 10 * 60;
+/** The most signups written by one database call. */
+const SIGNUP_BATCH = 100;
+/** Batches of signups on their way to the database at once. */
+const SIGNUP_BATCHES_IN_FLIGHT = 2;
 /** The public lists change rarely; reading them once per this many ms spares every signup a query. */
 const LISTS_CACHE_MS = 5000;
 
@@ -49,6 +55,12 @@ export class SignupService {
   private readonly optin: OptinRepository;
   private readonly limits: RateLimitRepository;
   private listsCache: { at: number; lists: Promise<PublicList[]> } | undefined;
+  /**
+   * Signups go to the database in batches (group commit, see call.batcher.ts): those that arrive
+   * while one batch is on its way are written together by the next, each answered once its own
+   * outcome is known. A newsletter shared widely brings its signups in bursts.
+   */
+  private readonly signups: CallBatcher<SignupInput, SignupOutcome>;
 
   constructor(
     db: Kysely<Database>,
@@ -57,6 +69,10 @@ export class SignupService {
   ) {
     this.optin = new OptinRepository(db);
     this.limits = new RateLimitRepository(db);
+    this.signups = new CallBatcher((inputs) => this.optin.signupMany(inputs), {
+      maxBatch: SIGNUP_BATCH,
+      concurrency: SIGNUP_BATCHES_IN_FLIGHT,
+    });
   }
 
   /** Forgets rate-limit hits whose window has passed (serve runs it every few minutes). */
@@ -91,7 +107,7 @@ export class SignupService {
       return undefined;
     }
     const listIds = await this.chooseLists(request.listIds);
-    const outcome = await this.optin.signup({
+    const outcome = await this.signups.call({
       email: checked.email,
       name: cleanName(request.name),
       listIds,

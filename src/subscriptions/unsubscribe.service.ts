@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { CallBatcher } from '../core/call.batcher.ts';
 import { AppError } from '../core/errors.ts';
 import type { Database, SubscriptionStatus } from '../db/db.types.ts';
 import { type ComeBackOutcome, ReaderRepository } from './reader.repository.ts';
@@ -21,6 +22,11 @@ export type UnsubscribeView =
 
 export type { ComeBackOutcome };
 
+/** The most one-click unsubscribes written by one statement. */
+const ONE_CLICK_BATCH = 200;
+/** Batches of one-clicks on their way to the database at once. */
+const ONE_CLICK_BATCHES_IN_FLIGHT = 2;
+
 /**
  * Leaving, from a link in an issue or from the mail client's own button (RFC 8058). The token is the
  * whole authority: it is signed, bound to one subscriber and one list, and never expires. A token
@@ -30,6 +36,13 @@ export type { ComeBackOutcome };
 export class UnsubscribeService {
   private readonly readers: ReaderRepository;
   private readonly leaving: UnsubscribeRepository;
+  /**
+   * One-click unsubscribes go to the database in batches (group commit, see call.batcher.ts): the
+   * requests that arrive while one batch is on its way are written together by the next, each still
+   * answered only once its row is written. Mail clients send these POSTs in waves, right after an
+   * issue goes out.
+   */
+  private readonly oneClicks: CallBatcher<{ subscriberId: number; listId: number }, boolean>;
 
   constructor(
     db: Kysely<Database>,
@@ -37,6 +50,10 @@ export class UnsubscribeService {
   ) {
     this.readers = new ReaderRepository(db);
     this.leaving = new UnsubscribeRepository(db);
+    this.oneClicks = new CallBatcher((pairs) => this.readers.unsubscribeMany(pairs), {
+      maxBatch: ONE_CLICK_BATCH,
+      concurrency: ONE_CLICK_BATCHES_IN_FLIGHT,
+    });
   }
 
   async view(token: string): Promise<UnsubscribeView> {
@@ -55,11 +72,15 @@ export class UnsubscribeService {
     };
   }
 
-  /** RFC 8058: one statement, done before the response. Returns 'test' for a test mail's token. */
+  /**
+   * RFC 8058: written before the response (in a batch with the one-clicks that arrive meanwhile).
+   * Returns 'test' for a test mail's token.
+   */
   async oneClick(token: string): Promise<'unsubscribed' | 'already' | 'test'> {
     const claims = readUnsubscribe(this.signer, token);
     if (claims.test) return 'test';
-    return (await this.readers.unsubscribe(claims.subscriberId, claims.listId)) ? 'unsubscribed' : 'already';
+    const left = await this.oneClicks.call({ subscriberId: claims.subscriberId, listId: claims.listId });
+    return left ? 'unsubscribed' : 'already';
   }
 
   /**

@@ -1,5 +1,6 @@
--- A counted link's click, recorded and judged in one call (the redirect's only write, one round
--- trip). Called by ClicksRepository.record; the rule is the README's ("Click counts") and
+-- A counted link's click, recorded and judged (one indexed insert; the rule's one owner). Called
+-- for each click of a batch by digestmail_record_clicks (61_record_clicks.sql), which
+-- ClicksRepository.recordMany calls; the rule is the README's ("Click counts") and
 -- src/clicks/clicks.scanner.ts's:
 --   - nothing for a delivery that is not of this issue (a token of a deleted delivery counts nothing);
 --   - at most one row per (delivery, link): the first click, with the kind the request looked like;
