@@ -58,15 +58,23 @@ describe('smtp transport', () => {
     const server = await startSmtpServer({ keepRaw: true });
     const transport = new SmtpTransport({ url: server.url, connections: 1 });
     cleanups.push(() => transport.close(), server.close);
-    const flushes = vi.spyOn(SmtpDataStream.prototype, '_flush');
+    const flushes = vi.spyOn(SmtpDataStream.prototype, '_final');
     const whole = message('dots@example.net', 7);
     const text = `.first\r\n${whole.raw.toString('utf8')}.\r\n..two\r\n.\r\nend`;
     await transport.send({ ...whole, raw: Buffer.from(text) });
-    const got = await server.waitFor(1);
+    // The same message in pieces (as the message builder gives them), cut just before a dot.
+    const cut = text.indexOf('..two');
+    await transport.send({
+      ...whole,
+      raw: Buffer.from('not this'),
+      parts: [Buffer.from(text.slice(0, cut)), Buffer.from(text.slice(cut))],
+    });
+    const got = await server.waitFor(2);
+    expect(got).toHaveLength(2);
     for (const m of got) expect(m.raw).toBe(`${text}\r\n`);
-    // nodemailer's SMTPConnection sent it through SmtpDataStream (a nodemailer upgrade that renamed
-    // the step we replace would silently fall back to its own, slower DataStream).
-    expect(flushes).toHaveBeenCalledTimes(1);
+    // nodemailer's SMTPConnection sent them through SmtpDataStream (a nodemailer upgrade that
+    // renamed the step we replace would silently fall back to its own, slower DataStream).
+    expect(flushes).toHaveBeenCalledTimes(2);
     flushes.mockRestore();
   });
 
@@ -211,18 +219,32 @@ describe('smtp transport', () => {
 describe('SMTP DATA content', () => {
   // nodemailer's own DataStream is the reference: ours must write the same bytes.
 
-  async function through(make: () => NodeJS.ReadWriteStream, chunks: Buffer[]): Promise<Buffer> {
+  function sink(out: Buffer[]): Writable {
+    return new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        out.push(chunk);
+        done();
+      },
+    });
+  }
+
+  /** What nodemailer's DataStream makes of these chunks. */
+  async function reference(chunks: Buffer[]): Promise<Buffer> {
     const out: Buffer[] = [];
-    await pipeline(
-      Readable.from(chunks),
-      make(),
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          out.push(chunk);
-          done();
-        },
-      }),
-    );
+    await pipeline(Readable.from(chunks), new DataStream() as NodeJS.ReadWriteStream, sink(out));
+    return Buffer.concat(out);
+  }
+
+  /** What SmtpDataStream writes for these chunks, each a write of its own or all in one write. */
+  async function ours(chunks: Buffer[], oneWrite: boolean): Promise<Buffer> {
+    const out: Buffer[] = [];
+    const stream = new SmtpDataStream(sink(out));
+    const finished = new Promise((resolve) => stream.once('finish', resolve));
+    if (oneWrite) stream.write(chunks);
+    else for (const chunk of chunks) stream.write(chunk);
+    stream.end();
+    await finished;
+    expect(stream.outByteCount).toBe(Buffer.concat(out).length);
     return Buffer.concat(out);
   }
 
@@ -254,14 +276,15 @@ describe('SMTP DATA content', () => {
     }
     for (const text of cases) {
       const bytes = Buffer.from(text, 'utf8');
-      const expected = await through(() => new DataStream(), [bytes]);
-      expect(await through(() => new SmtpDataStream(), [bytes])).toEqual(expected);
-      // The same bytes cut in every place, so a CR, LF or dot meets a chunk boundary.
+      const expected = await reference([bytes]);
+      expect(await ours([bytes], true)).toEqual(expected);
+      // The same bytes cut in every place, so a CR, LF or dot meets a piece boundary, as pieces of
+      // one message (OutgoingMessage.parts) and as separate writes.
       for (let cut = 1; cut < bytes.length; cut++) {
-        const pieces = [bytes.subarray(0, cut), bytes.subarray(cut)];
-        expect(await through(() => new SmtpDataStream(), pieces), JSON.stringify({ text, cut })).toEqual(
-          expected,
-        );
+        const pieces = [bytes.subarray(0, cut), Buffer.alloc(0), bytes.subarray(cut)];
+        const where = JSON.stringify({ text, cut });
+        expect(await ours(pieces, true), where).toEqual(expected);
+        expect(await ours(pieces, false), where).toEqual(expected);
       }
     }
   });

@@ -10,6 +10,12 @@ export interface OutgoingMessage {
   to: string[];
   /** The complete RFC 5322 message. */
   raw: Buffer;
+  /**
+   * The same bytes in pieces, when the builder has them so (raw is then their concatenation, made
+   * only when someone reads it): the SMTP transport writes the pieces as they are, so a sending
+   * worker makes no 42 KB copy per reader — most pieces are the issue's own buffers, shared.
+   */
+  parts?: readonly Buffer[];
   /** Our Message-ID header value, with angle brackets. */
   messageId: string;
   /** Ids for provider-side tagging (SES EmailTags) and logs. */

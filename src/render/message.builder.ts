@@ -182,8 +182,8 @@ export class MessageBuilder {
     const signature = this.dkim ? `${this.dkim.sign([...pairs, ...p.fixedHeaderPairs], body, now)}\r\n` : '';
     body.unshift(Buffer.from(`${signature}${headerLines}\r\n`, 'utf8'));
 
-    // The pieces are most of the issue's shared buffers plus a few small ones: joined once, when the
-    // transport reads raw.
+    // The pieces are most of the issue's shared buffers plus a few small ones: the SMTP transport
+    // writes them as they are; joined once, for a transport that reads raw.
     let joined: Buffer | undefined;
     return {
       envelopeFrom: this.envelopeFrom(recipient.deliveryId),
@@ -192,6 +192,7 @@ export class MessageBuilder {
         joined ??= Buffer.concat(body);
         return joined;
       },
+      parts: body,
       messageId,
       tags: {
         issueId: issue.id,

@@ -30,8 +30,9 @@ interface ConnectionInternals {
  * was a third of a sending worker's CPU (see smtp-data.stream.ts). Everything else — greeting,
  * EHLO, STARTTLS, AUTH, the pipelined envelope, replies, timeouts, errors — is nodemailer's.
  *
- * `_createSendStream` is what SMTPConnection.send calls once the server said 354; this is the SMTP
- * (not LMTP) branch of it, without the debug copy (we never turn nodemailer's debug log on). Should
+ * `_createSendStream` is what SMTPConnection.send calls once the server said 354 (then it writes the
+ * message to the stream and ends it); this is the SMTP (not LMTP) branch of it, without the debug
+ * copy (we never turn nodemailer's debug log on), writing to the socket itself instead of piping. Should
  * a nodemailer upgrade rename it, nodemailer's own DataStream is used again: slower, not wrong, and
  * tests/transports-smtp.test.ts fails on it.
  */
@@ -41,12 +42,11 @@ export class SmtpConnection extends SMTPConnection {
 
   _createSendStream(callback: (error: Error | null, reply?: string) => void): SmtpDataStream {
     const self = this as unknown as ConnectionInternals;
-    const stream = new SmtpDataStream();
+    const stream = new SmtpDataStream(self._socket);
     this.dataStreams++;
     self._responseActions.push((reply) => self._actionSMTPStream(reply, callback));
     self._currentDataStream = stream;
-    stream.pipe(self._socket, { end: false });
-    stream.once('end', () => {
+    stream.once('finish', () => {
       if (self._currentDataStream === stream) self._currentDataStream = false;
     });
     return stream;
@@ -93,15 +93,20 @@ export class SmtpPool {
 
   constructor(private readonly options: SmtpPoolOptions) {}
 
-  /** Sends one message; rejects with nodemailer's error (code, responseCode, command). */
-  async send(envelope: { from: string; to: string[] }, raw: Buffer): Promise<SMTPConnectionSendInfo> {
+  /** Sends one message (its bytes, or its pieces in order); rejects with nodemailer's error (code, responseCode, command). */
+  async send(
+    envelope: { from: string; to: string[] },
+    content: Buffer | readonly Buffer[],
+  ): Promise<SMTPConnectionSendInfo> {
     for (let attempt = 1; ; attempt++) {
       const pooled = await this.acquire();
       const dataStreams = pooled.connection.dataStreams;
       try {
         const info = await new Promise<SMTPConnectionSendInfo>((resolve, reject) => {
           // A fresh envelope each time: SMTPConnection keeps its own state on the object.
-          pooled.connection.send({ from: envelope.from, to: [...envelope.to] }, raw, (error, result) =>
+          // SMTPConnection.send hands a message that is not a stream to SmtpDataStream in one write.
+          const message = content as Buffer;
+          pooled.connection.send({ from: envelope.from, to: [...envelope.to] }, message, (error, result) =>
             error ? reject(error) : resolve(result as SMTPConnectionSendInfo),
           );
         });

@@ -63,7 +63,10 @@ export class SmtpTransport implements Transport {
 
   async send(message: OutgoingMessage): Promise<SendResult> {
     try {
-      const info = await this.pool.send({ from: message.envelopeFrom, to: message.to }, message.raw);
+      const info = await this.pool.send(
+        { from: message.envelopeFrom, to: message.to },
+        message.parts ?? message.raw,
+      );
       const response = String(info.response ?? '');
       return { providerMessageId: queueIdOf(response) ?? message.messageId, response };
     } catch (error) {
