@@ -11,11 +11,13 @@
  *      process) with every delivery's state committed; yardstick: Postfix's smtp-source sending
  *      messages of the same size over the same number of connections to the same sink; aim ≥ 0.75×;
  *   3. the worker's peak RSS meanwhile (VmHWM); aim < 120 MB.
- * BENCH_RECIPIENTS, BENCH_DISPATCH, BENCH_CONNECTIONS change the sizes.
+ * BENCH_RECIPIENTS, BENCH_DISPATCH, BENCH_CONNECTIONS change the sizes. BENCH_PROFILE=<dir> starts the
+ * worker with --cpu-prof writing its profile there (the CPU figure then includes the profiler's).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
@@ -148,7 +150,10 @@ async function main(): Promise<void> {
   console.log(`message size: ${fmt(size)} bytes (digest ${DIGEST.replace(root, '')})`);
 
   const sink = await startSink();
-  const worker = spawn(process.execPath, [join(root, 'bin', 'digestmail.js'), 'worker'], {
+  const profile = process.env.BENCH_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+    : [];
+  const worker = spawn(process.execPath, [...profile, join(root, 'bin', 'digestmail.js'), 'worker'], {
     env: {
       ...process.env,
       ...env,
@@ -216,6 +221,11 @@ async function main(): Promise<void> {
     `smtp-source: ${fmt(DISPATCH)} messages of ${fmt(size)} bytes over ${CONNECTIONS} connections in ${source.seconds.toFixed(1)} s = ${fmt(ceiling)} msg/s`,
   );
   console.log(`dispatch / smtp-source: ${(rate / ceiling).toFixed(2)}× (aim ≥ 0.75×)`);
+  console.log(
+    `finished ${new Date().toISOString()}, load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (1, 5, 15 min)`,
+  );
 
   sink.stop();
   await handle.close();

@@ -1,7 +1,11 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { SmtpDataStream } from '../src/transports/smtp/smtp-data.stream.ts';
 import { classifySmtpError, parseSmtpUrl, SmtpTransport } from '../src/transports/smtp/smtp.transport.ts';
 import { createTransport } from '../src/transports/transport.factory.ts';
 import type { OutgoingMessage, TransportError } from '../src/transports/transport.types.ts';
@@ -50,15 +54,67 @@ describe('smtp transport', () => {
     expect(got[0]!.raw).toContain('你好');
   });
 
-  it('delivers lines that start with a dot unchanged', async () => {
+  it('delivers lines that start with a dot unchanged, through our DATA stream', async () => {
     const server = await startSmtpServer({ keepRaw: true });
     const transport = new SmtpTransport({ url: server.url, connections: 1 });
     cleanups.push(() => transport.close(), server.close);
+    const flushes = vi.spyOn(SmtpDataStream.prototype, '_flush');
     const whole = message('dots@example.net', 7);
-    const text = `${whole.raw.toString('utf8')}.\r\n..two\r\n.\r\nend`;
+    const text = `.first\r\n${whole.raw.toString('utf8')}.\r\n..two\r\n.\r\nend`;
     await transport.send({ ...whole, raw: Buffer.from(text) });
     const got = await server.waitFor(1);
     for (const m of got) expect(m.raw).toBe(`${text}\r\n`);
+    // nodemailer's SMTPConnection sent it through SmtpDataStream (a nodemailer upgrade that renamed
+    // the step we replace would silently fall back to its own, slower DataStream).
+    expect(flushes).toHaveBeenCalledTimes(1);
+    flushes.mockRestore();
+  });
+
+  it('logs in and sends over STARTTLS when the server asks for both, and stops the issue on a refused login', async () => {
+    const server = await startSmtpServer({
+      keepRaw: true,
+      requireTls: true,
+      auth: { user: 'news@example.org', pass: 'p:ss wörd' },
+    });
+    const url = (pass: string) =>
+      server.url.replace(
+        'smtp://',
+        `smtp://${encodeURIComponent('news@example.org')}:${encodeURIComponent(pass)}@`,
+      );
+    const transport = new SmtpTransport({ url: url('p:ss wörd'), connections: 2 });
+    const wrong = new SmtpTransport({ url: url('wrong'), connections: 1 });
+    cleanups.push(
+      () => transport.close(),
+      () => wrong.close(),
+      server.close,
+    );
+
+    await transport.probe();
+    const sent = [1, 2, 3, 4].map((i) => {
+      const m = message(`tls${i}@example.net`, i);
+      return { ...m, raw: Buffer.from(`${m.raw.toString('utf8')}.dot ${i}\r\n`) };
+    });
+    await Promise.all(sent.map((m) => transport.send(m)));
+    const got = await server.waitFor(4);
+    expect(got.every((m) => m.secure === true && m.user === 'news@example.org')).toBe(true);
+    for (const m of sent) {
+      expect(got.find((g) => g.to[0] === m.to[0])!.raw).toBe(`${m.raw.toString('utf8')}`);
+    }
+
+    const refused = await sendError(wrong, message('x@example.net'));
+    expect(refused).toMatchObject({ kind: 'fatal', code: 'smtp.auth' });
+    await expect(wrong.probe()).rejects.toMatchObject({ kind: 'fatal', code: 'smtp.auth' });
+    expect(server.messages()).toHaveLength(4);
+  });
+
+  it('sends a message again over a new connection when a used one breaks before its content left', async () => {
+    const server = await startSmtpServer({ dropReusedConnections: true });
+    const transport = new SmtpTransport({ url: server.url, connections: 1 });
+    cleanups.push(() => transport.close(), server.close);
+    for (let i = 1; i <= 3; i++) await transport.send(message(`again${i}@example.net`, i));
+    expect((await server.waitFor(3)).map((m) => m.to[0])).toEqual(
+      [1, 2, 3].map((i) => `again${i}@example.net`),
+    );
   });
 
   it('classifies a 550 as permanent, a 451 as transient and a dropped connection as transient', async () => {
@@ -149,6 +205,65 @@ describe('smtp transport', () => {
       auth: { user: 'me@x.org', pass: 'p:ss' },
     });
     expect(parseSmtpUrl('smtp://127.0.0.1:2525')).toEqual({ host: '127.0.0.1', port: 2525, secure: false });
+  });
+});
+
+describe('SMTP DATA content', () => {
+  // nodemailer's own DataStream is the reference: ours must write the same bytes.
+
+  async function through(make: () => NodeJS.ReadWriteStream, chunks: Buffer[]): Promise<Buffer> {
+    const out: Buffer[] = [];
+    await pipeline(
+      Readable.from(chunks),
+      make(),
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          out.push(chunk);
+          done();
+        },
+      }),
+    );
+    return Buffer.concat(out);
+  }
+
+  afterEach(() => vi.restoreAllMocks());
+
+  it('writes what nodemailer writes: dots doubled, bare CR and LF made CRLF, across chunk boundaries', async () => {
+    const cases = [
+      'a\r\nb\r\n',
+      'a\r\n.b\r\n',
+      '.x\r\n',
+      'a\nb',
+      'a\rb',
+      'a\r.b',
+      'a\r',
+      'a\n',
+      '\n.x',
+      'no end',
+      '',
+    ];
+    const alphabet = ['a', '.', '\r', '\n', '\r\n', '\r\n.', '你'];
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let n = 0; n < 400; n++) {
+      const length = Math.floor(random() * 12);
+      cases.push(Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''));
+    }
+    for (const text of cases) {
+      const bytes = Buffer.from(text, 'utf8');
+      const expected = await through(() => new DataStream(), [bytes]);
+      expect(await through(() => new SmtpDataStream(), [bytes])).toEqual(expected);
+      // The same bytes cut in every place, so a CR, LF or dot meets a chunk boundary.
+      for (let cut = 1; cut < bytes.length; cut++) {
+        const pieces = [bytes.subarray(0, cut), bytes.subarray(cut)];
+        expect(await through(() => new SmtpDataStream(), pieces), JSON.stringify({ text, cut })).toEqual(
+          expected,
+        );
+      }
+    }
   });
 });
 

@@ -26,6 +26,12 @@ interface Options {
   rejectGreeting?: boolean;
   /** Listen on this port (a server restarted where the first one was); a free one by default. */
   port?: number;
+  /** A connection that has carried a message is dropped, unanswered, when the next envelope starts. */
+  dropReusedConnections?: boolean;
+  /** Offer STARTTLS (smtp-server's own self-signed certificate) and take mail only over TLS. */
+  requireTls?: boolean;
+  /** Offer AUTH PLAIN/LOGIN and take mail only after a login with these credentials. */
+  auth?: { user: string; pass: string };
 }
 
 const options: Options = JSON.parse(process.env.SMTP_TEST_OPTIONS ?? '{}');
@@ -35,20 +41,46 @@ const rejectedSenders = lower(options.rejectSenders);
 const policyRejected = lower(options.policyRejectAddresses);
 const refusedContent = lower(options.rejectDataFor);
 
+/** Messages accepted per session, for dropReusedConnections. */
+const accepted = new Map<string, number>();
+
+function dropConnection(sessionId: string): void {
+  for (const connection of (
+    server as unknown as { connections: Set<{ id: string; _socket: { destroy(): void } }> }
+  ).connections) {
+    if (connection.id === sessionId) connection._socket.destroy();
+  }
+}
+
 function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
 }
 
+const disabledCommands = [...(options.requireTls ? [] : ['STARTTLS']), ...(options.auth ? [] : ['AUTH'])];
+
 const server: SMTPServer = new SMTPServer({
-  authOptional: true,
-  disabledCommands: ['STARTTLS', 'AUTH'],
+  authOptional: !options.auth,
+  disabledCommands,
+  // AUTH only once the connection is encrypted when TLS is on, as real submission servers do.
+  allowInsecureAuth: !options.requireTls,
+  authMethods: ['PLAIN', 'LOGIN'],
   logger: false,
+  onAuth(auth, _session, callback) {
+    if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) {
+      return callback(null, { user: auth.username });
+    }
+    callback(smtpError(535, '5.7.8 Authentication credentials invalid'));
+  },
   size: 50 * 1024 * 1024,
   onConnect(_session, callback) {
     if (options.rejectGreeting) return callback(smtpError(554, '5.7.1 No SMTP service here'));
     callback();
   },
-  onMailFrom(address, _session, callback) {
+  onMailFrom(address, session, callback) {
+    if (options.dropReusedConnections && (accepted.get(session.id) ?? 0) > 0)
+      return dropConnection(session.id);
+    if (options.requireTls && !session.secure)
+      return callback(smtpError(530, '5.7.0 Must issue a STARTTLS command first'));
     if (rejectedSenders.has(address.address.toLowerCase())) {
       return callback(smtpError(550, `5.7.1 <${address.address}>: Sender address rejected: Access denied`));
     }
@@ -69,12 +101,7 @@ const server: SMTPServer = new SMTPServer({
     stream.on('end', () => {
       if (options.dropRate && Math.random() < options.dropRate) {
         // Vanish without answering, as a crashing relay would: the client sees a dropped connection.
-        for (const connection of (
-          server as unknown as { connections: Set<{ id: string; _socket: { destroy(): void } }> }
-        ).connections) {
-          if (connection.id === session.id) connection._socket.destroy();
-        }
-        return;
+        return dropConnection(session.id);
       }
       if (options.transientRate && Math.random() < options.transientRate) {
         return callback(smtpError(451, '4.3.0 Temporary failure, try again later'));
@@ -89,9 +116,12 @@ const server: SMTPServer = new SMTPServer({
         to: session.envelope.rcptTo.map((r) => r.address),
         size: raw.length,
         headers: headerEnd >= 0 ? raw.slice(0, headerEnd) : raw,
+        secure: session.secure,
+        ...(session.user ? { user: String(session.user) } : {}),
         ...(options.keepRaw ? { raw } : {}),
       };
       const answer = () => {
+        accepted.set(session.id, (accepted.get(session.id) ?? 0) + 1);
         process.stdout.write(`${JSON.stringify(record)}\n`);
         callback(null, 'Message queued');
       };

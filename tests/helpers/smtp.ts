@@ -22,6 +22,12 @@ export interface SmtpServerOptions {
   rejectGreeting?: boolean;
   /** Listen on this port (to bring a stopped server back where it was). */
   port?: number;
+  /** A connection that has carried a message is dropped, unanswered, when the next envelope starts. */
+  dropReusedConnections?: boolean;
+  /** Offer STARTTLS and take mail only over TLS. */
+  requireTls?: boolean;
+  /** Offer AUTH and take mail only after a login with these credentials. */
+  auth?: { user: string; pass: string };
 }
 
 export interface ReceivedMessage {
@@ -31,6 +37,10 @@ export interface ReceivedMessage {
   /** The header block, unfolded lines as sent. */
   headers: string;
   raw?: string;
+  /** The session was encrypted (STARTTLS) when the message came. */
+  secure?: boolean;
+  /** Who logged in, when someone did. */
+  user?: string;
 }
 
 export interface TestSmtpServer {

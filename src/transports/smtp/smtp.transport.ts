@@ -1,7 +1,7 @@
-import nodemailer, { type Transporter } from 'nodemailer';
 import { classifyFailure } from '../../core/bounce-reason.ts';
 import { invalid } from '../../core/errors.ts';
 import { type OutgoingMessage, type SendResult, type Transport, TransportError } from '../transport.types.ts';
+import { SmtpPool } from './smtp.pool.ts';
 
 export interface SmtpOptions {
   /** smtp://user:pass@host:port (STARTTLS when offered) or smtps://… (TLS from the first byte). */
@@ -35,41 +35,35 @@ function isUnreachable(err: { code?: string; message?: string }): boolean {
 }
 
 /**
- * Sends our already-built message over pooled SMTP connections. nodemailer is given the raw bytes and
- * an explicit envelope, so it never rewrites a header (DKIM stays valid) and the bounce address is
- * ours (VERP) rather than the From.
+ * Sends our already-built message over pooled SMTP connections (smtp.pool.ts: nodemailer's
+ * SMTPConnection, given the raw bytes and an explicit envelope), so no header is rewritten (DKIM
+ * stays valid) and the bounce address is ours (VERP) rather than the From. A long issue is one long
+ * conversation per connection: connections are kept for as long as they work.
  */
 export class SmtpTransport implements Transport {
   readonly name = 'smtp' as const;
-  private readonly mailer: Transporter;
+  private readonly pool: SmtpPool;
 
   constructor(options: SmtpOptions) {
     const url = parseSmtpUrl(options.url);
-    this.mailer = nodemailer.createTransport({
-      pool: true,
+    this.pool = new SmtpPool({
       host: url.host,
       port: url.port,
       secure: url.secure,
-      ...(url.auth ? { auth: url.auth } : {}),
-      maxConnections: options.connections,
-      // A long issue is one long conversation per connection: reconnecting every 100 messages
-      // (nodemailer's default) costs a handshake for nothing.
-      maxMessages: Number.POSITIVE_INFINITY,
+      auth: url.auth,
+      size: options.connections,
       connectionTimeout: 15_000,
       greetingTimeout: 15_000,
       socketTimeout: 60_000,
       // Local test servers and smtp-sink offer no certificate worth checking; real relays do, and
       // then STARTTLS is used whenever the server offers it.
-      tls: { rejectUnauthorized: url.host !== '127.0.0.1' && url.host !== 'localhost' },
+      rejectUnauthorized: url.host !== '127.0.0.1' && url.host !== 'localhost',
     });
   }
 
   async send(message: OutgoingMessage): Promise<SendResult> {
     try {
-      const info = await this.mailer.sendMail({
-        envelope: { from: message.envelopeFrom, to: message.to },
-        raw: message.raw,
-      });
+      const info = await this.pool.send({ from: message.envelopeFrom, to: message.to }, message.raw);
       const response = String(info.response ?? '');
       return { providerMessageId: queueIdOf(response) ?? message.messageId, response };
     } catch (error) {
@@ -80,14 +74,14 @@ export class SmtpTransport implements Transport {
   /** A connection of its own: greeting, EHLO, STARTTLS and login when configured, then QUIT. */
   async probe(): Promise<void> {
     try {
-      await this.mailer.verify();
+      await this.pool.verify();
     } catch (error) {
       throw classifySmtpError(error);
     }
   }
 
   async close(): Promise<void> {
-    this.mailer.close();
+    this.pool.close();
   }
 }
 
