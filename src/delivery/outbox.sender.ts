@@ -187,8 +187,10 @@ export class OutboxSender {
     const lang = message.payload.lang;
     const base = config.PUBLIC_URL;
     const query = `?lang=${encodeURIComponent(lang)}`;
-    const preferencesUrl = `${base}/preferences/${signPreferences(signer, reader.id)}${query}`;
-    const unsubscribeUrl = `${base}/unsubscribe/${signUnsubscribe(signer, reader.id, lists[0]!.id)}${query}`;
+    // Signed only for the mails that carry them (a confirmation carries neither).
+    const preferencesUrl = () => `${base}/preferences/${signPreferences(signer, reader.id)}${query}`;
+    const unsubscribeUrl = () =>
+      `${base}/unsubscribe/${signUnsubscribe(signer, reader.id, lists[0]!.id)}${query}`;
     const links =
       message.kind === 'confirm'
         ? {
@@ -202,10 +204,13 @@ export class OutboxSender {
             )}${query}`,
           }
         : message.kind === 'welcome'
-          ? { preferencesUrl, unsubscribeUrl }
+          ? { preferencesUrl: preferencesUrl(), unsubscribeUrl: unsubscribeUrl() }
           : // goodbye: the way back is the unsubscribe page's "subscribe again", or the preferences
             // page when several lists were left at once
-            { actionUrl: lists.length === 1 ? unsubscribeUrl : preferencesUrl, preferencesUrl };
+            {
+              actionUrl: lists.length === 1 ? unsubscribeUrl() : preferencesUrl(),
+              preferencesUrl: preferencesUrl(),
+            };
     const mail = await renderSystemMail(message.kind as 'confirm' | 'welcome' | 'goodbye', {
       lang,
       listNames: lists.map((l) => l.name),
