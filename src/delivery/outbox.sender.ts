@@ -9,7 +9,11 @@ import { renderSignInMail } from '../render/sign-in-mail.ts';
 import { renderSystemMail } from '../render/system-mail.ts';
 import { type OutgoingMessage, type Transport, TransportError } from '../transports/transport.types.ts';
 import { maskEmail } from '../core/email-address.ts';
-import { type OutboxMessage, SystemMailService } from '../subscriptions/system-mail.service.ts';
+import {
+  type OutboxMessage,
+  type Recipients,
+  SystemMailService,
+} from '../subscriptions/system-mail.service.ts';
 import { signConfirm, signPreferences, signUnsubscribe } from '../core/reader-tokens.ts';
 import type { TokenSigner } from '../core/tokens.ts';
 
@@ -82,9 +86,11 @@ export class OutboxSender {
   /** Claims one batch and settles every message in it; returns how many were claimed. */
   async drainOnce(): Promise<number> {
     const batch = await this.outbox.claim(this.options.batchSize ?? 20, this.options.config.LEASE_SECONDS);
+    if (batch.length === 0) return 0;
+    const recipients = await this.outbox.recipients(batch);
     const concurrency = Math.max(1, this.options.config.SEND_CONCURRENCY);
     for (let i = 0; i < batch.length; i += concurrency) {
-      await Promise.all(batch.slice(i, i + concurrency).map((message) => this.deliver(message)));
+      await Promise.all(batch.slice(i, i + concurrency).map((message) => this.deliver(message, recipients)));
     }
     return batch.length;
   }
@@ -115,13 +121,13 @@ export class OutboxSender {
     }
   }
 
-  private async deliver(message: OutboxMessage): Promise<void> {
+  private async deliver(message: OutboxMessage, recipients: Recipients): Promise<void> {
     const fields = { outboxId: message.id, kind: message.kind, to: maskEmail(message.toEmail) };
     // Rendering is CPU work on the event loop the web server shares in `digestmail serve`: let the
     // requests waiting for it go first, so a burst of signups is not slowed by its own mail.
     await new Promise<void>((resolve) => setImmediate(resolve));
     try {
-      const outgoing = await this.compose(message);
+      const outgoing = await this.compose(message, recipients);
       if (typeof outgoing === 'string') {
         await this.settle(() => this.outbox.markFailed(message.id, outgoing));
         this.log.info({ ...fields, reason: outgoing }, 'outbox: not sent');
@@ -161,14 +167,18 @@ export class OutboxSender {
   }
 
   /** The message, or why it must not be sent. */
-  private async compose(message: OutboxMessage): Promise<OutgoingMessage | string> {
+  private async compose(message: OutboxMessage, recipients: Recipients): Promise<OutgoingMessage | string> {
     if (message.kind === 'sign_in') {
       if (!message.payload.url) return 'the sign-in mail has no link';
       const mail = renderSignInMail(message.payload.url, message.payload.lang, this.options.config);
       return this.builder.buildTransactional({ to: message.toEmail, ...mail, kind: message.kind });
     }
     if (message.subscriberId === null) return 'the subscriber no longer exists';
-    const { reader, lists } = await this.outbox.recipient(message.subscriberId, message.payload.lists);
+    const reader = recipients.readers.get(message.subscriberId);
+    // In the order the lists are shown everywhere else: by name.
+    const lists = message.payload.lists
+      .flatMap((id) => recipients.lists.get(id) ?? [])
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id - b.id));
     if (!reader) return 'the subscriber no longer exists';
     if (lists.length === 0) return 'the lists no longer exist';
     // may not be mailed since the mail was queued (a bounce, a complaint, an erasure, a blocklisting)
@@ -177,8 +187,10 @@ export class OutboxSender {
     const lang = message.payload.lang;
     const base = config.PUBLIC_URL;
     const query = `?lang=${encodeURIComponent(lang)}`;
-    const preferencesUrl = `${base}/preferences/${signPreferences(signer, reader.id)}${query}`;
-    const unsubscribeUrl = `${base}/unsubscribe/${signUnsubscribe(signer, reader.id, lists[0]!.id)}${query}`;
+    // Signed only for the mails that carry them (a confirmation carries neither).
+    const preferencesUrl = () => `${base}/preferences/${signPreferences(signer, reader.id)}${query}`;
+    const unsubscribeUrl = () =>
+      `${base}/unsubscribe/${signUnsubscribe(signer, reader.id, lists[0]!.id)}${query}`;
     const links =
       message.kind === 'confirm'
         ? {
@@ -192,10 +204,13 @@ export class OutboxSender {
             )}${query}`,
           }
         : message.kind === 'welcome'
-          ? { preferencesUrl, unsubscribeUrl }
+          ? { preferencesUrl: preferencesUrl(), unsubscribeUrl: unsubscribeUrl() }
           : // goodbye: the way back is the unsubscribe page's "subscribe again", or the preferences
             // page when several lists were left at once
-            { actionUrl: lists.length === 1 ? unsubscribeUrl : preferencesUrl, preferencesUrl };
+            {
+              actionUrl: lists.length === 1 ? unsubscribeUrl() : preferencesUrl(),
+              preferencesUrl: preferencesUrl(),
+            };
     const mail = await renderSystemMail(message.kind as 'confirm' | 'welcome' | 'goodbye', {
       lang,
       listNames: lists.map((l) => l.name),

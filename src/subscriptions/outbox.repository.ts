@@ -94,18 +94,14 @@ export class OutboxRepository {
     }));
   }
 
-  async markSent(id: number, messageId: string): Promise<void> {
-    await this.db
-      .updateTable('outbox')
-      .set({
-        status: 'sent',
-        sent_at: sql`now()`,
-        message_id: messageId,
-        lease_until: null,
-        last_error: null,
-      })
-      .where('id', '=', id)
-      .execute();
+  /** Records mails as sent, each with its Message-ID, in one statement. */
+  async markSentMany(sent: { id: number; messageId: string }[]): Promise<void> {
+    await sql`
+      update outbox o
+         set status = 'sent', sent_at = now(), message_id = s.message_id, lease_until = null, last_error = null
+        from unnest(${sent.map((m) => m.id)}::bigint[], ${sent.map((m) => m.messageId)}::text[]) as s(id, message_id)
+       where o.id = s.id
+    `.execute(this.db);
   }
 
   async markRetry(id: number, error: string, delayMs: number): Promise<void> {

@@ -52,6 +52,12 @@ export class ReaderRepository {
   constructor(private readonly db: Db) {}
 
   async find(subscriberId: number): Promise<Reader | undefined> {
+    return (await this.findMany([subscriberId])).get(subscriberId);
+  }
+
+  /** Readers by id, in one query (the outbox sender's batch); ids that no longer exist are absent. */
+  async findMany(subscriberIds: number[]): Promise<Map<number, Reader>> {
+    if (subscriberIds.length === 0) return new Map();
     // The reason comes from the one rule of who may receive mail (src/db/functions/).
     const result = await sql<{
       id: number;
@@ -65,18 +71,21 @@ export class ReaderRepository {
              (select u.reason from digestmail_unmailable_addresses() u
                where u.email = s.email order by u.reason = 'blocklisted' limit 1) as reason
         from subscribers s
-       where s.id = ${subscriberId}
+       where s.id = any(${subscriberIds}::bigint[])
     `.execute(this.db);
-    const row = result.rows[0];
-    if (!row) return undefined;
-    return {
-      id: Number(row.id),
-      email: row.email,
-      name: row.name,
-      status: row.status,
-      unmailable: row.reason ?? undefined,
-      trackClicks: row.track_clicks,
-    };
+    return new Map(
+      result.rows.map((row) => [
+        Number(row.id),
+        {
+          id: Number(row.id),
+          email: row.email,
+          name: row.name,
+          status: row.status,
+          unmailable: row.reason ?? undefined,
+          trackClicks: row.track_clicks,
+        },
+      ]),
+    );
   }
 
   async subscriptionStatus(subscriberId: number, listId: number): Promise<SubscriptionStatus | undefined> {

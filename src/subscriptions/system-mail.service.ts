@@ -1,10 +1,17 @@
 import type { Kysely } from 'kysely';
+import { CallBatcher } from '../core/call.batcher.ts';
 import type { Database } from '../db/db.types.ts';
 import { OptinRepository, type PublicList } from './optin.repository.ts';
 import { type OutboxMessage, OutboxRepository } from './outbox.repository.ts';
 import { type Reader, ReaderRepository } from './reader.repository.ts';
 
 export type { OutboxMessage, PublicList, Reader };
+
+/** Who a claimed batch of mails is for: readers and lists by id (see SystemMailService.recipients). */
+export interface Recipients {
+  readers: Map<number, Reader>;
+  lists: Map<number, PublicList>;
+}
 
 /**
  * The outbox of system mail, seen from both ends: what queues mail that is not part of a reader's
@@ -19,11 +26,19 @@ export class SystemMailService {
   private readonly outbox: OutboxRepository;
   private readonly optin: OptinRepository;
   private readonly readers: ReaderRepository;
+  private readonly sent: CallBatcher<{ id: number; messageId: string }, undefined>;
 
   constructor(db: Kysely<Database>) {
     this.outbox = new OutboxRepository(db);
     this.optin = new OptinRepository(db);
     this.readers = new ReaderRepository(db);
+    this.sent = new CallBatcher(
+      async (sent) => {
+        await this.outbox.markSentMany(sent);
+        return sent.map(() => undefined);
+      },
+      { maxBatch: 100, concurrency: 1 },
+    );
   }
 
   async queueSignInLink(to: string, url: string, lang: string): Promise<void> {
@@ -36,22 +51,28 @@ export class SystemMailService {
   }
 
   /**
-   * Who a queued mail is for, as they are now (it may have been queued a while ago): the reader,
-   * with why the address may no longer be mailed, and the lists it names that still exist.
+   * Who the claimed mails are for, as they are now (a mail may have been queued a while ago): the
+   * readers, each with why the address may no longer be mailed, and the lists the mails name that
+   * still exist. Two queries for a whole claimed batch, not two per mail.
    */
-  async recipient(
-    subscriberId: number,
-    listIds: number[],
-  ): Promise<{ reader: Reader | undefined; lists: PublicList[] }> {
-    const [reader, lists] = await Promise.all([
-      this.readers.find(subscriberId),
+  async recipients(messages: OutboxMessage[]): Promise<Recipients> {
+    const subscriberIds = [
+      ...new Set(messages.flatMap((m) => (m.subscriberId === null ? [] : [m.subscriberId]))),
+    ];
+    const listIds = [...new Set(messages.flatMap((m) => m.payload.lists))];
+    const [readers, lists] = await Promise.all([
+      this.readers.findMany(subscriberIds),
       this.optin.listsById(listIds),
     ]);
-    return { reader, lists };
+    return { readers, lists: new Map(lists.map((l) => [l.id, l])) };
   }
 
-  markSent(id: number, messageId: string): Promise<void> {
-    return this.outbox.markSent(id, messageId);
+  /**
+   * Records a mail as sent. The records of mails sent meanwhile go together (group commit, see
+   * call.batcher.ts): each call still returns only once its own record is written.
+   */
+  async markSent(id: number, messageId: string): Promise<void> {
+    await this.sent.call({ id, messageId });
   }
 
   markRetry(id: number, error: string, delayMs: number): Promise<void> {
