@@ -223,6 +223,19 @@ async function whileScraping<T>(base: string, work: () => Promise<T>): Promise<{
   }
 }
 
+/** Waits until the server's outbox sender has sent every queued mail; returns the ms it took. */
+async function outboxDrained(db: Kysely<Database>): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const row = await sql<{ n: number }>`
+      select count(*)::int as n from outbox where status in ('pending', 'sending')`.execute(db);
+    if (row.rows[0]!.n === 0) return performance.now() - started;
+    if (performance.now() - started > 300_000)
+      throw new Error('the outbox sender did not drain its backlog in 5 minutes');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /**
  * What a scrape itself takes (issue 11: under 10 ms with 1 M deliveries): `n` scrapes one after
  * another with nothing else running. While the routes above saturate both cores, a scrape also
@@ -560,11 +573,19 @@ async function main(): Promise<void> {
       );
     }
     if (scraped.length > 0) {
+      // "Alone" means alone: the server's outbox sender is still sending the confirmation mail the
+      // signups queued faster than it could; wait for it to finish (a state, not a time).
+      const drainedIn = await outboxDrained(db);
       const alone = await scrapesAlone(base, 100);
-      console.log(`${'GET /metrics alone'.padEnd(28)} (one scrape at a time, nothing else running)`);
+      console.log(
+        `${'GET /metrics alone'.padEnd(28)} (one scrape at a time, nothing else running; the outbox sender finished its backlog ${fmt(drainedIn / 1000, 1)} s after the runs)`,
+      );
       reportScrapes(alone);
       const sorted = [...alone.ms].sort((x, y) => x - y);
-      targets.push(['scrape p99 < 10 ms (alone, 1 M deliveries)', alone.failed === 0 && percentile(sorted, 0.99) < 10]);
+      targets.push([
+        'scrape p99 < 10 ms (alone, 1 M deliveries)',
+        alone.failed === 0 && percentile(sorted, 0.99) < 10,
+      ]);
     }
 
     // The public archive: the same for every reader, so served from the process's cache without a

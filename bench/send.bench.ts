@@ -116,7 +116,9 @@ async function main(): Promise<void> {
       await sql`create table bench_copy (like deliveries including defaults including identity including constraints)`.execute(
         db,
       );
-      await sql`alter table bench_copy add primary key (id), add unique (issue_id, subscriber_id)`.execute(db);
+      await sql`alter table bench_copy add primary key (id), add unique (issue_id, subscriber_id)`.execute(
+        db,
+      );
     }
     await sql`checkpoint`.execute(db);
     const started = performance.now();

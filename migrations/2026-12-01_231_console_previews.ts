@@ -13,7 +13,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('html', 'text', (c) => c.notNull())
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex('console_previews_created_idx').on('console_previews').column('created_at').execute();
+  await db.schema
+    .createIndex('console_previews_created_idx')
+    .on('console_previews')
+    .column('created_at')
+    .execute();
   // The console finds subscribers by the start of their address; the unique index on email cannot
   // serve a LIKE prefix under a non-C collation, this one can.
   await sql`create index subscribers_email_prefix_idx on subscribers (email text_pattern_ops)`.execute(db);
@@ -27,7 +31,9 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`delete from outbox where kind = 'sign_in'`.execute(db);
   await sql`alter table outbox drop constraint if exists outbox_kind_check`.execute(db);
-  await sql`alter table outbox add constraint outbox_kind_check check (kind in ('confirm', 'welcome', 'goodbye', 'test'))`.execute(db);
+  await sql`alter table outbox add constraint outbox_kind_check check (kind in ('confirm', 'welcome', 'goodbye', 'test'))`.execute(
+    db,
+  );
   await sql`drop index if exists subscribers_email_prefix_idx`.execute(db);
   await db.schema.dropTable('console_previews').ifExists().execute();
 }

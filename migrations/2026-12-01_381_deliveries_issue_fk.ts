@@ -31,7 +31,9 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop trigger if exists issues_delete_deliveries on issues`.execute(db);
   await sql`drop function if exists digestmail_delete_issue_deliveries`.execute(db);
-  await sql`delete from deliveries d where not exists (select 1 from issues i where i.id = d.issue_id)`.execute(db);
+  await sql`delete from deliveries d where not exists (select 1 from issues i where i.id = d.issue_id)`.execute(
+    db,
+  );
   await sql`alter table deliveries add constraint deliveries_issue_id_fkey
              foreign key (issue_id) references issues (id) on delete cascade`.execute(db);
 }

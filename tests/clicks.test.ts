@@ -363,4 +363,25 @@ describe('the burst rule, as scanners click', () => {
     expect(recorded.length).toBe(urls.length);
     expect(recorded.every((k) => k === 'human')).toBe(true);
   });
+
+  it('the totals /metrics reads equal counting the clicks row by row, bursts included, and stay put when old clicks are folded', async () => {
+    const counted = async () => {
+      const rows = await sql<{ human: number; scanner: number }>`
+        select ((select count(*) from clicks where kind = 'human') + (select coalesce(sum(human), 0) from click_totals))::int as human,
+               ((select count(*) from clicks where kind = 'scanner') + (select coalesce(sum(scanner), 0) from click_totals))::int as scanner
+      `.execute(database.db);
+      return rows.rows[0]!;
+    };
+    const clicks = new ClicksService(database.db);
+    const before = await counted();
+    expect(before.scanner).toBeGreaterThan(0);
+    expect(await clicks.totals()).toEqual(before);
+    await sql`update clicks set clicked_at = clicked_at - interval '100 days'`.execute(database.db);
+    expect(await clicks.fold(90)).toBeGreaterThan(0);
+    expect(await counted()).toEqual(before);
+    expect(await clicks.totals()).toEqual(before);
+    // folded into one row per kind
+    const rows = await sql<{ n: number }>`select count(*)::int as n from click_counts`.execute(database.db);
+    expect(rows.rows[0]!.n).toBeLessThanOrEqual(2);
+  });
 });

@@ -19,8 +19,13 @@ export interface LinkClicks {
   scanner: number;
 }
 
+/** Folding the totals' deltas is cheap but a write: at most once a second per process from scrapes. */
+const COMPACT_EVERY_MS = 1000;
+
 /** All SQL of click counts: the links of an issue, the first click per (delivery, link), reports, folding. */
 export class ClicksRepository {
+  private lastCompaction = 0;
+
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Every link of an issue, by position (they never change once the issue is compiled). */
@@ -92,13 +97,28 @@ export class ClicksRepository {
     return result.rows[0]?.n ?? 0;
   }
 
-  /** All clicks ever recorded, by kind (for /metrics). */
+  /**
+   * All clicks ever recorded, by kind (for /metrics), from the totals kept as clicks are recorded
+   * (migration 420): a few rows, however many clicks there are. The deltas are folded first, at
+   * most once a second per process.
+   */
   async totals(): Promise<{ human: number; scanner: number }> {
+    if (Date.now() - this.lastCompaction >= COMPACT_EVERY_MS) {
+      this.lastCompaction = Date.now();
+      await this.compactCounts();
+    }
     const result = await sql<{ human: number; scanner: number }>`
-      select ((select count(*) from clicks where kind = 'human') + (select coalesce(sum(human), 0) from click_totals))::int as human,
-             ((select count(*) from clicks where kind = 'scanner') + (select coalesce(sum(scanner), 0) from click_totals))::int as scanner
+      select coalesce(sum(n) filter (where kind = 'human'), 0)::bigint as human,
+             coalesce(sum(n) filter (where kind = 'scanner'), 0)::bigint as scanner
+        from click_counts
     `.execute(this.db);
-    return result.rows[0] ?? { human: 0, scanner: 0 };
+    const row = result.rows[0];
+    return { human: Number(row?.human ?? 0), scanner: Number(row?.scanner ?? 0) };
+  }
+
+  /** Folds the click totals' delta rows into one row per kind (62_compact_click_counts.sql). */
+  async compactCounts(): Promise<void> {
+    await sql`select digestmail_compact_click_counts()`.execute(this.db);
   }
 
   /**

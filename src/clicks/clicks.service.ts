@@ -108,7 +108,10 @@ export class ClicksService {
   }
 
   /** Folds and deletes per-delivery rows older than `days`; returns how many rows went. */
-  fold(days: number): Promise<number> {
-    return this.repo.fold(days);
+  async fold(days: number): Promise<number> {
+    const folded = await this.repo.fold(days);
+    // The hourly fold also folds the totals' deltas (one row per click), scraped or not.
+    await this.repo.compactCounts();
+    return folded;
   }
 }

@@ -270,6 +270,12 @@ export interface ClickTotalsTable {
   scanner: Generated<number>;
 }
 
+/** Delta rows of the click totals (migration 420), folded now and then into one row per kind. */
+export interface ClickCountsTable {
+  kind: ClickKind;
+  n: number;
+}
+
 export interface IssueClickTotalsTable {
   issue_id: number;
   human_readers: Generated<number>;
@@ -288,6 +294,7 @@ export interface Database {
   issue_links: IssueLinksTable;
   clicks: ClicksTable;
   click_totals: ClickTotalsTable;
+  click_counts: ClickCountsTable;
   issue_click_totals: IssueClickTotalsTable;
   editors: EditorsTable;
   console_previews: ConsolePreviewsTable;

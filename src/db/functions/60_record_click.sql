@@ -11,6 +11,8 @@
 -- (a transaction-scoped advisory lock on the delivery, taken before the insert), and each statement
 -- here reads what committed before it: the click that completes the set sees all the others.
 -- Clicks after the window (almost all of them) take no lock and do no count.
+-- Each recorded click, and each click a burst re-marks, is counted in click_counts (migration 420),
+-- the totals /metrics reads.
 -- Returns the kind recorded ('human', 'scanner', or 'burst' when this click completed a burst), or
 -- null when nothing was recorded.
 create or replace function digestmail_record_click(
@@ -25,6 +27,7 @@ language plpgsql as $fn$
 declare
   v_window_end timestamptz;
   v_early integer;
+  v_moved integer;
 begin
   select coalesce(d.sent_at, now()) + make_interval(secs => p_burst_seconds)
     into v_window_end
@@ -43,6 +46,7 @@ begin
   if not found then
     return null;
   end if;
+  insert into click_counts (kind, n) values (p_kind, 1);
   if p_links < 2 or now() > v_window_end then
     return p_kind;
   end if;
@@ -54,6 +58,10 @@ begin
   end if;
   update clicks c set kind = 'scanner'
    where c.delivery_id = p_delivery and c.kind = 'human' and c.clicked_at <= v_window_end;
+  get diagnostics v_moved = row_count;
+  if v_moved > 0 then
+    insert into click_counts (kind, n) values ('human', -v_moved), ('scanner', v_moved);
+  end if;
   return 'burst';
 end
 $fn$
