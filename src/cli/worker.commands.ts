@@ -41,11 +41,14 @@ async function startHealthServer(config: Config, db: Kysely<Database>): Promise<
  * of short-lived pieces per message (headers, links, encoded slots), thousands of times a second.
  * V8 answers that allocation rate by growing the young generation, and the pieces still in flight at
  * a scavenge are promoted, so the old space fills with garbage that V8 collects only once it is
- * several times the live size. So: the young generation is asked to stay near its starting size,
- * and a full collection runs every `ms` (~10 ms for a heap this size). bench:send (60,000 messages,
- * 2026-12-01, with the SMTP transport writing the message pieces as they are): peak RSS 104 MiB with
- * this, 157 MiB without; it costs CPU (0.28 against 0.22 ms per message in that pair of runs, on a
- * busy machine), which the dispatch aim can afford and the memory aim cannot.
+ * several times the live size. So: the young generation grows no further, and a full collection
+ * runs every `ms` (~10 ms for a heap this size). The young generation has already grown to 8–16 MB
+ * while the CLI's modules load, before this runs (the flag does not shrink it; set at process start
+ * it keeps it at 2 MB: 96 MiB peak in a 60,000-message bench:send). bench:send, 1 M-reader issue,
+ * 2026-12-01: peak RSS 115 MiB with a collection every second at 2,819 msg/s (the faster the
+ * sending, the more garbage between two collections), 107 MiB every half second at 3,307 msg/s;
+ * 157 MiB without any of this (60,000 messages). It costs some CPU (0.28 against 0.22 ms per message
+ * in one pair of runs on a busy machine), which the dispatch aim can afford and the memory aim cannot.
  */
 function keepHeapSmall(ms: number): () => void {
   setFlagsFromString('--semi-space-growth-factor=1');
@@ -62,7 +65,7 @@ export function registerWorkerCommands(program: Command): void {
     .command('worker')
     .description('send queued deliveries and start scheduled issues until stopped (SIGINT/SIGTERM)')
     .action(async () => {
-      const stopCollecting = keepHeapSmall(1000);
+      const stopCollecting = keepHeapSmall(500);
       await withContext(async ({ db, config, engine, health }) => {
         const logger = createLogger(config);
         // One line when the database becomes unreachable and one when it is back.

@@ -59,6 +59,8 @@ interface Pooled {
   alive: boolean;
   /** Counted in `open` (a probe's connection is not). */
   counted: boolean;
+  /** A message is on its way over it: its send decides what becomes of the connection. */
+  sending: boolean;
   sent: number;
 }
 
@@ -102,14 +104,17 @@ export class SmtpPool {
     for (let attempt = 1; ; attempt++) {
       const pooled = await this.acquire();
       const dataStreams = pooled.connection.dataStreams;
+      pooled.sending = true;
       try {
         const info = await new Promise<SMTPConnectionSendInfo>((resolve, reject) => {
           // A fresh envelope each time: SMTPConnection keeps its own state on the object.
           // SMTPConnection.send hands a message that is not a stream to SmtpDataStream in one write.
           const message = content as Buffer;
-          pooled.connection.send({ from: envelope.from, to: [...envelope.to] }, message, (error, result) =>
-            error ? reject(error) : resolve(result as SMTPConnectionSendInfo),
-          );
+          pooled.connection.send({ from: envelope.from, to: [...envelope.to] }, message, (error, result) => {
+            pooled.sending = false;
+            if (error) reject(error);
+            else resolve(result as SMTPConnectionSendInfo);
+          });
         });
         pooled.sent++;
         this.release(pooled);
@@ -204,7 +209,7 @@ export class SmtpPool {
       socketTimeout: options.socketTimeout,
       tls: { rejectUnauthorized: options.rejectUnauthorized },
     });
-    const pooled: Pooled = { connection, alive: true, counted, sent: 0 };
+    const pooled: Pooled = { connection, alive: true, counted, sending: false, sent: 0 };
     if (counted) this.open++;
     return new Promise<Pooled>((resolve, reject) => {
       let settled = false;
@@ -221,8 +226,9 @@ export class SmtpPool {
       });
       connection.once('end', () => {
         pooled.alive = false;
-        // The server ended an idle conversation (its timeout): forget it, a later send opens another.
-        if (this.idle.includes(pooled)) this.discard(pooled);
+        // The server ended a conversation that no send is waiting on (idle, or in the RSET after a
+        // refused message, whose callback then never comes): forget it, a later send opens another.
+        if (!pooled.sending) this.discard(pooled);
         fail(
           Object.assign(new Error('Connection closed unexpectedly'), {
             code: 'ECONNECTION',
