@@ -29,24 +29,25 @@ export interface SignupOutcome {
   joined: number[];
 }
 
-/** A row of digestmail_signup. */
-interface SignupRow {
-  r_limited: boolean;
-  r_accepted: boolean;
-  r_needs_confirm: number[] | null;
-  r_confirm_hits: number | null;
-  r_joined: number[] | null;
+/** A row of digestmail_signup_batch: one signup's outcome, by its place (from 1) in the batch. */
+interface SignupBatchRow {
+  o_index: number;
+  o_limited: boolean;
+  o_accepted: boolean;
+  o_needs_confirm: number[] | null;
+  o_confirm_hits: number | null;
+  o_joined: number[] | null;
 }
 
-function toSignupOutcome(row: SignupRow): SignupOutcome {
-  const needsConfirm = row.r_needs_confirm ?? [];
-  const confirmSent = row.r_confirm_hits === 1;
+function toSignupOutcome(row: SignupBatchRow): SignupOutcome {
+  const needsConfirm = row.o_needs_confirm ?? [];
+  const confirmSent = row.o_confirm_hits === 1;
   return {
-    limited: row.r_limited,
-    accepted: row.r_accepted,
+    limited: row.o_limited,
+    accepted: row.o_accepted,
     confirmQueued: confirmSent ? needsConfirm : [],
     confirmThrottled: needsConfirm.length > 0 && !confirmSent,
-    joined: row.r_joined ?? [],
+    joined: row.o_joined ?? [],
   };
 }
 
@@ -108,26 +109,18 @@ export class OptinRepository {
    * - pending, or unsubscribed on any list (a reader who left only comes back by their own click):
    *   a confirmation mail for those lists, at most one per address per window;
    * - already confirmed: nothing.
-   * The rate limits are counted in the same statement (one round trip per signup); when one is
-   * exceeded nothing else is written. The statement is the function digestmail_signup (migration
-   * 021), planned once per connection rather than once per signup.
+   * The rate limits are counted in the same statement; when one is exceeded nothing else is written.
+   * The statement is the function digestmail_signup (src/db/functions/50_signup.sql), planned once per
+   * connection rather than once per signup.
    */
   async signup(input: SignupInput): Promise<SignupOutcome> {
-    const result = await sql<SignupRow>`
-      select * from digestmail_signup(
-        ${input.email}, ${input.name}, ${input.listIds}::int[], ${input.ip}, ${input.lang},
-        ${input.limits.map((l) => l.key)}::text[],
-        ${input.limits.map((l) => l.windowSeconds)}::int[],
-        ${input.limits.map((l) => l.max)}::int[],
-        ${input.confirmKey}, ${input.confirmWindowSeconds}::int
-      )
-    `.execute(this.db);
-    return toSignupOutcome(result.rows[0]!);
+    return (await this.signupMany([input]))[0]!;
   }
 
   /**
-   * Many signups in one call of `digestmail_signup_batch` (src/db/functions/51_signup_batch.sql),
-   * each by the rules of `signup` above, in order; returns each one's outcome, in order.
+   * Signups in one call of `digestmail_signup_batch` (src/db/functions/51_signup_batch.sql), which
+   * applies digestmail_signup to each by the rules above, in order; returns each one's outcome, in
+   * order. The only way signups are written (SignupService gathers them; `signup` is a batch of one).
    */
   async signupMany(inputs: SignupInput[]): Promise<SignupOutcome[]> {
     const signups = inputs.map((input) => ({
@@ -142,26 +135,11 @@ export class OptinRepository {
       confirmKey: input.confirmKey,
       confirmWindow: input.confirmWindowSeconds,
     }));
-    const result = await sql<{
-      o_index: number;
-      o_limited: boolean;
-      o_accepted: boolean;
-      o_needs_confirm: number[] | null;
-      o_confirm_hits: number | null;
-      o_joined: number[] | null;
-    }>`
+    const result = await sql<SignupBatchRow>`
       select * from digestmail_signup_batch(${JSON.stringify(signups)}::jsonb)
     `.execute(this.db);
     const outcomes: SignupOutcome[] = [];
-    for (const row of result.rows) {
-      outcomes[row.o_index - 1] = toSignupOutcome({
-        r_limited: row.o_limited,
-        r_accepted: row.o_accepted,
-        r_needs_confirm: row.o_needs_confirm,
-        r_confirm_hits: row.o_confirm_hits,
-        r_joined: row.o_joined,
-      });
-    }
+    for (const row of result.rows) outcomes[row.o_index - 1] = toSignupOutcome(row);
     return outcomes;
   }
 
