@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import pg from 'pg';
 import { type DatabaseHandle, openPostgres } from '../src/db/db.factory.ts';
 import { migrateToLatest } from '../src/db/migrator.ts';
+import { freePort } from '../tests/helpers/serve.ts';
 
 export const BENCH_ADMIN_URL =
   process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -81,4 +83,33 @@ export function runMeasured(
 
 export function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/** Exits with a plain line when a Postfix tool a benchmark needs is missing. */
+export function requirePostfix(bench: string, tools: string[]): void {
+  for (const tool of tools) {
+    if (!existsSync(tool)) {
+      console.error(`${bench} needs ${tool} from Debian's postfix package (apt-get install postfix)`);
+      process.exit(2);
+    }
+  }
+}
+
+/** Postfix's smtp-sink in its own process: accepts everything, keeps nothing. */
+export async function startSmtpSink(): Promise<{ port: number; stop: () => void }> {
+  const port = await freePort();
+  const sink = spawn('/usr/sbin/smtp-sink', ['-u', 'postfix', `127.0.0.1:${port}`, '1000'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  // Up once its port is taken (a probe listening there fails).
+  for (let i = 0; i < 50; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(true));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
+    });
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { port, stop: () => sink.kill('SIGTERM') };
 }

@@ -7,8 +7,8 @@
  *      run), each one writing a subscriber, a pending subscription, rate-limit counters and an outbox
  *      row. (From one client address every signup would queue on that address's counter row.)
  * Prints requests/s and latency percentiles for each, then counts rows to show every accepted request
- * was stored. The outbox sender runs in the server as in production (writing .eml files to a
- * temporary folder), so confirmation mail is rendered and "sent" while the signups come in.
+ * was stored. The outbox sender runs in the server as in production (sending over SMTP to Postfix's
+ * smtp-sink in its own process), so confirmation mail is rendered and sent while the signups come in.
  *
  * Each route runs twice: alone, then while a Prometheus-like scraper fetches /metrics (with its
  * METRICS_TOKEN) ten times a second, with BENCH_DELIVERIES (default 1,000,000) deliveries and
@@ -28,10 +28,10 @@
  * BENCH_PROFILE=<dir> starts serve with --cpu-prof writing its profile there.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createRequire } from 'node:module';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { DeliveryStatsRepository } from '../src/bounces/delivery-stats.repository.ts';
@@ -42,7 +42,7 @@ import { TokenSigner } from '../src/core/tokens.ts';
 import { parseDigest } from '../src/digest/digest.parser.ts';
 import { compileIssue } from '../src/render/issue.compiler.ts';
 import { freePort, startServe } from '../tests/helpers/serve.ts';
-import { fmt, freshMigratedDatabase } from './bench.util.ts';
+import { fmt, freshMigratedDatabase, requirePostfix, startSmtpSink } from './bench.util.ts';
 
 interface AutocannonResult {
   duration: number;
@@ -365,6 +365,7 @@ function startYardstick(
 }
 
 async function main(): Promise<void> {
+  requirePostfix('bench:http', ['/usr/sbin/smtp-sink']);
   const seedStarted = performance.now();
   const { url, handle } = await freshMigratedDatabase('dm_bench_http');
   const db = handle.db;
@@ -444,7 +445,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const outboxDir = mkdtempSync(join(tmpdir(), 'dm-bench-http-'));
+  const sink = await startSmtpSink();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const serve = await startServe(
@@ -455,7 +456,8 @@ async function main(): Promise<void> {
       PUBLIC_URL: base,
       PORT: String(port),
       HOST: '127.0.0.1',
-      MAIL_URL: `outbox:${outboxDir}`,
+      // Confirmation mail goes where production sends it: over SMTP, here to a sink in its own process.
+      MAIL_URL: `smtp://127.0.0.1:${sink.port}`,
       LOG_LEVEL: 'warn',
       SIGNUP_LIMIT_PER_IP: '100000000',
       // Signups come from many readers: each request names its own client address (as a proxy would).
@@ -687,14 +689,14 @@ async function main(): Promise<void> {
     `.execute(db);
     const c = counts.rows[0]!;
     console.log(
-      `\nstored: ${fmt(c.pending)} pending signups (${fmt(accepted)} accepted), ${fmt(c.outbox)} confirmation mails queued (${fmt(c.sent)} already sent by the server's outbox sender, ${fmt(readdirSync(outboxDir).length)} .eml files), ${fmt(c.unsubscribed)} unsubscribed (${fmt(measuredOneClick)} measured one-click requests + ${fmt(warmed)} warm-up)`,
+      `\nstored: ${fmt(c.pending)} pending signups (${fmt(accepted)} accepted), ${fmt(c.outbox)} confirmation mails queued (${fmt(c.sent)} sent by the server's outbox sender to smtp-sink), ${fmt(c.unsubscribed)} unsubscribed (${fmt(measuredOneClick)} measured one-click requests + ${fmt(warmed)} warm-up)`,
     );
     printTable();
     console.log(`targets: ${targets.map(([name, met]) => `${name} ${met ? 'met' : 'NOT met'}`).join('; ')}`);
   } finally {
     await serve.stop();
     await handle.close();
-    rmSync(outboxDir, { recursive: true, force: true });
+    sink.stop();
   }
 }
 

@@ -15,8 +15,7 @@
  * worker with --cpu-prof writing its profile there (the CPU figure then includes the profiler's).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,8 +25,7 @@ import { IssuesService } from '../src/issues/issues.service.ts';
 import { MessageBuilder } from '../src/render/message.builder.ts';
 import type { IssueTemplate } from '../src/render/render.types.ts';
 import { TokenSigner } from '../src/core/tokens.ts';
-import { freePort } from '../tests/helpers/serve.ts';
-import { fmt, freshMigratedDatabase, runMeasured } from './bench.util.ts';
+import { fmt, freshMigratedDatabase, requirePostfix, runMeasured, startSmtpSink } from './bench.util.ts';
 
 const RECIPIENTS = Number(process.env.BENCH_RECIPIENTS ?? 1_000_000);
 const DISPATCH = Number(process.env.BENCH_DISPATCH ?? 100_000);
@@ -36,24 +34,6 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const DIGEST = join(root, 'examples', 'digests', '2026-11-30-ai-daily.md');
 const dataDir = join(root, 'bench', '.data', 'send');
 mkdirSync(dataDir, { recursive: true });
-
-/** Postfix's smtp-sink in its own process: accepts everything, keeps nothing. */
-async function startSink(): Promise<{ port: number; stop: () => void }> {
-  const port = await freePort();
-  const sink = spawn('/usr/sbin/smtp-sink', ['-u', 'postfix', `127.0.0.1:${port}`, '1000'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  for (let i = 0; i < 50; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(true));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
-    });
-    if (up) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { port, stop: () => sink.kill('SIGTERM') };
-}
 
 /** Each aim's verdict, printed beside its figure. */
 function met(ok: boolean): string {
@@ -72,12 +52,7 @@ function cpuTimeMs(pid: number): number {
 }
 
 async function main(): Promise<void> {
-  for (const tool of ['/usr/sbin/smtp-sink', '/usr/sbin/smtp-source']) {
-    if (!existsSync(tool)) {
-      console.error(`bench:send needs ${tool} from Debian's postfix package (apt-get install postfix)`);
-      process.exit(2);
-    }
-  }
+  requirePostfix('bench:send', ['/usr/sbin/smtp-sink', '/usr/sbin/smtp-source']);
   const { url, handle } = await freshMigratedDatabase('digestmail_bench_send');
   const env = {
     DATABASE_URL: url,
@@ -156,7 +131,7 @@ async function main(): Promise<void> {
   const size = sample.raw.length;
   console.log(`message size: ${fmt(size)} bytes (digest ${DIGEST.replace(root, '')})`);
 
-  const sink = await startSink();
+  const sink = await startSmtpSink();
   const profile = process.env.BENCH_PROFILE
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
     : [];

@@ -41,7 +41,9 @@ describeEachEngine('migrations', (current) => {
     const before = await pendingMigrations(current().db);
     const outcome = await migrateDown(current().db);
     expect(outcome.applied).toHaveLength(1);
-    expect(await pendingMigrations(current().db)).toEqual([...before, ...outcome.applied]);
+    // A migration that replaces database functions also makes their files pending (to apply again).
+    const pending = await pendingMigrations(current().db);
+    expect(pending.filter((name) => !name.startsWith('functions/'))).toEqual([...before, ...outcome.applied]);
     await migrateToLatest(current().db);
   });
 });

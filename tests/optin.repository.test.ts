@@ -1,6 +1,7 @@
 import { beforeEach, expect, it } from 'vitest';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
 import { OptinRepository } from '../src/subscriptions/optin.repository.ts';
+import { OutboxRepository } from '../src/subscriptions/outbox.repository.ts';
 import { ReaderRepository } from '../src/subscriptions/reader.repository.ts';
 import { UnsubscribeRepository } from '../src/subscriptions/unsubscribe.repository.ts';
 import { describeEachEngine, truncateAll } from './helpers/test-db.ts';
@@ -140,20 +141,114 @@ describeEachEngine('opt-in, names and coming back', (current) => {
       input('gone@example.com', null, [double]),
       input('eve@example.com', null, [single]),
     ]);
+    const dee = outcomes[0]!.subscriberId;
+    const none = { subscriberId: undefined, confirmMailId: undefined };
     expect(outcomes).toEqual([
-      { limited: false, accepted: true, confirmQueued: [double], confirmThrottled: false, joined: [] },
-      { limited: false, accepted: true, confirmQueued: [], confirmThrottled: true, joined: [] },
-      { limited: false, accepted: false, confirmQueued: [], confirmThrottled: false, joined: [] },
-      { limited: true, accepted: false, confirmQueued: [], confirmThrottled: false, joined: [] },
+      {
+        limited: false,
+        accepted: true,
+        confirmQueued: [double],
+        confirmThrottled: false,
+        joined: [],
+        subscriberId: expect.any(Number),
+        confirmMailId: expect.any(Number),
+      },
+      {
+        limited: false,
+        accepted: true,
+        confirmQueued: [],
+        confirmThrottled: true,
+        joined: [],
+        subscriberId: dee,
+        confirmMailId: undefined,
+      },
+      { limited: false, accepted: false, confirmQueued: [], confirmThrottled: false, joined: [], ...none },
+      { limited: true, accepted: false, confirmQueued: [], confirmThrottled: false, joined: [], ...none },
     ]);
-    expect((await confirmMails('dee@example.com')).map((m) => m.payload)).toEqual([
-      { lists: [double], lang: 'en', name: 'Dee' },
-    ]);
+    const mails = await confirmMails('dee@example.com');
+    expect(mails.map((m) => m.payload)).toEqual([{ lists: [double], lang: 'en', name: 'Dee' }]);
+    expect(mails.map((m) => m.id)).toEqual([outcomes[0]!.confirmMailId]);
     const eve = await current()
       .db.selectFrom('subscribers')
       .select('id')
       .where('email', '=', 'eve@example.com')
       .execute();
     expect(eve).toEqual([]);
+  });
+
+  it('a signup that takes a lease writes its confirmation mail leased to the caller: no claim takes it until the lease runs out', async () => {
+    const optin = new OptinRepository(current().db);
+    const signup = (email: string, leaseSeconds?: number) =>
+      optin.signupMany([
+        {
+          email,
+          name: null,
+          listIds: [double, single],
+          ip: null,
+          lang: 'en',
+          confirmKey: `confirm:${email}`,
+          confirmWindowSeconds: 600,
+          limits: [],
+          leaseSeconds,
+        },
+      ]);
+    const [leased] = await signup('lea@example.com', 30);
+    const [queued] = await signup('que@example.com');
+    const rows = await current()
+      .db.selectFrom('outbox')
+      .select(['id', 'to_email', 'kind', 'status', 'attempts'])
+      .select((eb) =>
+        eb.fn<boolean>('coalesce', [eb('lease_until', '>', new Date()), eb.lit(false)]).as('leased'),
+      )
+      .orderBy('id')
+      .execute();
+    // The welcome mail of the single opt-in list is never leased: its sender reads the reader back.
+    expect(rows).toEqual([
+      {
+        id: leased!.confirmMailId,
+        to_email: 'lea@example.com',
+        kind: 'confirm',
+        status: 'sending',
+        attempts: 1,
+        leased: true,
+      },
+      {
+        id: expect.any(Number),
+        to_email: 'lea@example.com',
+        kind: 'welcome',
+        status: 'pending',
+        attempts: 0,
+        leased: false,
+      },
+      {
+        id: queued!.confirmMailId,
+        to_email: 'que@example.com',
+        kind: 'confirm',
+        status: 'pending',
+        attempts: 0,
+        leased: false,
+      },
+      {
+        id: expect.any(Number),
+        to_email: 'que@example.com',
+        kind: 'welcome',
+        status: 'pending',
+        attempts: 0,
+        leased: false,
+      },
+    ]);
+    const outbox = new OutboxRepository(current().db);
+    expect((await outbox.claim(10, 30)).map((m) => m.toEmail).sort()).toEqual([
+      'lea@example.com',
+      'que@example.com',
+      'que@example.com',
+    ]);
+    // The process it was leased to died: once the lease has run out, a claim takes it, second attempt.
+    await current()
+      .db.updateTable('outbox')
+      .set({ lease_until: new Date(Date.now() - 1000) })
+      .where('id', '=', leased!.confirmMailId!)
+      .execute();
+    expect((await outbox.claim(10, 30)).map((m) => [m.id, m.attempts])).toEqual([[leased!.confirmMailId, 2]]);
   });
 });

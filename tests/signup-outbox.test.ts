@@ -4,6 +4,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ListsService } from '../src/subscriptions/lists.service.ts';
 import { OutboxRepository } from '../src/subscriptions/outbox.repository.ts';
 import { OutboxSender } from '../src/delivery/outbox.sender.ts';
+import { SignupService } from '../src/subscriptions/signup.service.ts';
+import type { HandedOverMail } from '../src/subscriptions/system-mail.service.ts';
 import { readConfirm } from '../src/core/reader-tokens.ts';
 import { TokenSigner } from '../src/core/tokens.ts';
 import { createTransport } from '../src/transports/transport.factory.ts';
@@ -29,13 +31,26 @@ beforeEach(async () => {
   listId = (await new ListsService(db.db).create({ slug: 'ai', name: 'AI 日报', language: 'zh-CN' })).id;
 });
 
-function sender(overrides: Record<string, string> = {}) {
+function sender(overrides: Record<string, string> = {}, idleMs?: number) {
   const config = testConfig({ MAIL_URL: smtp.url, PUBLIC_URL: 'https://news.example.org', ...overrides });
   const transport = createTransport(config);
   return {
-    sender: new OutboxSender({ db: db.db, config, transport, signer, retryBaseSeconds: 1 }),
+    sender: new OutboxSender({ db: db.db, config, transport, signer, retryBaseSeconds: 1, idleMs }),
     close: () => transport.close(),
   };
+}
+
+/** A signup as serve makes it: its confirmation mail written leased and handed to `take`. */
+function signupWithHandOff(take: (mail: HandedOverMail) => void, email: string) {
+  const service = new SignupService(db.db, signer, testConfig(), { take, leaseSeconds: 30 });
+  return service.signup({
+    email,
+    name: 'Stranger',
+    listIds: [],
+    ip: '192.0.2.1',
+    lang: 'en',
+    trap: undefined,
+  });
 }
 
 async function queue(email: string, kind: 'confirm' | 'welcome' | 'goodbye' = 'confirm', lang = 'en') {
@@ -231,5 +246,58 @@ describe('outbox sender', () => {
     await s.sender.stop();
     await s.close();
     expect((await rows())[0]!.status).toBe('sent');
+  });
+
+  it('a confirmation handed over by its signup is sent at once without a claim, and recorded sent on its first attempt', async () => {
+    const before = smtp.messages().length;
+    // The claim loop looks once at start, then sleeps an hour: only the hand-off can send the mail.
+    const s = sender({}, 3_600_000);
+    s.sender.start();
+    const outcome = await signupWithHandOff((mail) => s.sender.take(mail), 'handed@example.com');
+    expect(outcome).toMatchObject({ handedOver: true, confirmQueued: [listId] });
+    const [message] = (await smtp.waitFor(before + 1)).slice(before);
+    await s.sender.stop();
+    await s.close();
+    expect(message!.to).toEqual(['handed@example.com']);
+    const parsed = await simpleParser(message!.raw!);
+    expect(parsed.text).not.toContain('Stranger');
+    const token = /\/confirm\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/.exec(parsed.text ?? '')![1]!;
+    expect(readConfirm(signer, token)).toEqual({
+      subscriberId: outcome!.subscriberId,
+      listIds: [listId],
+      confirmationId: outcome!.confirmMailId,
+    });
+    expect(await rows()).toEqual([
+      expect.objectContaining({
+        id: outcome!.confirmMailId,
+        status: 'sent',
+        attempts: 1,
+        message_id: header(message!.headers, 'Message-ID'),
+      }),
+    ]);
+  });
+
+  it('a hand-off reached past half its lease is left alone; once the lease runs out a claim sends it, once', async () => {
+    const before = smtp.messages().length;
+    let handed: HandedOverMail | undefined;
+    await signupWithHandOff((mail) => {
+      handed = mail;
+    }, 'late@example.com');
+    const s = sender();
+    s.sender.start();
+    // Handed over 20 s ago with a 30 s lease: a claim may take it soon, so the hand-off must not.
+    s.sender.take({ ...handed!, handedAt: Date.now() - 20_000 });
+    await s.sender.stop();
+    expect(smtp.messages().length).toBe(before);
+    expect((await rows())[0]).toMatchObject({ status: 'sending', attempts: 1 });
+    // A stopped sender takes nothing handed to it.
+    s.sender.take(handed!);
+    await s.sender.stop();
+    expect(smtp.messages().length).toBe(before);
+    await db.db.updateTable('outbox').set({ lease_until: sql`now() - interval '1 second'` }).execute();
+    expect(await s.sender.drainOnce()).toBe(1);
+    await s.close();
+    expect((await smtp.waitFor(before + 1)).slice(before).map((m) => m.to)).toEqual([['late@example.com']]);
+    expect((await rows())[0]).toMatchObject({ status: 'sent', attempts: 2 });
   });
 });

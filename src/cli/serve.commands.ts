@@ -8,6 +8,7 @@ import { metricsRoutes } from '../http/metrics.routes.ts';
 import { verifyTemplates } from '../render/templates.verify.ts';
 import { OutboxSender } from '../delivery/outbox.sender.ts';
 import { SignupService } from '../subscriptions/signup.service.ts';
+import type { HandedOverMail } from '../subscriptions/system-mail.service.ts';
 import { TokenSigner } from '../core/tokens.ts';
 import { createTransport } from '../transports/transport.factory.ts';
 import type { ImapWatcher } from '../bounces/imap.watcher.ts';
@@ -124,7 +125,17 @@ export function serveServices({ config, db, health }: CliContext): ServeService[
       start: async () => {
         // A broken template stops serve here, not at the first signup or send.
         await verifyTemplates(config);
-        const deps = { config, db, signer, onMailQueued: () => outbox.wake() };
+        const deps = {
+          config,
+          db,
+          signer,
+          onMailQueued: () => outbox.wake(),
+          // A signup's confirmation mail goes from the request to this process's sender, unclaimed.
+          confirmationHandOff: {
+            take: (mail: HandedOverMail) => outbox.take(mail),
+            leaseSeconds: config.LEASE_SECONDS,
+          },
+        };
         // CONSOLE_PORT: the console gets a listener of its own (keep it off the internet) and the
         // public one has no /console routes at all.
         const ownConsole = config.CONSOLE && config.CONSOLE_PORT !== undefined;

@@ -10,6 +10,7 @@ import { renderSystemMail } from '../render/system-mail.ts';
 import { type OutgoingMessage, type Transport, TransportError } from '../transports/transport.types.ts';
 import { maskEmail } from '../core/email-address.ts';
 import {
+  type HandedOverMail,
   type OutboxMessage,
   type Recipients,
   SystemMailService,
@@ -55,6 +56,9 @@ export class OutboxSender {
   private wakeUp: (() => void) | undefined;
   private readonly database: OutageGate;
   private stopping = new AbortController();
+  /** Mails handed over by this process's signups (take), not yet sent. */
+  private handedOver: HandedOverMail[] = [];
+  private sendingHandedOver: Promise<void> | undefined;
 
   constructor(private readonly options: OutboxSenderOptions) {
     this.outbox = new SystemMailService(options.db);
@@ -75,7 +79,40 @@ export class OutboxSender {
     this.running = false;
     this.stopping.abort();
     this.wakeUp?.();
-    await this.loop;
+    await Promise.all([this.loop, this.sendingHandedOver]);
+  }
+
+  /**
+   * Sends a mail this process wrote already leased to itself (see HandedOverMail), without claiming
+   * it back from the database. Mails handed over while others are being sent go together next.
+   * A stopped sender takes nothing: the lease runs out and a sender claims the mail.
+   */
+  take(mail: HandedOverMail): void {
+    if (!this.running) return;
+    this.handedOver.push(mail);
+    this.sendingHandedOver ??= this.sendHandedOver().finally(() => {
+      this.sendingHandedOver = undefined;
+    });
+  }
+
+  private async sendHandedOver(): Promise<void> {
+    const batchSize = this.options.batchSize ?? 20;
+    while (this.handedOver.length > 0 && this.running) {
+      const now = Date.now();
+      // Past half its lease a mail is left to a claim: sending it now could race the claim's sender.
+      const batch = this.handedOver
+        .splice(0, batchSize)
+        .filter((mail) => now - mail.handedAt < (mail.leaseSeconds * 1000) / 2);
+      const recipients: Recipients = { readers: new Map(), lists: new Map() };
+      for (const mail of batch) {
+        for (const [id, reader] of mail.recipients.readers) recipients.readers.set(id, reader);
+        for (const [id, list] of mail.recipients.lists) recipients.lists.set(id, list);
+      }
+      await this.deliverAll(
+        batch.map((mail) => mail.message),
+        recipients,
+      );
+    }
   }
 
   /** Something was queued: look now instead of after the idle sleep. */
@@ -87,12 +124,16 @@ export class OutboxSender {
   async drainOnce(): Promise<number> {
     const batch = await this.outbox.claim(this.options.batchSize ?? 20, this.options.config.LEASE_SECONDS);
     if (batch.length === 0) return 0;
-    const recipients = await this.outbox.recipients(batch);
+    await this.deliverAll(batch, await this.outbox.recipients(batch));
+    return batch.length;
+  }
+
+  /** Sends and settles each message, SEND_CONCURRENCY at a time. */
+  private async deliverAll(batch: OutboxMessage[], recipients: Recipients): Promise<void> {
     const concurrency = Math.max(1, this.options.config.SEND_CONCURRENCY);
     for (let i = 0; i < batch.length; i += concurrency) {
       await Promise.all(batch.slice(i, i + concurrency).map((message) => this.deliver(message, recipients)));
     }
-    return batch.length;
   }
 
   private async run(): Promise<void> {

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config/config.loader.ts';
 import type { Database } from '../db/db.types.ts';
+import type { ConfirmationHandOff } from '../subscriptions/signup.service.ts';
 import { TokenSigner } from '../core/tokens.ts';
 import { type Lang, pickLang } from './i18n.ts';
 import type { PageContext } from './pages.ts';
@@ -15,6 +16,11 @@ export interface AppDeps {
   signer?: TokenSigner;
   /** Called when a request queued mail, so a sender in this process can send it at once. */
   onMailQueued?: () => void;
+  /**
+   * A sender in this process that takes a signup's confirmation mail straight from the request
+   * (serve's outbox sender): signups write it leased to this process (see SignupService).
+   */
+  confirmationHandOff?: ConfirmationHandOff;
   /** Where the request logs go (stdout when omitted). */
   logStream?: { write(line: string): void };
 }

@@ -17,7 +17,7 @@ const FORM_ERRORS = new Set([
  * inbox" page; the mail goes through the outbox, never from inside the request.
  */
 export async function signupRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  const service = new SignupService(deps.db, signerOf(deps), deps.config);
+  const service = new SignupService(deps.db, signerOf(deps), deps.config, deps.confirmationHandOff);
 
   const showForm = async (request: FastifyRequest, reply: FastifyReply) => {
     let lists = await service.publicLists();
@@ -60,7 +60,9 @@ export async function signupRoutes(app: FastifyInstance, deps: AppDeps): Promise
           : { signup: 'honeypot' },
         'signup',
       );
-      if (outcome && (outcome.confirmQueued.length > 0 || outcome.joined.length > 0)) deps.onMailQueued?.();
+      const queued =
+        outcome && (outcome.joined.length > 0 || (outcome.confirmQueued.length > 0 && !outcome.handedOver));
+      if (queued) deps.onMailQueued?.();
       return sendPage(reply, 200, checkInboxPage(ctx));
     } catch (error) {
       if (!isAppError(error)) throw error;

@@ -14,6 +14,12 @@ export interface SignupInput {
   confirmWindowSeconds: number;
   /** Limits counted in the same statement; beyond any of them nothing else is written. */
   limits: (RateLimitHit & { max: number })[];
+  /**
+   * Write the confirmation mail already leased to the caller for this many seconds (status
+   * `sending`, first attempt), because its process sends it at once (SignupService's hand-off);
+   * undefined queues it for the outbox sender's claim.
+   */
+  leaseSeconds?: number;
 }
 
 export interface SignupOutcome {
@@ -27,6 +33,10 @@ export interface SignupOutcome {
   confirmThrottled: boolean;
   /** Single-opt-in lists joined at once (a welcome mail was queued). */
   joined: number[];
+  /** The subscriber signed up (undefined when nothing was written). */
+  subscriberId: number | undefined;
+  /** The outbox row of the confirmation mail queued, when one was. */
+  confirmMailId: number | undefined;
 }
 
 /** A row of digestmail_signup_batch: one signup's outcome, by its place (from 1) in the batch. */
@@ -37,6 +47,8 @@ interface SignupBatchRow {
   o_needs_confirm: number[] | null;
   o_confirm_hits: number | null;
   o_joined: number[] | null;
+  o_subscriber: number | null;
+  o_confirm_mail: number | null;
 }
 
 function toSignupOutcome(row: SignupBatchRow): SignupOutcome {
@@ -48,6 +60,8 @@ function toSignupOutcome(row: SignupBatchRow): SignupOutcome {
     confirmQueued: confirmSent ? needsConfirm : [],
     confirmThrottled: needsConfirm.length > 0 && !confirmSent,
     joined: row.o_joined ?? [],
+    subscriberId: row.o_subscriber ?? undefined,
+    confirmMailId: row.o_confirm_mail ?? undefined,
   };
 }
 
@@ -134,6 +148,7 @@ export class OptinRepository {
       limitMaxes: input.limits.map((l) => l.max),
       confirmKey: input.confirmKey,
       confirmWindow: input.confirmWindowSeconds,
+      leaseSeconds: input.leaseSeconds ?? null,
     }));
     const result = await sql<SignupBatchRow>`
       select * from digestmail_signup_batch(${JSON.stringify(signups)}::jsonb)

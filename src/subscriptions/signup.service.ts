@@ -14,6 +14,7 @@ import {
   type SignupOutcome,
 } from './optin.repository.ts';
 import { RateLimitRepository } from './rate-limit.repository.ts';
+import type { HandedOverMail } from './system-mail.service.ts';
 import { readConfirm } from '../core/reader-tokens.ts';
 import type { TokenSigner } from '../core/tokens.ts';
 
@@ -26,6 +27,15 @@ export interface SignupRequest {
   lang: string;
   /** The honeypot field: people never see it, form-filling bots fill it. */
   trap: string | undefined;
+}
+
+/**
+ * A sender in this process that sends a signup's confirmation mail at once (serve's outbox sender):
+ * the mail is written leased to it for `leaseSeconds` and handed to `take`.
+ */
+export interface ConfirmationHandOff {
+  take(mail: HandedOverMail): void;
+  leaseSeconds: number;
 }
 
 /** The settings signup needs, passed in as values (the config's fields of the same names fit). */
@@ -66,6 +76,7 @@ export class SignupService {
     db: Kysely<Database>,
     private readonly signer: TokenSigner,
     private readonly settings: SignupSettings,
+    private readonly handOff?: ConfirmationHandOff,
   ) {
     this.optin = new OptinRepository(db);
     this.limits = new RateLimitRepository(db);
@@ -97,7 +108,7 @@ export class SignupService {
    * a bad address or list choice. Returns undefined for a request caught by the honeypot (answered
    * like any other, so the bot learns nothing).
    */
-  async signup(request: SignupRequest): Promise<SignupOutcome | undefined> {
+  async signup(request: SignupRequest): Promise<(SignupOutcome & { handedOver: boolean }) | undefined> {
     const ipKey = { key: this.key('ip', clientNetwork(request.ip)), windowSeconds: IP_WINDOW_SECONDS };
     const checked = checkEmail(request.email.slice(0, 1000));
     if (request.trap || !checked.ok) {
@@ -106,7 +117,8 @@ export class SignupService {
       if (!checked.ok && !request.trap) throw new AppError('subscriptions.email_invalid', checked.reason);
       return undefined;
     }
-    const listIds = await this.chooseLists(request.listIds);
+    const lists = await this.publicLists();
+    const listIds = chooseLists(lists, request.listIds);
     const outcome = await this.signups.call({
       email: checked.email,
       name: cleanName(request.name),
@@ -115,6 +127,7 @@ export class SignupService {
       lang: request.lang,
       confirmKey: this.key('confirm', checked.email),
       confirmWindowSeconds: CONFIRM_MAIL_WINDOW_SECONDS,
+      leaseSeconds: this.handOff?.leaseSeconds,
       limits: [
         { ...ipKey, max: this.settings.SIGNUP_LIMIT_PER_IP },
         {
@@ -125,7 +138,39 @@ export class SignupService {
       ],
     });
     if (outcome.limited) throw rateLimited();
-    return outcome;
+    const handedOver = this.handOff !== undefined && outcome.confirmMailId !== undefined;
+    if (handedOver) this.handOff!.take(this.confirmationMail(outcome, checked.email, request.lang, lists));
+    return { ...outcome, handedOver };
+  }
+
+  /**
+   * The confirmation mail the signup just wrote leased to this process, with what composing it
+   * needs as the signup's statement saw it: an address that statement found mailable (it writes
+   * nothing for one that is not), no name (a confirmation carries none), the lists it asks about.
+   */
+  private confirmationMail(
+    outcome: SignupOutcome,
+    email: string,
+    lang: string,
+    lists: PublicList[],
+  ): HandedOverMail {
+    const subscriberId = outcome.subscriberId!;
+    return {
+      message: {
+        id: outcome.confirmMailId!,
+        kind: 'confirm',
+        toEmail: email,
+        subscriberId,
+        payload: { lists: outcome.confirmQueued, lang },
+        attempts: 1,
+      },
+      recipients: {
+        readers: new Map([[subscriberId, { id: subscriberId, name: null, unmailable: undefined }]]),
+        lists: new Map(lists.filter((l) => outcome.confirmQueued.includes(l.id)).map((l) => [l.id, l])),
+      },
+      handedAt: Date.now(),
+      leaseSeconds: this.handOff!.leaseSeconds,
+    };
   }
 
   /** The lists a confirmation link is for (to show on the page before the reader presses Confirm). */
@@ -146,28 +191,28 @@ export class SignupService {
     return { ...outcome, subscriberId: claims.subscriberId };
   }
 
-  private async chooseLists(given: number[]): Promise<number[]> {
-    const lists = await this.publicLists();
-    if (lists.length === 0) {
-      throw new AppError('subscriptions.no_lists', 'there is no public list to sign up for', { status: 404 });
-    }
-    const chosen = [...new Set(given)];
-    if (chosen.length === 0) {
-      if (lists.length === 1) return [lists[0]!.id];
-      throw new AppError('subscriptions.no_list_chosen', 'choose at least one list');
-    }
-    const known = new Set(lists.map((l) => l.id));
-    if (!chosen.every((id) => known.has(id))) {
-      throw new AppError('subscriptions.list_unknown', 'a list chosen is not offered on this form');
-    }
-    return chosen.sort((a, b) => a - b);
-  }
-
   /** Counter keys are HMACs: the rate_limits table never holds an address or IP in the clear. */
   private key(kind: string, value: string): string {
     const mac = createHmac('sha256', this.settings.SECRET_KEY).update(`${kind}:${value}`).digest('base64url');
     return `${kind}:${mac.slice(0, 32)}`;
   }
+}
+
+/** The lists a signup is for: those ticked, or the only public list when none was. */
+function chooseLists(lists: PublicList[], given: number[]): number[] {
+  if (lists.length === 0) {
+    throw new AppError('subscriptions.no_lists', 'there is no public list to sign up for', { status: 404 });
+  }
+  const chosen = [...new Set(given)];
+  if (chosen.length === 0) {
+    if (lists.length === 1) return [lists[0]!.id];
+    throw new AppError('subscriptions.no_list_chosen', 'choose at least one list');
+  }
+  const known = new Set(lists.map((l) => l.id));
+  if (!chosen.every((id) => known.has(id))) {
+    throw new AppError('subscriptions.list_unknown', 'a list chosen is not offered on this form');
+  }
+  return chosen.sort((a, b) => a - b);
 }
 
 function rateLimited(): AppError {

@@ -7,10 +7,27 @@ import { type Reader, ReaderRepository } from './reader.repository.ts';
 
 export type { OutboxMessage, PublicList, Reader };
 
+/** What composing a reader's system mail needs to know of the reader. */
+export type MailReader = Pick<Reader, 'id' | 'name' | 'unmailable'>;
+
 /** Who a claimed batch of mails is for: readers and lists by id (see SystemMailService.recipients). */
 export interface Recipients {
-  readers: Map<number, Reader>;
+  readers: Map<number, MailReader>;
   lists: Map<number, PublicList>;
+}
+
+/**
+ * A confirmation mail written already leased to this process (SignupService with a hand-off), given
+ * to its outbox sender with what composing it needs, as the signup's own statement saw it: the
+ * sender sends it without claiming it or reading its reader back. Should the sender not get to it
+ * while `handedAt` + half the lease is still ahead (a backlog, a stop), it leaves it: the lease
+ * runs out and any sender claims it as it would any mail.
+ */
+export interface HandedOverMail {
+  message: OutboxMessage;
+  recipients: Recipients;
+  handedAt: number;
+  leaseSeconds: number;
 }
 
 /**

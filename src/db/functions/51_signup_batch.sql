@@ -3,7 +3,8 @@
 -- previous call was running). Each signup is judged and written by digestmail_signup
 -- (50_signup.sql), the rules' one owner, in the order given; row i of the result (o_index i, from 1)
 -- is what that call returned for element i of p_signups, a JSON array of objects
--- {email, name, listIds, ip, lang, limitKeys, limitWindows, limitMaxes, confirmKey, confirmWindow}
+-- {email, name, listIds, ip, lang, limitKeys, limitWindows, limitMaxes, confirmKey, confirmWindow,
+-- leaseSeconds}
 -- with the meaning of digestmail_signup's parameters.
 -- Signups of one batch lock rows of each other's rate-limit counters, subscribers and outbox while
 -- the batch lasts. Two batches taking them signup by signup, in their own orders, could each wait
@@ -16,7 +17,9 @@ returns table (
   o_accepted boolean,
   o_needs_confirm int[],
   o_confirm_hits int,
-  o_joined int[]
+  o_joined int[],
+  o_subscriber bigint,
+  o_confirm_mail bigint
 )
 language plpgsql as $fn$
 declare
@@ -40,7 +43,8 @@ begin
     select e.value, e.ordinality::int from jsonb_array_elements(p_signups) with ordinality as e(value, ordinality)
   loop
     return query
-      select v_index, f.r_limited, f.r_accepted, f.r_needs_confirm, f.r_confirm_hits, f.r_joined
+      select v_index, f.r_limited, f.r_accepted, f.r_needs_confirm, f.r_confirm_hits, f.r_joined,
+             f.r_subscriber, f.r_confirm_mail
         from digestmail_signup(
           v_signup ->> 'email',
           v_signup ->> 'name',
@@ -51,7 +55,8 @@ begin
           array(select jsonb_array_elements_text(v_signup -> 'limitWindows')::int),
           array(select jsonb_array_elements_text(v_signup -> 'limitMaxes')::int),
           v_signup ->> 'confirmKey',
-          (v_signup ->> 'confirmWindow')::int
+          (v_signup ->> 'confirmWindow')::int,
+          (v_signup ->> 'leaseSeconds')::int
         ) as f;
   end loop;
 end
