@@ -7,7 +7,7 @@ import { parseDigest } from '../src/digest/digest.parser.ts';
 import { compileIssue } from '../src/render/issue.compiler.ts';
 import { MessageBuilder, parseVerpAddress } from '../src/render/message.builder.ts';
 import type { IssueTemplate } from '../src/render/render.types.ts';
-import { renderSystemMail } from '../src/render/system-mail.ts';
+import { renderSystemMail, renderSystemMailParts } from '../src/render/system-mail.ts';
 import { TokenSigner } from '../src/core/tokens.ts';
 import { renderTestConfig } from './fixtures/digests/config.ts';
 
@@ -417,6 +417,55 @@ describe('transactional mail', () => {
     const b = await renderSystemMail('goodbye', { ...input, name: 'Bob' });
     expect(b.html).toBe(a.html.replace('Hi Ann,', 'Hi Bob,'));
   });
+
+  it.each([
+    ['zh-CN', 'AI 日报', 'base64'],
+    ['en', 'Signals & <Daily>', 'quoted-printable'],
+  ])(
+    'built from its shared template (%s), a mail is the one built from its whole HTML, and its DKIM signature verifies',
+    async (lang, listName, encoding) => {
+      const pair = generateKeyPairSync('ed25519');
+      const pem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const { builder, config } = setup({
+        DKIM_DOMAIN: 'example.org',
+        DKIM_SELECTOR: 'dm1',
+        DKIM_PRIVATE_KEY: pem.replace(/\n/g, '\\n'),
+      });
+      const mailFor = (token: string) => ({
+        lang,
+        listNames: [listName],
+        name: null,
+        actionUrl: `https://news.example.org/confirm/${token}?lang=${lang}&x=<1>`,
+        config,
+      });
+      const first = await renderSystemMailParts('confirm', mailFor('FIRST'));
+      const parts = await renderSystemMailParts('confirm', mailFor('SECOND-A-LONGER-TOKEN'));
+      // One template for every confirmation of these lists: only the values differ.
+      expect(parts.html).toBe(first.html);
+      expect(parts.htmlValues.actionUrl).toBe(
+        `https://news.example.org/confirm/SECOND-A-LONGER-TOKEN?lang=${lang}&amp;x=&lt;1&gt;`,
+      );
+      const whole = await renderSystemMail('confirm', mailFor('SECOND-A-LONGER-TOKEN'));
+      const input = { to: 'r@example.com', subject: parts.subject, text: parts.text, kind: 'confirm' };
+      const spliced = builder.buildTransactional({
+        ...input,
+        html: { template: parts.html, values: parts.htmlValues },
+      });
+      const plain = builder.buildTransactional({ ...input, html: whole.html });
+      const raw = spliced.raw.toString('utf8');
+      expect(Buffer.concat(spliced.parts!).equals(spliced.raw)).toBe(true);
+      expect(raw).toContain(`Content-Transfer-Encoding: ${encoding}`);
+      expect(verifyDkim(raw, pair.publicKey).ok).toBe(true);
+      expect(raw.split('\r\n').every((line) => line.length <= 76 || line.startsWith('DKIM-Signature'))).toBe(
+        true,
+      );
+      const [a, b] = await Promise.all([simpleParser(spliced.raw), simpleParser(plain.raw)]);
+      expect(a.html).toBe(whole.html);
+      expect(a.html).toBe(b.html);
+      expect(a.text).toBe(b.text);
+      expect(a.subject).toBe(b.subject);
+    },
+  );
 
   it('a confirmation mail without its link is a programming error, not a silent empty button', async () => {
     const { config } = setup();

@@ -6,7 +6,7 @@ import type { Database } from '../db/db.types.ts';
 import { retryDelayMs } from './retry.policy.ts';
 import { MessageBuilder } from '../render/message.builder.ts';
 import { renderSignInMail } from '../render/sign-in-mail.ts';
-import { renderSystemMail } from '../render/system-mail.ts';
+import { renderSystemMailParts } from '../render/system-mail.ts';
 import { type OutgoingMessage, type Transport, TransportError } from '../transports/transport.types.ts';
 import { maskEmail } from '../core/email-address.ts';
 import {
@@ -252,7 +252,7 @@ export class OutboxSender {
               actionUrl: lists.length === 1 ? unsubscribeUrl() : preferencesUrl(),
               preferencesUrl: preferencesUrl(),
             };
-    const mail = await renderSystemMail(message.kind as 'confirm' | 'welcome' | 'goodbye', {
+    const mail = await renderSystemMailParts(message.kind as 'confirm' | 'welcome' | 'goodbye', {
       lang,
       listNames: lists.map((l) => l.name),
       // A confirmation goes to an address nobody has proved yet: it carries no text a stranger chose.
@@ -263,7 +263,8 @@ export class OutboxSender {
     return this.builder.buildTransactional({
       to: message.toEmail,
       subject: mail.subject,
-      html: mail.html,
+      // The HTML is a template shared by every such mail: encoded once, only its links per message.
+      html: { template: mail.html, values: mail.htmlValues },
       text: mail.text,
       kind: message.kind,
     });

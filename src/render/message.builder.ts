@@ -40,10 +40,30 @@ export interface Recipient {
 export interface TransactionalInput {
   to: string;
   subject: string;
-  html: string;
+  /** The HTML, or a template of it (the same object for every message of its kind) and its values. */
+  html: string | SlottedHtml;
   text: string;
   /** `confirm`, `welcome`, `goodbye`, … — tagged on the message for logs and providers. */
   kind: string;
+}
+
+/**
+ * A system mail's HTML as a template with holes and this message's values (already HTML-escaped):
+ * the template is encoded once per builder, and per message only the values are (see encodeSlotted).
+ */
+export interface SlottedHtml {
+  template: SlottedText<string>;
+  values: Readonly<Record<string, string>>;
+}
+
+/** A system mail template's HTML, encoded once, with the boundary of the messages made from it. */
+interface PreparedTransactional {
+  boundary: string;
+  /** From the end of the text part to the start of the HTML part's content. */
+  htmlHead: Buffer;
+  /** The closing boundary. */
+  tail: Buffer;
+  html: EncodedSlotted;
 }
 
 /** An issue's parts, encoded once and reused for every recipient. */
@@ -78,7 +98,7 @@ interface EncodedSlotted {
   parts: Buffer[];
   /** base64 only: for each part, its encoding from byte 0, 1 and 2 on (see fillBase64). */
   folded?: [Buffer, Buffer, Buffer][];
-  slots: SlotName[];
+  slots: string[];
 }
 
 /**
@@ -100,6 +120,7 @@ export class MessageBuilder {
   private readonly dkim: DkimSigner | undefined;
   private readonly verp: VerpAddresses;
   private readonly prepared = new WeakMap<IssueTemplate, Map<number, PreparedIssue>>();
+  private readonly preparedTransactional = new WeakMap<SlottedText<string>, PreparedTransactional>();
 
   constructor(
     private readonly config: Config,
@@ -270,7 +291,10 @@ export class MessageBuilder {
   buildTransactional(input: TransactionalInput): OutgoingMessage {
     const to = assertPlainAddress(input.to);
     const messageId = this.newMessageId(0, undefined, input.kind);
-    const boundary = `dm-${randomBytes(12).toString('hex')}`;
+    // A template: its HTML (most of the message) was encoded with the first message made from it.
+    const prepared =
+      typeof input.html === 'string' ? undefined : this.prepareTransactional(input.html.template);
+    const boundary = prepared?.boundary ?? `dm-${randomBytes(12).toString('hex')}`;
     const subject = foldHeader('Subject', encodeHeaderText(input.subject));
     const now = Date.now();
     const pairs: [string, string][] = [
@@ -285,16 +309,62 @@ export class MessageBuilder {
       ['MIME-Version', '1.0'],
       ['Content-Type', `multipart/alternative; boundary="${boundary}"`],
     ];
-    const body = multipart(boundary, wrapFlowed(input.text), input.html);
+    const text = wrapFlowed(input.text);
+    if (typeof input.html === 'string') {
+      const body = multipart(boundary, text, input.html);
+      const signature = this.dkim ? `${this.dkim.sign(pairs, body, now)}\r\n` : '';
+      const headers = pairs.map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      return {
+        envelopeFrom: this.bounce.address,
+        to: [to],
+        raw: Buffer.from(`${signature}${headers}\r\n${body}`, 'utf8'),
+        messageId,
+        tags: { kind: input.kind },
+      };
+    }
+    const p = prepared!;
+    const t = encodePart(text);
+    const body: Buffer[] = [
+      Buffer.from(
+        `--${p.boundary}\r\nContent-Type: text/plain; charset=utf-8${FLOWED_PARAMS}\r\n` +
+          `Content-Transfer-Encoding: ${t.encoding}\r\n\r\n${t.body}`,
+        'latin1',
+      ),
+      p.htmlHead,
+    ];
+    fill(p.html, input.html.values, body);
+    body.push(p.tail);
     const signature = this.dkim ? `${this.dkim.sign(pairs, body, now)}\r\n` : '';
-    const headers = pairs.map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    body.unshift(Buffer.from(`${signature}${pairs.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`, 'utf8'));
+    let joined: Buffer | undefined;
     return {
       envelopeFrom: this.bounce.address,
       to: [to],
-      raw: Buffer.from(`${signature}${headers}\r\n${body}`, 'utf8'),
+      get raw() {
+        joined ??= Buffer.concat(body);
+        return joined;
+      },
+      parts: body,
       messageId,
       tags: { kind: input.kind },
     };
+  }
+
+  private prepareTransactional(template: SlottedText<string>): PreparedTransactional {
+    let p = this.preparedTransactional.get(template);
+    if (p) return p;
+    const boundary = `dm-${randomBytes(12).toString('hex')}`;
+    const html = encodeSlotted(template);
+    p = {
+      boundary,
+      htmlHead: Buffer.from(
+        `\r\n--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: ${html.encoding}\r\n\r\n`,
+      ),
+      tail: Buffer.from(`\r\n--${boundary}--\r\n`),
+      html,
+    };
+    this.preparedTransactional.set(template, p);
+    return p;
   }
 
   /** The envelope sender: the bounce address, or with VERP one that names the delivery. */
@@ -392,7 +462,7 @@ function withoutFinalNewline(text: string): string {
   return text.endsWith('\n') ? text.slice(0, text.endsWith('\r\n') ? -2 : -1) : text;
 }
 
-function encodeSlotted(text: SlottedText, encoding?: EncodedSlotted['encoding']): EncodedSlotted {
+function encodeSlotted(text: SlottedText<string>, encoding?: EncodedSlotted['encoding']): EncodedSlotted {
   const last = text.parts.length - 1;
   const qp = text.parts.map((part, i) => {
     if (i < last) return Buffer.from(encodeQuotedPrintableChunk(part), 'latin1');
@@ -429,7 +499,11 @@ const NOTHING: Buffer = Buffer.alloc(0);
  * bytes, and the rest of that part is its precomputed encoding from that byte on. Per message this
  * encodes only the slot values and a few bytes around each.
  */
-function fillBase64(encoded: EncodedSlotted, values: SlotValues, out: Buffer[]): void {
+function fillBase64(
+  encoded: EncodedSlotted,
+  values: Readonly<Record<string, string | undefined>>,
+  out: Buffer[],
+): void {
   let pending = NOTHING;
   let first = true;
   const emit = (lines: Buffer) => {
@@ -467,7 +541,11 @@ function fillBase64(encoded: EncodedSlotted, values: SlotValues, out: Buffer[]):
   if (pending.length > 0) emit(base64Lines(pending));
 }
 
-function fill(encoded: EncodedSlotted, values: SlotValues, out: Buffer[]): void {
+function fill(
+  encoded: EncodedSlotted,
+  values: Readonly<Record<string, string | undefined>>,
+  out: Buffer[],
+): void {
   if (encoded.encoding === 'base64') {
     fillBase64(encoded, values, out);
     return;

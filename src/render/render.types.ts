@@ -28,9 +28,9 @@ export interface IssueLink {
  * A text with holes: the result is `parts[0] + value(slots[0]) + parts[1] + … + parts[n]`,
  * so `parts.length === slots.length + 1`.
  */
-export interface SlottedText {
+export interface SlottedText<S extends string = SlotName> {
   parts: string[];
-  slots: SlotName[];
+  slots: S[];
 }
 
 export interface IssueTemplate {

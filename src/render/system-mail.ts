@@ -4,7 +4,8 @@ import { cleanName } from '../core/person-name.text.ts';
 import { normaliseLang, textDirection } from '../digest/language.ts';
 import { type MailStrings, stringsFor } from './mail.strings.ts';
 import { compileMjml } from './mjml.compiler.ts';
-import { fillTemplate } from './template.engine.ts';
+import type { SlottedText } from './render.types.ts';
+import { fillSlots, fillTemplate } from './template.engine.ts';
 import { randomBytes } from 'node:crypto';
 
 export type SystemMailKind = 'confirm' | 'welcome' | 'goodbye';
@@ -32,11 +33,32 @@ export interface SystemMail {
 
 type Hole = 'greeting' | 'lists' | 'actionUrl' | 'preferencesUrl' | 'unsubscribeUrl';
 
+/** The holes that differ from one message to the next; the list names are filled in the template. */
+export type SystemMailSlot = Exclude<Hole, 'lists'>;
+
+/**
+ * A system mail with its HTML as a template (one object per kind, language, links present and
+ * lists, shared by every message made from it) and this message's values, HTML-escaped: the
+ * message builder encodes the template once and only the values per message (a confirmation's
+ * 10 KB of HTML was most of a signup's cost in the server).
+ */
+export interface SystemMailParts {
+  subject: string;
+  html: SlottedText<SystemMailSlot>;
+  htmlValues: Record<SystemMailSlot, string>;
+  text: string;
+}
+
 interface CompiledSystemMail {
   html: string;
   pattern: RegExp;
   byMark: Map<string, Hole>;
+  /** The HTML with the list names filled in, by the names' text (bounded: see MAX_LIST_TEMPLATES). */
+  byLists: Map<string, SlottedText<SystemMailSlot>>;
 }
+
+/** Templates kept per compiled mail: a signup form offers a few lists, so a few combinations. */
+const MAX_LIST_TEMPLATES = 256;
 
 /**
  * Confirmation, welcome and goodbye mail. Signup must keep up with bursts (1,500/s), so MJML is
@@ -46,6 +68,15 @@ interface CompiledSystemMail {
 const cache = new WeakMap<Config, Map<string, Promise<CompiledSystemMail>>>();
 
 export async function renderSystemMail(kind: SystemMailKind, input: SystemMailInput): Promise<SystemMail> {
+  const parts = await renderSystemMailParts(kind, input);
+  return { subject: parts.subject, html: fillSlots(parts.html, parts.htmlValues), text: parts.text };
+}
+
+/** renderSystemMail with the HTML as a shared template and this message's values (see SystemMailParts). */
+export async function renderSystemMailParts(
+  kind: SystemMailKind,
+  input: SystemMailInput,
+): Promise<SystemMailParts> {
   const strings = stringsFor(input.lang);
   const lang = normaliseLang(input.lang) ?? 'en';
   if (kind === 'confirm' && !input.actionUrl) {
@@ -82,9 +113,45 @@ export async function renderSystemMail(kind: SystemMailKind, input: SystemMailIn
     preferencesUrl: input.preferencesUrl ?? '',
     unsubscribeUrl: input.unsubscribeUrl ?? '',
   };
-  const html = c.html.replace(c.pattern, (mark) => escapeHtml(raw[c.byMark.get(mark)!]));
-  const text = systemText(kind, strings, raw, present, input.config);
-  return { subject: subjectFor(kind, strings, lists), html, text };
+  let html = c.byLists.get(lists);
+  if (!html) {
+    html = slotted(c, escapeHtml(lists));
+    if (c.byLists.size >= MAX_LIST_TEMPLATES) c.byLists.clear();
+    c.byLists.set(lists, html);
+  }
+  return {
+    subject: subjectFor(kind, strings, lists),
+    html,
+    htmlValues: {
+      greeting: escapeHtml(raw.greeting),
+      actionUrl: escapeHtml(raw.actionUrl),
+      preferencesUrl: escapeHtml(raw.preferencesUrl),
+      unsubscribeUrl: escapeHtml(raw.unsubscribeUrl),
+    },
+    text: systemText(kind, strings, raw, present, input.config),
+  };
+}
+
+/** The compiled HTML cut at its holes, the list names (escaped) filled in. */
+function slotted(c: CompiledSystemMail, listsHtml: string): SlottedText<SystemMailSlot> {
+  const parts: string[] = [];
+  const slots: SystemMailSlot[] = [];
+  let part = '';
+  let from = 0;
+  for (const match of c.html.matchAll(c.pattern)) {
+    part += c.html.slice(from, match.index);
+    from = match.index + match[0].length;
+    const hole = c.byMark.get(match[0])!;
+    if (hole === 'lists') {
+      part += listsHtml;
+    } else {
+      parts.push(part);
+      slots.push(hole);
+      part = '';
+    }
+  }
+  parts.push(part + c.html.slice(from));
+  return { parts, slots };
 }
 
 /** Compiles every system template once, so a template error stops the server at start. */
@@ -147,7 +214,7 @@ async function compileSystemMail(
   });
   const html = await compileMjml(mjml, kind);
   const byMark = new Map(holes.map((h) => [mark[h], h]));
-  return { html, pattern: new RegExp(holes.map((h) => mark[h]).join('|'), 'g'), byMark };
+  return { html, pattern: new RegExp(holes.map((h) => mark[h]).join('|'), 'g'), byMark, byLists: new Map() };
 }
 
 function systemText(

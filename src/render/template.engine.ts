@@ -89,7 +89,10 @@ function templateError(name: string, reason: string): AppError {
 /** What fills the slots; `clickBase` only exists in the HTML for counted clicks. */
 export type SlotValues = Record<Exclude<SlotName, 'clickBase'>, string> & { clickBase?: string };
 
-export function fillSlots(text: SlottedText, values: SlotValues): string {
+export function fillSlots<S extends string>(
+  text: SlottedText<S>,
+  values: Partial<Record<S, string>>,
+): string {
   let out = text.parts[0]!;
   for (let i = 0; i < text.slots.length; i++) out += (values[text.slots[i]!] ?? '') + text.parts[i + 1]!;
   return out;
