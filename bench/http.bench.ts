@@ -32,7 +32,6 @@ import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { DeliveryStatsRepository } from '../src/bounces/delivery-stats.repository.ts';
 import { loadConfig } from '../src/config/config.loader.ts';

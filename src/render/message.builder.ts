@@ -18,7 +18,7 @@ import {
   rfc5322Date,
   stripControl,
 } from './mime.encoding.ts';
-import type { IssueTemplate, SlotName, SlottedText } from './render.types.ts';
+import type { IssueTemplate, SlottedText } from './render.types.ts';
 import { fillSlots, type SlotValues } from './template.engine.ts';
 import { assertVerpFits, VerpAddresses } from './verp.address.ts';
 
