@@ -39,6 +39,13 @@ export interface OutboxSenderOptions {
 
 const silent: OutboxSenderLog = { info: () => {}, warn: () => {} };
 
+/** A mail the transport took, to be recorded as sent with its Message-ID. */
+interface SentMail {
+  id: number;
+  messageId: string;
+  fields: Record<string, unknown>;
+}
+
 /**
  * Drains the transactional outbox: confirmation, welcome and goodbye mail. Rows are claimed with a
  * lease (SKIP LOCKED), so any number of senders in any number of processes share the work and a
@@ -128,12 +135,25 @@ export class OutboxSender {
     return batch.length;
   }
 
-  /** Sends and settles each message, SEND_CONCURRENCY at a time. */
+  /**
+   * Sends and settles each message, SEND_CONCURRENCY at a time. The mails sent are recorded
+   * together once the batch is through: one statement and one commit for the batch, not one per
+   * mail. A crash in between sends those mails again when their leases run out (at least once, as
+   * any outbox does); a failed or deferred mail is settled at once.
+   */
   private async deliverAll(batch: OutboxMessage[], recipients: Recipients): Promise<void> {
     const concurrency = Math.max(1, this.options.config.SEND_CONCURRENCY);
+    const sent: SentMail[] = [];
     for (let i = 0; i < batch.length; i += concurrency) {
-      await Promise.all(batch.slice(i, i + concurrency).map((message) => this.deliver(message, recipients)));
+      const results = await Promise.all(
+        batch.slice(i, i + concurrency).map((message) => this.deliver(message, recipients)),
+      );
+      for (const result of results) if (result) sent.push(result);
     }
+    if (sent.length === 0) return;
+    // The records must not be lost to an outage, or the mails would go out again.
+    await this.settle(() => this.outbox.markSentMany(sent));
+    for (const mail of sent) this.log.info(mail.fields, 'outbox: sent');
   }
 
   private async run(): Promise<void> {
@@ -162,7 +182,8 @@ export class OutboxSender {
     }
   }
 
-  private async deliver(message: OutboxMessage, recipients: Recipients): Promise<void> {
+  /** Sends one message and settles it unless it was sent: then says so, for deliverAll to record. */
+  private async deliver(message: OutboxMessage, recipients: Recipients): Promise<SentMail | undefined> {
     const fields = { outboxId: message.id, kind: message.kind, to: maskEmail(message.toEmail) };
     // Rendering is CPU work on the event loop the web server shares in `digestmail serve`: let the
     // requests waiting for it go first, so a burst of signups is not slowed by its own mail.
@@ -175,9 +196,11 @@ export class OutboxSender {
         return;
       }
       await this.options.transport.send(outgoing);
-      // Sent: the record must not be lost to an outage, or the mail would go out again.
-      await this.settle(() => this.outbox.markSent(message.id, outgoing.messageId));
-      this.log.info({ ...fields, messageId: outgoing.messageId }, 'outbox: sent');
+      return {
+        id: message.id,
+        messageId: outgoing.messageId,
+        fields: { ...fields, messageId: outgoing.messageId },
+      };
     } catch (error) {
       const permanent = error instanceof TransportError && error.kind === 'permanent';
       const reason =

@@ -95,7 +95,7 @@ export class OutboxRepository {
   }
 
   /** Records mails as sent, each with its Message-ID, in one statement. */
-  async markSentMany(sent: { id: number; messageId: string }[]): Promise<void> {
+  async markSentMany(sent: readonly { id: number; messageId: string }[]): Promise<void> {
     await sql`
       update outbox o
          set status = 'sent', sent_at = now(), message_id = s.message_id, lease_until = null, last_error = null

@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely';
-import { CallBatcher } from '../core/call.batcher.ts';
 import type { Database } from '../db/db.types.ts';
 import { OptinRepository, type PublicList } from './optin.repository.ts';
 import { type OutboxMessage, OutboxRepository } from './outbox.repository.ts';
@@ -43,19 +42,11 @@ export class SystemMailService {
   private readonly outbox: OutboxRepository;
   private readonly optin: OptinRepository;
   private readonly readers: ReaderRepository;
-  private readonly sent: CallBatcher<{ id: number; messageId: string }, undefined>;
 
   constructor(db: Kysely<Database>) {
     this.outbox = new OutboxRepository(db);
     this.optin = new OptinRepository(db);
     this.readers = new ReaderRepository(db);
-    this.sent = new CallBatcher(
-      async (sent) => {
-        await this.outbox.markSentMany(sent);
-        return sent.map(() => undefined);
-      },
-      { maxBatch: 100, concurrency: 1 },
-    );
   }
 
   async queueSignInLink(to: string, url: string, lang: string): Promise<void> {
@@ -84,12 +75,9 @@ export class SystemMailService {
     return { readers, lists: new Map(lists.map((l) => [l.id, l])) };
   }
 
-  /**
-   * Records a mail as sent. The records of mails sent meanwhile go together (group commit, see
-   * call.batcher.ts): each call still returns only once its own record is written.
-   */
-  async markSent(id: number, messageId: string): Promise<void> {
-    await this.sent.call({ id, messageId });
+  /** Records mails as sent, each with its Message-ID, in one statement. */
+  markSentMany(sent: readonly { id: number; messageId: string }[]): Promise<void> {
+    return this.outbox.markSentMany(sent);
   }
 
   markRetry(id: number, error: string, delayMs: number): Promise<void> {
