@@ -52,7 +52,7 @@ export const CONFIRM_MAIL_WINDOW_SECONDS = 10 * 60;
 /** The most signups written by one database call. */
 const SIGNUP_BATCH = 100;
 /** Batches of signups on their way to the database at once. */
-const SIGNUP_BATCHES_IN_FLIGHT = 2;
+const SIGNUP_BATCHES_IN_FLIGHT = 1;
 /** The public lists change rarely; reading them once per this many ms spares every signup a query. */
 const LISTS_CACHE_MS = 5000;
 
