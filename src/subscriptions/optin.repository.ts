@@ -123,9 +123,7 @@ export class OptinRepository {
    * - pending, or unsubscribed on any list (a reader who left only comes back by their own click):
    *   a confirmation mail for those lists, at most one per address per window;
    * - already confirmed: nothing.
-   * The rate limits are counted in the same statement; when one is exceeded nothing else is written.
-   * The statement is the function digestmail_signup (src/db/functions/50_signup.sql), planned once per
-   * connection rather than once per signup.
+   * The rate limits are counted in the same call; when one is exceeded nothing else is written.
    */
   async signup(input: SignupInput): Promise<SignupOutcome> {
     return (await this.signupMany([input]))[0]!;
@@ -133,8 +131,10 @@ export class OptinRepository {
 
   /**
    * Signups in one call of `digestmail_signup_batch` (src/db/functions/51_signup_batch.sql), which
-   * applies digestmail_signup to each by the rules above, in order; returns each one's outcome, in
-   * order. The only way signups are written (SignupService gathers them; `signup` is a batch of one).
+   * applies the rules above (src/db/functions/50_signup.sql) with the outcome of applying them one
+   * signup after the other, in order, but in a few statements for the whole batch; returns each
+   * one's outcome, in order. The only way signups are written (SignupService gathers them; `signup`
+   * is a batch of one).
    */
   async signupMany(inputs: SignupInput[]): Promise<SignupOutcome[]> {
     const signups = inputs.map((input) => ({

@@ -10,8 +10,9 @@ export interface RateLimitHit {
 /**
  * The upsert that counts one hit on each key and returns `(key, hits)` with the hits in the key's
  * current window, this one included. The row lock of the upsert serialises concurrent hits on one
- * key, so two processes can never both see "first". (The signup counts its limits with the same
- * upsert inside digestmail_signup, migration 021, in the same round trip as the rest of its work.)
+ * key, so two processes can never both see "first". (A signup counts its limits with the same
+ * upsert, over its whole batch, in digestmail_signup_batch, in the same round trip as the rest of its
+ * work.)
  */
 export function countHits(hits: RateLimitHit[]): RawBuilder<{ key: string; hits: number }> {
   const keys = hits.map((h) => h.key);
