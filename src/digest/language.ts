@@ -6,15 +6,29 @@
 
 const RTL_LANGUAGES = new Set(['ar', 'he', 'fa', 'ur', 'yi', 'ps', 'sd', 'ug', 'dv', 'ku']);
 
+/**
+ * Tags seen, canonical: every system mail and page asks again for the same few tags, and ICU's
+ * canonicalisation costs more than the rest of composing a confirmation's text. Bounded, because
+ * the tags come from requests.
+ */
+const canonical = new Map<string, string | undefined>();
+const MAX_TAGS_KEPT = 1000;
+
 /** `zh-cn` → `zh-CN`, `EN` → `en`; undefined when it is not a plausible BCP 47 tag. */
 export function normaliseLang(tag: string): string | undefined {
+  if (canonical.has(tag)) return canonical.get(tag);
   const trimmed = tag.trim().replace(/_/g, '-');
-  if (!/^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$/.test(trimmed)) return undefined;
-  try {
-    return Intl.getCanonicalLocales(trimmed)[0];
-  } catch {
-    return undefined;
+  let result: string | undefined;
+  if (/^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$/.test(trimmed)) {
+    try {
+      result = Intl.getCanonicalLocales(trimmed)[0];
+    } catch {
+      result = undefined;
+    }
   }
+  if (canonical.size >= MAX_TAGS_KEPT) canonical.clear();
+  canonical.set(tag, result);
+  return result;
 }
 
 export function textDirection(lang: string): 'ltr' | 'rtl' {

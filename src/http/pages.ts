@@ -169,14 +169,28 @@ export function messagePage(
   return page(ctx, title, html`${paragraphs.map((p) => html`<p>${p}</p>`)}${extra}`);
 }
 
+/**
+ * The page every accepted signup gets, the same for all of them in one language: made once per
+ * language (and path, org and address, which a config fixes) rather than on each of a burst of signups.
+ */
+const checkInboxPages = new Map<string, string>();
+
 export function checkInboxPage(ctx: PageContext): string {
-  const t = messages(ctx.lang);
-  return messagePage(
-    ctx,
-    t.checkInboxTitle,
-    [t.checkInboxBody],
-    html`<p class="muted">${t.checkInboxHint}</p>`,
-  );
+  const key = `${ctx.lang}\n${ctx.path}\n${ctx.orgName}\n${ctx.postalAddress}`;
+  let made = checkInboxPages.get(key);
+  if (made === undefined) {
+    const t = messages(ctx.lang);
+    made = messagePage(
+      ctx,
+      t.checkInboxTitle,
+      [t.checkInboxBody],
+      html`<p class="muted">${t.checkInboxHint}</p>`,
+    );
+    // Paths are the route's own (a query never reaches ctx.path), so only a handful of keys exist.
+    if (checkInboxPages.size >= 100) checkInboxPages.clear();
+    checkInboxPages.set(key, made);
+  }
+  return made;
 }
 
 /** A form with one button, posting back to `action` with the CSRF token. */

@@ -123,19 +123,20 @@ export class SignupService {
     }
     const lists = await this.publicLists();
     const listIds = chooseLists(lists, request.listIds);
+    const address = this.mac(`address:${checked.email}`);
     const outcome = await this.signups.call({
       email: checked.email,
       name: cleanName(request.name),
       listIds,
       ip: request.ip,
       lang: request.lang,
-      confirmKey: this.key('confirm', checked.email),
+      confirmKey: `confirm:${address}`,
       confirmWindowSeconds: CONFIRM_MAIL_WINDOW_SECONDS,
       leaseSeconds: this.handOff?.leaseSeconds,
       limits: [
         { ...ipKey, max: this.settings.SIGNUP_LIMIT_PER_IP },
         {
-          key: this.key('address', checked.email),
+          key: `address:${address}`,
           windowSeconds: ADDRESS_WINDOW_SECONDS,
           max: this.settings.SIGNUP_LIMIT_PER_ADDRESS,
         },
@@ -195,10 +196,16 @@ export class SignupService {
     return { ...outcome, subscriberId: claims.subscriberId };
   }
 
-  /** Counter keys are HMACs: the rate_limits table never holds an address or IP in the clear. */
+  /**
+   * Counter keys are HMACs: the rate_limits table never holds an address or IP in the clear. An
+   * address's two counters (signups, confirmation mails) share one MAC under their two prefixes.
+   */
   private key(kind: string, value: string): string {
-    const mac = createHmac('sha256', this.settings.SECRET_KEY).update(`${kind}:${value}`).digest('base64url');
-    return `${kind}:${mac.slice(0, 32)}`;
+    return `${kind}:${this.mac(`${kind}:${value}`)}`;
+  }
+
+  private mac(text: string): string {
+    return createHmac('sha256', this.settings.SECRET_KEY).update(text).digest('base64url').slice(0, 32);
   }
 }
 
