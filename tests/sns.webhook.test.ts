@@ -351,6 +351,50 @@ describe('replays', () => {
     const events = await database.db.selectFrom('events').select('id').where('email', '=', d.email).execute();
     expect(events).toHaveLength(1);
   });
+
+  it('notifications posted all at once, the same message among them twice, are each applied once and answered once on disk', async () => {
+    const { deliveries } = await seedIssue(
+      database.db,
+      Array.from({ length: 12 }, (_, i) => `at-once-${i}-${randomUUID().slice(0, 6)}@example.net`),
+    );
+    const bounce = {
+      BOUNCE_TYPE: 'Permanent',
+      BOUNCE_SUBTYPE: 'General',
+      STATUS: '5.1.1',
+      DIAGNOSTIC: 'gone',
+    };
+    const messages = deliveries.map((d, i) =>
+      signed(i % 2 === 0 ? sesFixture('delivery', values(d)) : sesFixture('bounce', values(d, bounce))),
+    );
+    const answers = await Promise.all([...messages, messages[3]].map((m) => post(m)));
+    expect(answers.map((a) => a.statusCode)).toEqual(answers.map(() => 200));
+    const results = answers.map((a) => a.json().result);
+    expect(results.filter((r) => r === 'duplicate')).toHaveLength(1);
+    expect([results[3], results[12]].sort()).toEqual(['duplicate', 'processed']);
+    const rows = await database.db
+      .selectFrom('deliveries')
+      .select(['id', 'status'])
+      .where(
+        'id',
+        'in',
+        deliveries.map((d) => d.id),
+      )
+      .orderBy('id')
+      .execute();
+    expect(rows.map((r) => r.status)).toEqual(
+      deliveries.map((_, i) => (i % 2 === 0 ? 'delivered' : 'bounced')),
+    );
+    const events = await database.db
+      .selectFrom('events')
+      .select('email')
+      .where(
+        'email',
+        'in',
+        deliveries.map((d) => d.email),
+      )
+      .execute();
+    expect(events).toHaveLength(deliveries.length);
+  });
 });
 
 describe('subscription and certificates', () => {

@@ -8,24 +8,24 @@ export interface SnsRef {
   topicArn: string;
 }
 
+/** One row of digestmail_apply_mail_events: one event of one notification, or a duplicate notification. */
 interface EventRow {
-  /** The SNS message was new (false for a replay, and when no SNS message was given). */
-  fresh: boolean;
+  /** The notification, from 1, in the order given. */
+  o_index: number;
+  o_event: number;
+  /** The notification's SNS message was known already: nothing of it was applied. */
+  o_duplicate: boolean;
   /** The event was new (false for a replay: nothing changed). */
-  recorded: boolean;
-  delivery_id: number | null;
-  issue_id: number | null;
-  suppressed: 'hard_bounce' | 'complaint' | null;
+  o_recorded: boolean;
+  o_delivery_id: number | null;
+  o_issue_id: number | null;
+  o_suppressed: 'hard_bounce' | 'soft_bounce_limit' | 'complaint' | null;
 }
 
-function outcomeOf(event: MailEvent, row: EventRow): EventOutcome {
-  return {
-    event,
-    recorded: row.recorded,
-    deliveryId: row.delivery_id,
-    issueId: row.issue_id,
-    suppressed: row.suppressed,
-  };
+/** What a provider told us in one message: its SNS message (when it came through SNS) and its events. */
+export interface Notification {
+  sns?: SnsRef;
+  events: MailEvent[];
 }
 
 export interface DeliveryRef {
@@ -52,9 +52,6 @@ const MAY_BECOME: Record<'delivered' | 'bounced' | 'complained', readonly Delive
   bounced: ['sending', 'sent', 'delivered'],
   complained: ['sending', 'sent', 'delivered', 'bounced'],
 };
-
-/** Soft-bounce reasons about the recipient's mailbox, the only ones the soft-bounce limit counts. */
-const MAILBOX_REASONS = ['mailboxfull', 'suspend', 'exceedlimit', 'undefined'];
 
 /** One bounce or complaint as `bounces ls` shows it. */
 export interface BounceEventRow {
@@ -146,63 +143,70 @@ export class BouncesRepository {
 
   /**
    * Applies everything one notification says, atomically; 'duplicate' (and nothing changed) when the
-   * SNS message was handled before. The usual notification, one recipient and not a soft bounce, is a
-   * single statement, which is atomic by itself: at a thousand notifications a second, round trips
-   * are what costs.
+   * SNS message was handled before. A batch of one (see applyNotifications).
    */
   async applyNotification(
     sns: SnsRef | undefined,
     events: MailEvent[],
     thresholds: BounceThresholds,
   ): Promise<EventOutcome[] | 'duplicate'> {
-    const only = events.length === 1 ? events[0] : undefined;
-    if (only && only.type !== 'soft_bounce') {
-      const row = await this.applyEventStatement(only, sns);
-      return sns && !row.fresh ? 'duplicate' : [outcomeOf(only, row)];
-    }
-    if (events.length === 0) {
-      if (!sns) return [];
-      return (await this.rememberSnsMessage(sns)) ? [] : 'duplicate';
-    }
-    return this.transaction(async (repo) => {
-      if (sns && !(await repo.rememberSnsMessage(sns))) return 'duplicate';
-      const outcomes: EventOutcome[] = [];
-      for (const event of events) outcomes.push(await repo.applyEvent(event, thresholds));
-      return outcomes;
-    });
+    return (await this.applyNotifications([{ ...(sns ? { sns } : {}), events }], thresholds))[0]!;
   }
 
-  /** Applies one event; call inside a transaction when it is one of several. */
+  /** Applies one event; inside a transaction when it is one of several. */
   async applyEvent(event: MailEvent, thresholds: BounceThresholds): Promise<EventOutcome> {
-    if (event.type === 'soft_bounce') {
-      // Two soft bounces for one address handled at once must not both count below the limit.
-      await sql`select pg_advisory_xact_lock(hashtext(${`soft:${event.email}`}))`.execute(this.db);
-    }
-    const outcome = outcomeOf(event, await this.applyEventStatement(event, undefined));
-    if (!outcome.recorded || event.type !== 'soft_bounce') return outcome;
+    const outcomes = await this.applyNotification(undefined, [event], thresholds);
+    return (outcomes as EventOutcome[])[0]!;
+  }
 
-    const recent = await this.db
-      .selectFrom('events')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('email', '=', event.email)
-      .where('type', '=', 'soft_bounce')
-      // Only soft bounces about the mailbox (full, disabled, over its limit) add up to a suppression;
-      // a block, a spam verdict or a policy rejection is about our mail and never counts against the
-      // reader. Rows from before reasons were recorded count as before.
-      .where((eb) => eb.or([eb('reason', 'is', null), eb('reason', 'in', MAILBOX_REASONS)]))
-      .where('occurred_at', '>', sql<Date>`now() - make_interval(days => ${thresholds.softBounceDays})`)
-      .executeTakeFirstOrThrow();
-    if (Number(recent.n) >= thresholds.softBounceLimit) {
-      const note = `${recent.n} soft bounces in ${thresholds.softBounceDays} days; last: ${event.detail}`;
-      const row = await this.db
-        .insertInto('suppressions')
-        .values({ email: event.email, reason: 'soft_bounce_limit', note: note.slice(0, 500) })
-        .onConflict((oc) => oc.column('email').doNothing())
-        .returning('email')
-        .executeTakeFirst();
-      if (row) outcome.suppressed = 'soft_bounce_limit';
+  /**
+   * Notifications in one call and one transaction of `digestmail_apply_mail_events`
+   * (src/db/functions/51_apply_mail_events.sql, whose comment lists the rules), with the outcome of
+   * applying them one after the other, in order: remember the SNS message when given (a known one
+   * makes the notification 'duplicate' and changes nothing), then for each event: record it, move
+   * the delivery forward, suppress for a hard bounce, a complaint or the soft-bounce limit,
+   * unsubscribe a complainer everywhere. A known event changes nothing. Returns each notification's
+   * outcome, in order. The only way events are written: a webhook gathers notifications into
+   * batches (BouncesService), everything else sends a batch of one.
+   */
+  async applyNotifications(
+    notifications: Notification[],
+    thresholds: BounceThresholds,
+  ): Promise<(EventOutcome[] | 'duplicate')[]> {
+    const rows: Record<string, unknown>[] = [];
+    for (const [i, notification] of notifications.entries()) {
+      const sns = notification.sns
+        ? {
+            sns_id: notification.sns.messageId,
+            sns_type: notification.sns.type,
+            topic_arn: notification.sns.topicArn,
+          }
+        : {};
+      if (notification.events.length === 0) rows.push({ n: i + 1, e: 0, ...sns });
+      for (const [j, event] of notification.events.entries()) {
+        rows.push({ n: i + 1, e: j + 1, ...(j === 0 ? sns : {}), ...eventColumns(event) });
+      }
     }
-    return outcome;
+    const result = await sql<EventRow>`
+      select * from digestmail_apply_mail_events(${JSON.stringify(rows)}::jsonb,
+        ${thresholds.softBounceLimit}::integer, ${thresholds.softBounceDays}::integer)
+    `.execute(this.db);
+    const outcomes: (EventOutcome[] | 'duplicate')[] = notifications.map(() => []);
+    for (const row of result.rows) {
+      const i = row.o_index - 1;
+      if (row.o_duplicate) {
+        outcomes[i] = 'duplicate';
+        continue;
+      }
+      (outcomes[i] as EventOutcome[]).push({
+        event: notifications[i]!.events[row.o_event - 1]!,
+        recorded: row.o_recorded,
+        deliveryId: row.o_delivery_id,
+        issueId: row.o_issue_id,
+        suppressed: row.o_suppressed,
+      });
+    }
+    return outcomes;
   }
 
   /** The delivery an event is about, by our id first, then the SES MessageId, then our Message-ID. */
@@ -223,33 +227,36 @@ export class BouncesRepository {
     }
     return undefined;
   }
+}
 
-  /**
-   * One event in one round trip, through digestmail_apply_mail_event (src/db/functions/50_apply_mail_event.sql, whose comment lists the
-   * steps): remember the SNS message when given, record the event, move the delivery forward,
-   * suppress for a hard bounce or a complaint, unsubscribe a complainer everywhere. A known SNS message
-   * or a known event changes nothing.
-   */
-  private async applyEventStatement(event: MailEvent, sns: SnsRef | undefined): Promise<EventRow> {
-    const next = event.final === false ? null : NEXT_STATUS[event.type];
-    const suppressAs =
-      event.type === 'complaint'
-        ? 'complaint'
-        : event.type === 'hard_bounce' && event.suppress !== false
-          ? 'hard_bounce'
-          : null;
-    const result = await sql<EventRow>`
-      select r_fresh as fresh, r_recorded as recorded, r_delivery_id as delivery_id,
-             r_issue_id as issue_id, r_suppressed as suppressed
-      from digestmail_apply_mail_event(
-        ${sns?.messageId ?? null}::text, ${sns?.type ?? null}::text, ${sns?.topicArn ?? null}::text,
-        ${event.type}::text, ${event.source}::text, ${event.externalId}::text, ${event.email}::text,
-        ${event.deliveryId ?? null}::bigint, ${event.providerMessageId ?? null}::text, ${event.messageId ?? null}::text,
-        ${event.detail.slice(0, 1000)}::text, ${JSON.stringify(event.payload ?? {})}::jsonb,
-        ${event.occurredAt}::timestamptz, ${next}::text, ${next ? [...MAY_BECOME[next]] : []}::text[],
-        ${suppressAs}::text, ${event.classified?.reason ?? null}::text, ${event.classified?.status ?? null}::text,
-        ${event.classified?.diagnostic ?? null}::text
-      )`.execute(this.db);
-    return result.rows[0]!;
-  }
+/**
+ * An event as digestmail_apply_mail_events reads it, with what the rules above make of its type: the
+ * status it moves its delivery to and from which, and what it suppresses the address as.
+ */
+function eventColumns(event: MailEvent): Record<string, unknown> {
+  const next = event.final === false ? null : NEXT_STATUS[event.type];
+  const suppressAs =
+    event.type === 'complaint'
+      ? 'complaint'
+      : event.type === 'hard_bounce' && event.suppress !== false
+        ? 'hard_bounce'
+        : null;
+  return {
+    type: event.type,
+    source: event.source,
+    external_id: event.externalId,
+    email: event.email,
+    delivery_id: event.deliveryId ?? null,
+    provider_id: event.providerMessageId ?? null,
+    message_id: event.messageId ?? null,
+    detail: event.detail.slice(0, 1000),
+    payload: event.payload ?? {},
+    occurred_at: event.occurredAt.toISOString(),
+    next_status: next,
+    allowed: next ? MAY_BECOME[next] : [],
+    suppress_as: suppressAs,
+    reason: event.classified?.reason ?? null,
+    status: event.classified?.status ?? null,
+    diagnostic: event.classified?.diagnostic ?? null,
+  };
 }

@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/db.types.ts';
 import { BOUNCE_REASONS, isBounceReason } from '../core/bounce-reason.ts';
+import { CallBatcher } from '../core/call.batcher.ts';
 import { invalid } from '../core/errors.ts';
-import { type BounceEventRow, BouncesRepository } from './bounces.repository.ts';
+import { type BounceEventRow, BouncesRepository, type Notification } from './bounces.repository.ts';
 import type { BounceThresholds, EventOutcome, MailEvent } from './bounces.types.ts';
 import { classifyMail } from './bounce.classifier.ts';
 import { fetchHttps } from './https.fetcher.ts';
@@ -26,6 +27,11 @@ export type MailOutcome =
  */
 export type VerpResolver = (address: string) => number | undefined;
 
+/** The most notifications applied by one database call. */
+const NOTIFICATION_BATCH = 200;
+/** Batches of notifications on their way to the database at once (connections of the pool they take). */
+const NOTIFICATION_BATCHES_IN_FLIGHT = 2;
+
 /**
  * Turns what providers tell us (SNS notifications from SES, DSN mails) into recorded events and
  * suppressions. Every notification is applied atomically, so a crash halfway leaves nothing
@@ -33,6 +39,13 @@ export type VerpResolver = (address: string) => number | undefined;
  */
 export class BouncesService {
   private readonly repo: BouncesRepository;
+  /**
+   * Notifications go to the database in batches (group commit, see call.batcher.ts): one arriving
+   * while a batch is on its way waits for the next one. SES posts bursts of events as a send goes
+   * out; one transaction and one synchronous commit per batch instead of per notification is what
+   * lets the webhook keep up. Each caller is answered once its own batch has committed.
+   */
+  private readonly batcher: CallBatcher<Notification, EventOutcome[] | 'duplicate'>;
 
   constructor(
     db: Kysely<Database>,
@@ -40,6 +53,15 @@ export class BouncesService {
     private readonly resolveVerp?: VerpResolver,
   ) {
     this.repo = new BouncesRepository(db);
+    this.batcher = new CallBatcher(
+      (notifications) => this.repo.applyNotifications(notifications, this.thresholds),
+      { maxBatch: NOTIFICATION_BATCH, concurrency: NOTIFICATION_BATCHES_IN_FLIGHT },
+    );
+  }
+
+  /** Applies one notification, atomically, in a batch with those that arrive meanwhile. */
+  private apply(notification: Notification): Promise<EventOutcome[] | 'duplicate'> {
+    return this.batcher.call(notification);
   }
 
   /**
@@ -77,7 +99,7 @@ export class BouncesService {
     }
 
     const parsed = parseSesNotification(message.Message, message.MessageId);
-    const events = await this.repo.applyNotification(remember, parsed.events, this.thresholds);
+    const events = await this.apply({ sns: remember, events: parsed.events });
     if (events === 'duplicate') return { result: 'duplicate', messageId: message.MessageId };
     return { result: 'processed', messageId: message.MessageId, kind: parsed.kind, events };
   }
@@ -157,7 +179,7 @@ export class BouncesService {
         occurredAt: new Date(),
         payload: { reportId: mail.reportId, feedbackType: mail.feedbackType },
       };
-      const outcomes = await this.repo.applyNotification(undefined, [event], this.thresholds);
+      const outcomes = await this.apply({ events: [event] });
       return { result: 'processed', events: outcomes === 'duplicate' ? [] : outcomes };
     }
 
@@ -201,7 +223,7 @@ export class BouncesService {
         recipient: r,
       },
     }));
-    const outcomes = await this.repo.applyNotification(undefined, events, this.thresholds);
+    const outcomes = await this.apply({ events });
     return { result: 'processed', events: outcomes === 'duplicate' ? [] : outcomes };
   }
 
