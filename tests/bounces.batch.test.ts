@@ -47,7 +47,12 @@ const summary = (o: EventOutcome[] | 'duplicate') =>
         suppressed: e.suppressed,
       }));
 
-/** Runs `work` in a transaction that is rolled back, returning what it returned and the state it saw. */
+/**
+ * Runs `work` in a transaction that is rolled back, returning what it returned and the state it
+ * saw. Events are listed by address, each address's in the order they were recorded: a batch
+ * records the events about different addresses in its own order (round by round), which no rule
+ * depends on.
+ */
 async function rolledBack<T>(
   db: Kysely<Database>,
   work: (repo: BouncesRepository) => Promise<T>,
@@ -58,7 +63,9 @@ async function rolledBack<T>(
     .transaction()
     .execute(async (trx) => {
       const result = await work(new BouncesRepository(trx));
-      seen = { result, state: await snapshot(trx) };
+      const state = (await snapshot(trx)) as { events: { email: string | null }[] };
+      state.events.sort((x, y) => (x.email ?? '').localeCompare(y.email ?? ''));
+      seen = { result, state };
       throw rollback;
     })
     .catch((error: unknown) => {
@@ -73,11 +80,19 @@ describeEachEngine('a batch of notifications', (current) => {
     const tag = randomUUID().slice(0, 6);
     const { deliveries } = await seedIssue(
       db,
-      ['a', 'b', 'c', 'd'].map((x) => `batch-${x}-${tag}@example.net`),
+      ['a', 'b', 'c', 'd', 'e'].map((x) => `batch-${x}-${tag}@example.net`),
     );
-    const [a, b, c, d] = deliveries as [SeededDelivery, SeededDelivery, SeededDelivery, SeededDelivery];
+    const [a, b, c, d, e] = deliveries as SeededDelivery[] as [
+      SeededDelivery,
+      SeededDelivery,
+      SeededDelivery,
+      SeededDelivery,
+      SeededDelivery,
+    ];
     const stranger = `stranger-${tag}@example.net`;
-    const [s1, s2, s3, s4, s5, s6, s7, s8, s9, s10] = Array.from({ length: 10 }, (): string => randomUUID());
+    const [s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11] = Array.from({ length: 11 }, (): string =>
+      randomUUID(),
+    );
     const delivered = event('delivery', a);
     const both = [
       event('hard_bounce', d),
@@ -103,6 +118,16 @@ describeEachEngine('a batch of notifications', (current) => {
       { sns: sns(s9!), events: [] },
       // a Delivery after the bounce of the same message
       { sns: sns(s10!), events: [event('delivery', d)] },
+      // a report with two soft bounces of one address (applied in their order) and a stranger's
+      // hard bounce; then the address's third soft bounce
+      {
+        events: [
+          event('soft_bounce', e, { reason: 'mailboxfull' }),
+          event('soft_bounce', e, { reason: 'mailboxfull' }),
+          event('hard_bounce', stranger),
+        ],
+      },
+      { sns: sns(s11!), events: [event('soft_bounce', e, { reason: 'suspend' })] },
     ];
 
     const oneByOne = await rolledBack(db, async (repo) => {
@@ -117,7 +142,7 @@ describeEachEngine('a batch of notifications', (current) => {
 
     // What that is, so the comparison is not between two wrong answers.
     const outcomes = batched.result;
-    expect(outcomes.map((o) => (o === 'duplicate' ? o : o.map((e) => e.recorded)))).toEqual([
+    expect(outcomes.map((o) => (o === 'duplicate' ? o : o.map((x) => x.recorded)))).toEqual([
       [true],
       [true],
       'duplicate',
@@ -132,8 +157,10 @@ describeEachEngine('a batch of notifications', (current) => {
       [],
       'duplicate',
       [true],
+      [true, true, true],
+      [true],
     ]);
-    expect(outcomes.map((o) => (o === 'duplicate' ? o : o.map((e) => e.suppressed)))).toEqual([
+    expect(outcomes.map((o) => (o === 'duplicate' ? o : o.map((x) => x.suppressed)))).toEqual([
       [null],
       ['hard_bounce'],
       'duplicate',
@@ -148,6 +175,8 @@ describeEachEngine('a batch of notifications', (current) => {
       [],
       'duplicate',
       [null],
+      [null, null, 'hard_bounce'],
+      ['soft_bounce_limit'],
     ]);
     expect(outcomes[0]).toMatchObject([{ deliveryId: a.id, issueId: a.issueId, event: delivered }]);
     const state = batched.state as {
@@ -157,10 +186,11 @@ describeEachEngine('a batch of notifications', (current) => {
       subscriptions: { subscriber_id: number; status: string }[];
     };
     const status = (x: SeededDelivery) => state.deliveries.find((r) => r.id === x.id)?.status;
-    expect([status(a), status(b), status(c), status(d)]).toEqual([
+    expect([status(a), status(b), status(c), status(d), status(e)]).toEqual([
       'bounced',
       'bounced',
       'complained',
+      'bounced',
       'bounced',
     ]);
     expect(state.suppressions.filter((s) => s.email.endsWith(`-${tag}@example.net`))).toEqual([
@@ -168,10 +198,12 @@ describeEachEngine('a batch of notifications', (current) => {
       { email: b.email, reason: 'soft_bounce_limit' },
       { email: c.email, reason: 'complaint' },
       { email: d.email, reason: 'hard_bounce' },
+      { email: e.email, reason: 'soft_bounce_limit' },
+      { email: stranger, reason: 'hard_bounce' },
     ]);
     expect(
-      state.sns.filter((s) => [s1, s2, s3, s4, s5, s6, s7, s8, s9, s10].includes(s.message_id)),
-    ).toHaveLength(10);
+      state.sns.filter((s) => [s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11].includes(s.message_id)),
+    ).toHaveLength(11);
     expect(state.subscriptions.find((s) => s.subscriber_id === c.subscriberId)?.status).toBe('unsubscribed');
   });
 
@@ -230,15 +262,20 @@ describe('batches at the same time (PostgreSQL)', () => {
     const { deliveries } = await seedIssue(db, [`turn-a-${tag}@example.net`, `turn-b-${tag}@example.net`]);
     const [a, b] = deliveries as [SeededDelivery, SeededDelivery];
     const repo = new BouncesRepository(db);
-    // Another writer (a worker recording a send, say) holds b's row. The batch [b, a] waits for it;
-    // then the batch [a, b] starts. Taking locks event by event, the second would hold a while
-    // waiting for b, and the first, once given b, would wait for a: a deadlock, one batch lost.
-    // Taking every address's lock first, in one order, they only wait.
+    // Another writer (a worker recording a send, say) holds b's row. The first batch changes b's
+    // delivery, then a's; the second a's, then b's. (A batch changes an address's deliveries in the
+    // order of its events about that address: a first soft bounce about the other address, matching
+    // no delivery, puts each batch's second change in a round of its own.) The first batch waits for
+    // b; the second changes a and waits for b behind it. Taking locks as they come, the first, once
+    // given b, would wait for a: a deadlock, one batch lost. Taking every address's lock first, in
+    // one order, they only wait.
+    const unmatched = (x: SeededDelivery) => event('soft_bounce', x.email, { reason: 'mailboxfull' });
     let batches: Promise<(EventOutcome[] | 'duplicate')[]>[] = [];
     await db.transaction().execute(async (trx) => {
       await sql`select 1 from deliveries where id = ${b.id} for no key update`.execute(trx);
       const bFirst = repo.applyNotifications(
         [
+          { sns: sns(randomUUID()), events: [unmatched(a)] },
           { sns: sns(randomUUID()), events: [event('hard_bounce', b)] },
           { sns: sns(randomUUID()), events: [event('hard_bounce', a)] },
         ],
@@ -248,6 +285,7 @@ describe('batches at the same time (PostgreSQL)', () => {
       const aFirst = repo.applyNotifications(
         [
           { sns: sns(randomUUID()), events: [event('complaint', a)] },
+          { sns: sns(randomUUID()), events: [unmatched(b)] },
           { sns: sns(randomUUID()), events: [event('complaint', b)] },
         ],
         THRESHOLDS,

@@ -165,9 +165,11 @@ export class BouncesRepository {
    * applying them one after the other, in order: remember the SNS message when given (a known one
    * makes the notification 'duplicate' and changes nothing), then for each event: record it, move
    * the delivery forward, suppress for a hard bounce, a complaint or the soft-bounce limit,
-   * unsubscribe a complainer everywhere. A known event changes nothing. Returns each notification's
-   * outcome, in order. The only way events are written: a webhook gathers notifications into
-   * batches (BouncesService), everything else sends a batch of one.
+   * unsubscribe a complainer everywhere. A known event changes nothing. That outcome is reached by
+   * a few statements over the whole batch (the rules in 50_apply_mail_event.sql, applied in rounds
+   * of distinct addresses), not one per event. Returns each notification's outcome, in order. The
+   * only way events are written: a webhook gathers notifications into batches (BouncesService),
+   * everything else sends a batch of one.
    */
   async applyNotifications(
     notifications: Notification[],
@@ -198,13 +200,13 @@ export class BouncesRepository {
         outcomes[i] = 'duplicate';
         continue;
       }
-      (outcomes[i] as EventOutcome[]).push({
+      (outcomes[i] as EventOutcome[])[row.o_event - 1] = {
         event: notifications[i]!.events[row.o_event - 1]!,
         recorded: row.o_recorded,
         deliveryId: row.o_delivery_id,
         issueId: row.o_issue_id,
         suppressed: row.o_suppressed,
-      });
+      };
     }
     return outcomes;
   }

@@ -12,6 +12,8 @@ export interface MailEvent {
   /**
    * Stable id of this event for this recipient: the same bounce told twice (an SNS re-delivery, the
    * same DSN ingested again, SES publishing to two topics) has the same id and is recorded once.
+   * It names the recipient (it ends in `email`): events about two addresses never share one, which
+   * lets a batch apply events about different addresses in any order.
    */
   externalId: string;
   /** The recipient, canonical (lower case, punycode domain). */
