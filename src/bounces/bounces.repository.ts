@@ -12,6 +12,7 @@ export interface SnsRef {
 interface EventRow {
   /** The notification, from 1, in the order given. */
   o_index: number;
+  /** The event within the notification, from 1. */
   o_event: number;
   /** The notification's SNS message was known already: nothing of it was applied. */
   o_duplicate: boolean;

@@ -29,7 +29,10 @@ export type VerpResolver = (address: string) => number | undefined;
 
 /** The most notifications applied by one database call. */
 const NOTIFICATION_BATCH = 200;
-/** Batches of notifications on their way to the database at once (connections of the pool they take). */
+/**
+ * Batches of notifications on their way to the database at once (connections of the pool they take).
+ * Two: a batch's commit is synchronous and waits for the disk, and the next batch can run meanwhile.
+ */
 const NOTIFICATION_BATCHES_IN_FLIGHT = 2;
 
 /**
