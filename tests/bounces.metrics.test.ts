@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricsRoutes } from '../src/http/metrics.routes.ts';
 import { seedIssue } from './bounces.seed.ts';
-import { startTestApp } from './helpers/http-app.ts';
+import { startTestApp, testConfig } from './helpers/http-app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 
 let database: TestDatabase;
@@ -224,6 +224,53 @@ describe('who may read /metrics', () => {
       expect(res.statusCode).toBe(404);
     } finally {
       await separate.app.close();
+    }
+  });
+});
+
+describe('counter folding in serve', () => {
+  it('folds the delivery and click totals every second in the background, so a scrape only sums what a second left', async () => {
+    const first = await seedIssue(database.db, ['fold-a@example.net', 'fold-b@example.net'], {
+      lists: ['counts-fold'],
+    });
+    // Delta rows as a burst leaves them: many per status and kind.
+    for (let i = 0; i < 5; i++) {
+      await sql`insert into delivery_counts (issue_id, status, n) values (${first.issueId}, 'sent', 1)`.execute(
+        database.db,
+      );
+      await sql`insert into click_counts (kind, n) values ('human', 1)`.execute(database.db);
+    }
+    const rows = async () => {
+      const r = await sql<{ deliveries: number; clicks: number; sent: number; human: number }>`
+        select (select count(*) from delivery_counts where issue_id = ${first.issueId} and status = 'sent')::int as deliveries,
+               (select count(*) from click_counts where kind = 'human')::int as clicks,
+               (select coalesce(sum(n), 0) from delivery_counts where issue_id = ${first.issueId} and status = 'sent')::int as sent,
+               (select coalesce(sum(n), 0) from click_counts where kind = 'human')::int as human
+      `.execute(database.db);
+      return r.rows[0]!;
+    };
+    const before = await rows();
+    expect(before.deliveries).toBeGreaterThan(1);
+    expect(before.clicks).toBeGreaterThan(1);
+    const { serveServices } = await import('../src/cli/serve.commands.ts');
+    const { databaseHealth } = await import('../src/db/db.health.ts');
+    const folding = serveServices({
+      config: testConfig({ DATABASE_URL: database.url! }),
+      db: database.db,
+      engine: 'postgres',
+      health: databaseHealth(database.db),
+    }).find((service) => service.name === 'counter folding')!;
+    await folding.start();
+    try {
+      // Wait for the state: one row per status and kind left, the totals unchanged.
+      let after = await rows();
+      while (after.deliveries > 1 || after.clicks > 1) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        after = await rows();
+      }
+      expect(after).toEqual({ deliveries: 1, clicks: 1, sent: before.sent, human: before.human });
+    } finally {
+      await folding.stop();
     }
   });
 });

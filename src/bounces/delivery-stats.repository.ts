@@ -17,24 +17,23 @@ export interface DeliveryStats {
 /** Statuses a delivery reaches only after its message was accepted, and never leaves for another. */
 const SENT_STATUSES: readonly DeliveryStatus[] = ['sent', 'delivered', 'bounced', 'complained'];
 
-/** Folding the deltas is cheap but a write: at most once a second per process from scrapes. */
-const COMPACT_EVERY_MS = 1000;
-
 /**
  * Numbers for /metrics, from the counts the database keeps as deliveries and events change
  * (migration 140): a scrape reads a few rows per issue, however many deliveries there are, and
  * the numbers are right however many workers, in however many processes, are sending.
  */
 export class DeliveryStatsRepository {
-  private lastCompaction = 0;
-
   constructor(private readonly db: Kysely<Database>) {}
 
+  /**
+   * Folds the counts' delta rows (digestmail_compact_counts). serve does it every second in the
+   * background and workers as they send, so a scrape only sums what a second left.
+   */
+  async compactCounts(): Promise<void> {
+    await sql`select digestmail_compact_counts()`.execute(this.db);
+  }
+
   async read(): Promise<DeliveryStats> {
-    if (Date.now() - this.lastCompaction >= COMPACT_EVERY_MS) {
-      this.lastCompaction = Date.now();
-      await sql`select digestmail_compact_counts()`.execute(this.db);
-    }
     const [byStatus, events] = await Promise.all([
       this.db
         .selectFrom('delivery_counts')

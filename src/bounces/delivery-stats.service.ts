@@ -15,4 +15,8 @@ export class DeliveryStatsService {
   read(): Promise<DeliveryStats> {
     return this.repo.read();
   }
+
+  compactCounts(): Promise<void> {
+    return this.repo.compactCounts();
+  }
 }

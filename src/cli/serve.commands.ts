@@ -26,6 +26,7 @@ export interface ServeService {
 }
 
 const PRUNE_EVERY_MS = 5 * 60 * 1000;
+const FOLD_COUNTS_EVERY_MS = 1000;
 const CLICK_FOLD_EVERY_MS = 60 * 60 * 1000;
 
 /** The services of `digestmail serve`, in start order. Add a sending service with a line here. */
@@ -47,6 +48,7 @@ export function serveServices({ config, db, health }: CliContext): ServeService[
   });
   let pruner: NodeJS.Timeout | undefined;
   let clickFolder: NodeJS.Timeout | undefined;
+  let countFolder: NodeJS.Timeout | undefined;
   let sending: SendingRuntime | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   let metricsApp: FastifyInstance | undefined;
@@ -73,6 +75,34 @@ export function serveServices({ config, db, health }: CliContext): ServeService[
         pruner.unref();
       },
       stop: async () => clearInterval(pruner),
+    },
+    {
+      // Delivery, event and click totals are kept as delta rows (one per change); folding them every
+      // second here means a /metrics scrape only sums what the last second left, however large the
+      // burst before it, and never waits on the fold itself.
+      name: 'counter folding',
+      start: async () => {
+        const [{ DeliveryStatsService }, { ClicksService }] = await Promise.all([
+          import('../bounces/delivery-stats.service.ts'),
+          import('../clicks/clicks.service.ts'),
+        ]);
+        const deliveries = new DeliveryStatsService(db);
+        const clicks = new ClicksService(db);
+        let folding = false;
+        countFolder = setInterval(() => {
+          if (folding) return;
+          folding = true;
+          Promise.all([deliveries.compactCounts(), clicks.compactCounts()])
+            .catch((error: Error) => {
+              if (!health.report(error)) logger.warn({ err: error.message }, 'counter folding failed');
+            })
+            .finally(() => {
+              folding = false;
+            });
+        }, FOLD_COUNTS_EVERY_MS);
+        countFolder.unref();
+      },
+      stop: async () => clearInterval(countFolder),
     },
     {
       // Click counts keep per-delivery rows only for CLICK_RETENTION_DAYS, then per-link totals.

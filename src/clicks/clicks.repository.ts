@@ -19,13 +19,8 @@ export interface LinkClicks {
   scanner: number;
 }
 
-/** Folding the totals' deltas is cheap but a write: at most once a second per process from scrapes. */
-const COMPACT_EVERY_MS = 1000;
-
 /** All SQL of click counts: the links of an issue, the first click per (delivery, link), reports, folding. */
 export class ClicksRepository {
-  private lastCompaction = 0;
-
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Every link of an issue, by position (they never change once the issue is compiled). */
@@ -99,14 +94,10 @@ export class ClicksRepository {
 
   /**
    * All clicks ever recorded, by kind (for /metrics), from the totals kept as clicks are recorded
-   * (migration 420): a few rows, however many clicks there are. The deltas are folded first, at
-   * most once a second per process.
+   * (migration 420): a few rows, however many clicks there are, once the deltas are folded (serve
+   * folds them every second in the background).
    */
   async totals(): Promise<{ human: number; scanner: number }> {
-    if (Date.now() - this.lastCompaction >= COMPACT_EVERY_MS) {
-      this.lastCompaction = Date.now();
-      await this.compactCounts();
-    }
     const result = await sql<{ human: number; scanner: number }>`
       select coalesce(sum(n) filter (where kind = 'human'), 0)::bigint as human,
              coalesce(sum(n) filter (where kind = 'scanner'), 0)::bigint as scanner

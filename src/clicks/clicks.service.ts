@@ -107,6 +107,11 @@ export class ClicksService {
     return this.repo.totals();
   }
 
+  /** Folds the click totals' delta rows into one row per kind. */
+  compactCounts(): Promise<void> {
+    return this.repo.compactCounts();
+  }
+
   /** Folds and deletes per-delivery rows older than `days`; returns how many rows went. */
   async fold(days: number): Promise<number> {
     const folded = await this.repo.fold(days);
