@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { Database, DeliveryStatus } from '../db/db.types.ts';
+import { vacuumSmallTables } from '../db/maintenance.repository.ts';
 
 export interface DeliveryStats {
   deliveriesByStatus: Partial<Record<DeliveryStatus, number>>;
@@ -26,11 +27,13 @@ export class DeliveryStatsRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   /**
-   * Folds the counts' delta rows (digestmail_compact_counts). serve does it every second in the
-   * background and workers as they send, so a scrape only sums what a second left.
+   * Folds the counts' delta rows (digestmail_compact_counts) and vacuums the two tables (see
+   * vacuumSmallTables). serve does it every second in the background (workers fold as they send),
+   * so a scrape only sums what a second left.
    */
   async compactCounts(): Promise<void> {
     await sql`select digestmail_compact_counts()`.execute(this.db);
+    await vacuumSmallTables(this.db, ['delivery_counts', 'event_counts']);
   }
 
   async read(): Promise<DeliveryStats> {

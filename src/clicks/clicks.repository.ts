@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { ClickKind, Database } from '../db/db.types.ts';
+import { vacuumSmallTables } from '../db/maintenance.repository.ts';
 
 /** One click to record: which delivery, which link, how it looked, and how many links the issue has. */
 export interface ClickInput {
@@ -107,9 +108,13 @@ export class ClicksRepository {
     return { human: Number(row?.human ?? 0), scanner: Number(row?.scanner ?? 0) };
   }
 
-  /** Folds the click totals' delta rows into one row per kind (62_compact_click_counts.sql). */
+  /**
+   * Folds the click totals' delta rows into one row per kind (62_compact_click_counts.sql) and
+   * vacuums the table (see vacuumSmallTables).
+   */
   async compactCounts(): Promise<void> {
     await sql`select digestmail_compact_click_counts()`.execute(this.db);
+    await vacuumSmallTables(this.db, ['click_counts']);
   }
 
   /**
