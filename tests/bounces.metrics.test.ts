@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricsRoutes } from '../src/http/metrics.routes.ts';
 import { seedIssue } from './bounces.seed.ts';
+import { until } from './sender.helpers.ts';
 import { startTestApp, testConfig } from './helpers/http-app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/test-db.ts';
 
@@ -263,11 +264,14 @@ describe('counter folding in serve', () => {
     await folding.start();
     try {
       // Wait for the state: one row per status and kind left, the totals unchanged.
-      let after = await rows();
-      while (after.deliveries > 1 || after.clicks > 1) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        after = await rows();
-      }
+      const after = await until(
+        async () => {
+          const now = await rows();
+          return now.deliveries <= 1 && now.clicks <= 1 ? now : undefined;
+        },
+        30_000,
+        'the delta rows to be folded',
+      );
       expect(after).toEqual({ deliveries: 1, clicks: 1, sent: before.sent, human: before.human });
     } finally {
       await folding.stop();
