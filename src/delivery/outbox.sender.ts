@@ -112,8 +112,8 @@ export class OutboxSender {
         .filter((mail) => now - mail.handedAt < (mail.leaseSeconds * 1000) / 2);
       const recipients: Recipients = { readers: new Map(), lists: new Map() };
       for (const mail of batch) {
-        for (const [id, reader] of mail.recipients.readers) recipients.readers.set(id, reader);
-        for (const [id, list] of mail.recipients.lists) recipients.lists.set(id, list);
+        recipients.readers.set(mail.reader.id, mail.reader);
+        for (const list of mail.lists) recipients.lists.set(list.id, list);
       }
       await this.deliverAll(
         batch.map((mail) => mail.message),

@@ -169,10 +169,8 @@ export class SignupService {
         payload: { lists: outcome.confirmQueued, lang },
         attempts: 1,
       },
-      recipients: {
-        readers: new Map([[subscriberId, { id: subscriberId, name: null, unmailable: undefined }]]),
-        lists: new Map(lists.filter((l) => outcome.confirmQueued.includes(l.id)).map((l) => [l.id, l])),
-      },
+      reader: { id: subscriberId, name: null, unmailable: undefined },
+      lists: lists.filter((l) => outcome.confirmQueued.includes(l.id)),
       handedAt: Date.now(),
       leaseSeconds: this.handOff!.leaseSeconds,
     };

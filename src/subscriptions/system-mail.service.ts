@@ -24,7 +24,9 @@ export interface Recipients {
  */
 export interface HandedOverMail {
   message: OutboxMessage;
-  recipients: Recipients;
+  reader: MailReader;
+  /** The lists the mail names. */
+  lists: PublicList[];
   handedAt: number;
   leaseSeconds: number;
 }
